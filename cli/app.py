@@ -1,0 +1,64 @@
+"""The `myna` command: one Typer app; each area registers its own sub-commands.
+
+Thin by design: parse, call the library, print. A `MynaError` becomes one red line
+and a non-zero exit; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cli.console import err_console
+
+app = typer.Typer(
+    name="myna",
+    help="Myna-RPE: an audio encoder with relative positions, and playlists as regions of its embedding space.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    # Each module adds its commands to `app` (or a sub-app) on import.
+    import importlib
+
+    for name in ("cli.embed_cmd", "cli.train_cmd", "cli.eval_cmd", "cli.index_cmd",
+                 "cli.playlist_cmd", "cli.spotify_cmd", "cli.demo_cmd"):
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # an area not built yet in this checkout
+            if exc.name != name:
+                raise
+
+
+def main() -> None:
+    from myna_rpe.errors import MynaError
+
+    _register()
+    try:
+        app(standalone_mode=False)
+    except MynaError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/yellow]")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("[yellow]aborted[/yellow]")
+        sys.exit(1)
+    except Exception as exc:  # click usage errors arrive here with standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""The project's own exceptions: user-caused failures with the path and the fix.
+
+The CLI catches `MynaError`, prints its one-line message in red and exits non-zero,
+without a traceback. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MynaError(Exception):
+    """A failure the user can fix. `str(err)` is one line: what, where, and the fix."""
+
+    def __init__(self, message: str, path: str | Path | None = None, fix: str | None = None):
+        self.path = Path(path) if path is not None else None
+        self.fix = fix
+        parts = [f"{path}: {message}" if path is not None else message]
+        if fix:
+            parts.append(fix)
+        super().__init__(" — ".join(parts))
+
+
+class AudioError(MynaError):
+    """A file that cannot be decoded as audio (corrupt, empty, unsupported...)."""
+
+
+class CheckpointError(MynaError):
+    """A checkpoint that is missing, corrupt, or does not match the model."""
+
+
+class DatasetError(MynaError):
+    """An evaluation or training dataset that is missing or laid out wrongly."""
+
+
+class LibraryError(MynaError):
+    """A problem with the library store or its index (locked, wrong model...)."""
+
+
+class PlaylistError(MynaError):
+    """A playlist file that cannot be read or written."""
+
+
+class SpotifyError(MynaError):
+    """A failure talking to Spotify (credentials, permissions, not found...)."""
