@@ -1,0 +1,142 @@
+"""Checkpoints: `model.safetensors` + `config.json` in one folder. Loading never unpickles.
+
+config.json holds the frontend and model configs, free-form metadata, and the SHA-256
+of the weights file, so a weights file that was truncated, replaced or paired with the
+wrong config is caught before it is used. Both files are written through a temporary
+file and `os.replace`, weights first, so a crash leaves the previous checkpoint whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from myna_rpe.config import EncoderConfig
+from myna_rpe.errors import CheckpointError
+from myna_rpe.model import MynaEncoder
+
+FORMAT = "myna-rpe/1"
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+
+
+def build_model(cfg: EncoderConfig) -> MynaEncoder:
+    """A fresh encoder for `cfg`, padding short inputs with the frontend's silence."""
+    from myna_rpe.frontend import silence_value
+
+    return MynaEncoder(cfg.model, pad_value=silence_value(cfg.frontend))
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    directory: str | Path, model: MynaEncoder, cfg: EncoderConfig, meta: dict[str, Any] | None = None
+) -> Path:
+    """Write the model and its config into `directory`; returns the directory."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{WEIGHTS}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={"format": FORMAT})
+        digest = file_sha256(Path(tmp))
+        os.replace(tmp, directory / WEIGHTS)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    doc = {"format": FORMAT, "config": cfg.to_dict(), "weights_sha256": digest, "meta": meta or {}}
+    atomic_write_bytes(directory / CONFIG, (json.dumps(doc, indent=2) + "\n").encode())
+    return directory
+
+
+def _locate(path: Path) -> tuple[Path, Path]:
+    if path.is_dir():
+        return path / WEIGHTS, path / CONFIG
+    if path.name == CONFIG:
+        return path.parent / WEIGHTS, path
+    return path, path.parent / CONFIG
+
+
+def read_config(path: str | Path) -> tuple[EncoderConfig, dict[str, Any], str]:
+    """(config, meta, weights sha256) of a checkpoint, without loading weights."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError("checkpoint not found", path, "pass a folder holding model.safetensors and config.json")
+    weights, config = _locate(path)
+    if path.suffix in (".pt", ".pth", ".ckpt", ".bin"):
+        raise CheckpointError(
+            "pickle-based checkpoints are never loaded", path, "use a Myna checkpoint folder (model.safetensors + config.json)"
+        )
+    if not config.is_file():
+        raise CheckpointError("no config.json beside the weights", config.parent, "a Myna checkpoint folder holds model.safetensors and config.json")
+    try:
+        doc = json.loads(config.read_text())
+        if doc.get("format") != FORMAT:
+            raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT!r}")
+        cfg = EncoderConfig.from_dict(doc["config"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"config.json is not a valid Myna config ({exc})", config, "re-save the checkpoint with this version") from None
+    return cfg, doc.get("meta", {}), doc.get("weights_sha256", "")
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[MynaEncoder, EncoderConfig, dict[str, Any]]:
+    """Load (model, config, meta) from a checkpoint folder or its weights/config file."""
+    path = Path(path)
+    cfg, meta, digest = read_config(path)
+    weights, _ = _locate(path)
+    if not weights.is_file():
+        raise CheckpointError("weights file missing", weights, "copy model.safetensors next to config.json")
+    if digest and file_sha256(weights) != digest:
+        raise CheckpointError(
+            "weights do not match config.json (corrupt, truncated, or from another checkpoint)",
+            weights,
+            "restore both files of the checkpoint together",
+        )
+    try:
+        state = load_file(str(weights), device=str(device))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"unreadable safetensors file ({exc})", weights, "restore the checkpoint from a good copy") from None
+    model = build_model(cfg)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatch
+        first = str(exc).strip().splitlines()[-1].strip()
+        raise CheckpointError(f"weights do not fit the config ({first})", weights, "use the config.json saved with these weights") from None
+    if missing or unexpected:
+        raise CheckpointError(
+            f"weights do not fit the config (missing {len(missing)}: {', '.join(missing[:3])}; "
+            f"unexpected {len(unexpected)}: {', '.join(unexpected[:3])})",
+            weights,
+            "use the config.json saved with these weights",
+        )
+    return model.to(device).eval(), cfg, meta
