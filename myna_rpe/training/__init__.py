@@ -1,0 +1,1 @@
+"""Contrastive pretraining: data sources, mel cache, pair sampling, losses and the loop."""
