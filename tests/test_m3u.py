@@ -1,0 +1,107 @@
+"""m3u / m3u8 reading and writing."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from myna_rpe.errors import PlaylistError
+from playlist.m3u import PlaylistEntry, read_m3u, write_m3u8
+
+
+def test_extended_m3u_with_comments_relative_and_absolute(tmp_path: Path) -> None:
+    music = tmp_path / "music"
+    (music / "sub").mkdir(parents=True)
+    other = tmp_path / "elsewhere" / "x.flac"
+    text = (
+        "#EXTM3U\n"
+        "# a comment\n"
+        "\n"
+        "#EXTINF:215,Nina Simone - Feeling Good\n"
+        "sub/feeling good.mp3\n"
+        "#EXTINF:-1 tvg-id=\"x\",Untitled Title Only\n"
+        f"{other}\n"
+        "../music/plain.ogg\n"
+        "#PLAYLIST:ignored directive\n"
+    )
+    pl = music / "list.m3u8"
+    pl.write_text(text, encoding="utf-8")
+    entries = read_m3u(pl)
+    assert [e.line for e in entries] == [5, 7, 8]
+    first, second, third = entries
+    assert first.path == (music / "sub" / "feeling good.mp3").resolve()
+    assert (first.duration, first.artist, first.title) == (215.0, "Nina Simone", "Feeling Good")
+    assert second.path == other.resolve()
+    assert (second.duration, second.artist, second.title) == (None, None, "Untitled Title Only")
+    # #EXTINF applies to the next path only.
+    assert third.path == (music / "plain.ogg").resolve() and third.title is None
+
+
+def test_bom_windows_separators_and_file_urls(tmp_path: Path) -> None:
+    pl = tmp_path / "win.m3u8"
+    target = tmp_path / "a b" / "ünï.mp3"
+    lines = ["#EXTM3U", r"a b\ünï.mp3", target.as_uri(), "file://localhost" + str(target),
+             r"C:\Music\song.mp3", "http://radio.example/stream", "file://otherhost/share/x.mp3"]
+    pl.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode("utf-8"))
+    entries = read_m3u(pl)
+    assert len(entries) == 6
+    if not sys.platform.startswith("win"):
+        assert entries[0].path == target.resolve()
+        drive = entries[3]
+        assert drive.path is None and "Windows path" in drive.note and drive.name == "song.mp3"
+    assert entries[1].path == target.resolve() and entries[2].path == target.resolve()
+    assert entries[4].path is None and "http URL" in entries[4].note
+    assert entries[5].path is None and "otherhost" in entries[5].note
+
+
+def test_latin1_m3u_falls_back(tmp_path: Path) -> None:
+    pl = tmp_path / "old.m3u"
+    pl.write_bytes("#EXTINF:100,Björk - Jóga\nBjörk/Jóga.mp3\n".encode("latin-1"))
+    (entry,) = read_m3u(pl)
+    assert entry.artist == "Björk" and entry.title == "Jóga"
+    assert entry.path == (tmp_path / "Björk" / "Jóga.mp3").resolve()
+
+
+def test_bad_lines_raise_with_path_and_line(tmp_path: Path) -> None:
+    pl = tmp_path / "bad.m3u8"
+    pl.write_text("#EXTM3U\nok.mp3\n#EXTINF:abc,Artist - Title\nx.mp3\n", encoding="utf-8")
+    with pytest.raises(PlaylistError, match=r"bad\.m3u8: line 3: #EXTINF duration 'abc'"):
+        read_m3u(pl)
+    pl.write_text("#EXTINF:12 Artist - Title\nx.mp3\n", encoding="utf-8")
+    with pytest.raises(PlaylistError, match="line 1: #EXTINF without a comma"):
+        read_m3u(pl)
+    pl.write_bytes(b"#EXTM3U\nok.mp3\nbad\xff.mp3\n")
+    with pytest.raises(PlaylistError, match="line 3: not valid UTF-8"):
+        read_m3u(pl)
+    with pytest.raises(PlaylistError, match="playlist not found"):
+        read_m3u(tmp_path / "missing.m3u")
+
+
+def test_write_relative_and_absolute_round_trip(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    tracks = [lib / "A" / "one.mp3", lib / "B" / "twö, three.flac", tmp_path / "loose.wav"]
+    entries = [PlaylistEntry(location=str(t), path=t, duration=d, artist=a, title=ti)
+               for t, d, a, ti in zip(tracks, [181.6, None, 3.0], ["Artist", None, None], ["One", "Two", None])]
+    out = write_m3u8(lib / "lists" / "new.m3u8", entries)
+    text = out.read_text(encoding="utf-8")
+    assert text.splitlines() == [
+        "#EXTM3U",
+        "#EXTINF:182,Artist - One", "../A/one.mp3",
+        "#EXTINF:-1,Two", "../B/twö, three.flac",
+        "#EXTINF:3,loose", "../../loose.wav",
+    ]
+    back = read_m3u(out)
+    assert [e.path for e in back] == [t.resolve() for t in tracks]
+    assert [(e.artist, e.title) for e in back] == [("Artist", "One"), (None, "Two"), (None, "loose")]
+    absolute = write_m3u8(tmp_path / "abs.m3u8", entries, absolute=True)
+    assert str(tracks[0].resolve()) in absolute.read_text(encoding="utf-8").splitlines()
+    assert not list((lib / "lists").glob("*.tmp"))  # the temp file was renamed, not left behind
+
+
+def test_write_refuses_non_local_entries(tmp_path: Path) -> None:
+    remote = PlaylistEntry(location="http://x/y", path=None)
+    with pytest.raises(PlaylistError, match="not a local file"):
+        write_m3u8(tmp_path / "o.m3u8", [remote])
+    assert not (tmp_path / "o.m3u8").exists()
