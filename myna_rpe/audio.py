@@ -1,0 +1,323 @@
+"""Audio files in and out, through PyAV (the FFmpeg inside its wheel).
+
+`load_audio` decodes any common format to mono float32 at the model's sample rate.
+The container is sniffed from the content, so a wrong or missing extension does not
+matter. Everything a user's file can do wrong becomes an `AudioError` naming the path
+and the problem; no PyAV/FFmpeg exception escapes.
+
+Policy for damaged files: packets that fail to decode are skipped, and a stream that
+ends early (truncated file) returns the audio decoded up to that point, with a warning
+in the log. A file from which no sample at all decodes is an `AudioError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from myna_rpe.errors import AudioError
+
+log = logging.getLogger(__name__)
+
+# Suffixes a library scan treats as audio. Decoding never trusts them (content is sniffed).
+AUDIO_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b", ".aac", ".mp4",
+        ".wav", ".wave", ".aif", ".aiff", ".aifc", ".wma", ".wv", ".ape", ".mka",
+    }
+)  # fmt: skip
+
+# Decoding starts this long before a requested offset and the excess is trimmed: it covers
+# codec pre-roll (Opus 80 ms, MP3 bit reservoir, AAC overlap) and resampler warm-up, so a
+# chunk equals the same slice of a full decode.
+_PREROLL_S = 0.5
+# Below this offset, seeking saves little; decode from the start and trim.
+_MIN_SEEK_S = 2.0
+
+_FIX_DECODE = "re-encode or replace the file, or remove it from the library"
+
+
+def _open(path: str | Path) -> tuple[Path, av.container.InputContainer]:
+    """Open `path` for reading, turning every failure into an AudioError."""
+    p = Path(path)
+    if not p.exists():
+        raise AudioError("file not found", path=p, fix="check the path")
+    if p.is_dir():
+        raise AudioError("is a directory, not an audio file", path=p, fix="pass a file")
+    try:
+        size = p.stat().st_size
+    except OSError as e:
+        raise AudioError(f"cannot read file ({e.strerror})", path=p) from None
+    if size == 0:
+        raise AudioError("empty file (0 bytes)", path=p, fix=_FIX_DECODE)
+    try:
+        # An absolute path: FFmpeg would read "name:rest" in a relative path as a protocol.
+        container = av.open(str(p.resolve()), metadata_errors="replace")
+    except av.FFmpegError as e:
+        raise _decode_error(p, e, "cannot open") from None
+    return p, container
+
+
+def _decode_error(path: Path, e: Exception, what: str) -> AudioError:
+    if isinstance(e, av.error.PermissionError):
+        return AudioError(f"{what}: permission denied", path=path, fix="check the file's permissions")
+    if isinstance(e, av.error.EOFError):
+        reason = "the file ends before any audio (truncated or corrupt)"
+    elif isinstance(e, av.error.InvalidDataError):
+        reason = "not a decodable audio file (corrupt, truncated or an unsupported format)"
+    else:
+        reason = str(getattr(e, "strerror", None) or e)
+    return AudioError(f"{what}: {reason}", path=path, fix=_FIX_DECODE)
+
+
+def _audio_stream(path: Path, container: av.container.InputContainer) -> av.audio.stream.AudioStream:
+    if not container.streams.audio:
+        kinds = ", ".join(sorted({s.type for s in container.streams})) or "nothing"
+        raise AudioError(
+            f"no audio stream (FFmpeg sees a {container.format.name} file with {kinds})",
+            path=path,
+            fix="pass an audio file",
+        )
+    return container.streams.audio[0]
+
+
+def _frames(path: Path, container, stream) -> Iterator[av.AudioFrame]:
+    """Decoded frames; bad packets are skipped, a demuxer error ends the stream."""
+    bad = 0
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            break
+        except av.FFmpegError as e:  # truncated/corrupt container: keep what we have
+            log.warning("%s: stream ends early (%s); using the audio before it", path, e)
+            break
+        try:
+            frames = packet.decode()
+        except av.FFmpegError:
+            bad += 1
+            continue
+        yield from frames
+    if bad:
+        log.warning("%s: skipped %d undecodable packet(s)", path, bad)
+
+
+def load_audio(
+    path: str | Path,
+    sample_rate: int = 16000,
+    offset: float = 0.0,
+    duration: float | None = None,
+) -> np.ndarray:
+    """Decode `path` to mono float32 in [-1, 1] at `sample_rate`.
+
+    `offset` and `duration` (seconds) select a chunk: the decoder seeks near `offset`
+    (never decoding the whole file for a chunk late in it) and trims to the exact
+    sample, so the result equals the same slice of a full decode. Time 0 is the first
+    sample a full decode returns (after encoder delay is removed). A chunk past the end
+    is shorter than `duration`, possibly empty.
+    """
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    if offset < 0 or (duration is not None and duration < 0):
+        raise ValueError(f"offset and duration must be >= 0, got {offset}, {duration}")
+    wave = _load(path, sample_rate, offset, duration, seek=True)
+    if wave is None:  # the seek could not be placed on the time line: decode from the start
+        wave = _load(path, sample_rate, offset, duration, seek=False)
+    np.clip(wave, -1.0, 1.0, out=wave)  # lossy decoders overshoot slightly
+    return wave
+
+
+def _load(path, sample_rate: int, offset: float, duration: float | None, seek: bool) -> np.ndarray | None:
+    p, container = _open(path)
+    with container:
+        stream = _audio_stream(p, container)
+        try:
+            return _decode_range(p, container, stream, sample_rate, offset, duration, seek)
+        except av.FFmpegError as e:  # decoder or resampler failure not caught per packet
+            raise _decode_error(p, e, "cannot decode") from None
+
+
+def _decode_range(
+    path: Path, container, stream, sr: int, offset: float, duration: float | None, seek: bool
+) -> np.ndarray | None:
+    """Decode [offset, offset+duration); None when a seek's position cannot be known."""
+    tb = stream.time_base
+    origin = float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0
+    seeked = False
+    if seek and tb and offset - _PREROLL_S >= _MIN_SEEK_S:
+        target = origin + offset - _PREROLL_S
+        try:
+            container.seek(int(target / tb), stream=stream, backward=True)
+        except av.FFmpegError:  # unseekable
+            return None
+        seeked = True
+
+    # One-second output frames: far fewer Python round trips than one per codec frame.
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sr, frame_size=sr)
+    chunks: list[np.ndarray] = []
+    t0: float | None = None  # time of the first decoded sample, relative to origin
+    skip = 0  # input samples still to drop to reach the output grid
+    got = 0
+    stop = None if duration is None else offset + duration
+    complete = True
+    for frame in _frames(path, container, stream):
+        if t0 is None:
+            if frame.pts is None or frame.time_base is None:
+                if seeked:
+                    return None
+                t0 = 0.0
+            else:
+                # A full decode starts at time 0 by definition; after a seek, the frame's
+                # timestamp places it (stream start_time = the first sample's time).
+                t0 = float(frame.pts * frame.time_base) - origin if seeked else 0.0
+                if seeked:
+                    # Start on an input sample that falls on the output grid, or every
+                    # resampled sample would sit a fraction of a sample off a full decode's.
+                    step = frame.sample_rate // math.gcd(frame.sample_rate, sr)
+                    skip = -round(t0 * frame.sample_rate) % step
+                    t0 += skip / frame.sample_rate
+                    if t0 > offset + 0.5 / sr:  # landed after the offset: the seek is of no use
+                        return None
+        if skip:
+            frame, skip = _drop_head(frame, skip)
+            if frame is None:
+                continue
+        for out in resampler.resample(frame):
+            chunks.append(out.to_ndarray().reshape(-1))
+            got += out.samples
+        if stop is not None and t0 + got / sr >= stop + 0.05:
+            complete = False  # enough audio; skip the rest of the file
+            break
+    if complete:
+        for out in resampler.resample(None):
+            chunks.append(out.to_ndarray().reshape(-1))
+    if not chunks:
+        if seeked:  # perhaps past the end; a decode from the start tells
+            return None
+        raise AudioError("no audio could be decoded", path=path, fix=_FIX_DECODE)
+    wave = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+    start = max(0, round((offset - (t0 or 0.0)) * sr))
+    end = None if duration is None else start + round(duration * sr)
+    if start == 0 and end is None:
+        return np.ascontiguousarray(wave, dtype=np.float32)
+    return np.array(wave[start:end], dtype=np.float32)
+
+
+def _drop_head(frame: av.AudioFrame, n: int) -> tuple[av.AudioFrame | None, int]:
+    """Drop the first `n` samples of `frame`; returns the rest (or None) and what is left to drop."""
+    if n >= frame.samples:
+        return None, n - frame.samples
+    a = frame.to_ndarray()
+    a = a[:, n:] if frame.format.is_planar else a[:, n * len(frame.layout.channels) :]
+    rest = av.AudioFrame.from_ndarray(np.ascontiguousarray(a), format=frame.format.name, layout=frame.layout.name)
+    rest.sample_rate = frame.sample_rate
+    return rest, 0
+
+
+def audio_duration(path: str | Path) -> float:
+    """Duration in seconds: from the container's metadata, else by decoding."""
+    p, container = _open(path)
+    with container:
+        stream = _audio_stream(p, container)
+        if stream.duration is not None and stream.time_base:
+            return float(stream.duration * stream.time_base)
+        if container.duration is not None:
+            return container.duration / av.time_base
+        samples = sum(f.samples for f in _frames(p, container, stream))
+    if samples == 0:
+        raise AudioError("no audio could be decoded", path=p, fix=_FIX_DECODE)
+    return samples / stream.rate
+
+
+def is_audio_file(path: str | Path) -> bool:
+    """Cheap sniff: FFmpeg opens the file and finds an audio stream (no decoding)."""
+    try:
+        p, container = _open(path)
+    except AudioError:
+        return False
+    with container:
+        return bool(container.streams.audio)
+
+
+# extension -> (container format, encoder, sample format, channels, allowed rates or None)
+# Encoders checked in the PyAV 18 wheel: there is no libvorbis, only FFmpeg's native
+# (experimental, stereo-only) vorbis encoder, and Opus takes 8/12/16/24/48 kHz.
+_LAME_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+_WRITERS: dict[str, tuple[str, str, str, int, tuple[int, ...] | None]] = {
+    ".wav": ("wav", "pcm_s16le", "s16", 1, None),
+    ".flac": ("flac", "flac", "s16", 1, None),
+    ".mp3": ("mp3", "libmp3lame", "fltp", 1, _LAME_RATES),
+    ".ogg": ("ogg", "vorbis", "fltp", 2, None),
+    ".opus": ("opus", "libopus", "flt", 1, (8000, 12000, 16000, 24000, 48000)),
+    ".m4a": ("ipod", "aac", "fltp", 1, None),
+    ".aiff": ("aiff", "pcm_s16be", "s16", 1, None),
+    ".aif": ("aiff", "pcm_s16be", "s16", 1, None),
+}
+WRITABLE_EXTENSIONS: frozenset[str] = frozenset(_WRITERS)
+
+
+def write_audio(path: str | Path, wave: np.ndarray, sample_rate: int) -> Path:
+    """Encode `wave` ((S,) mono or (C, S), float in [-1, 1]) to a file chosen by extension.
+
+    wav/aiff: 16-bit PCM; flac: 16-bit; mp3: LAME; ogg: Vorbis (stereo: FFmpeg's
+    native encoder has no mono mode); opus: libopus in Ogg (rates other than
+    8/12/16/24/48 kHz are resampled to 48 kHz); m4a: AAC in MP4. Values are clipped to [-1, 1].
+    """
+    p = Path(path)
+    ext = p.suffix.lower()
+    if ext not in _WRITERS:
+        raise ValueError(f"cannot write {ext or 'extensionless'} files; use one of {sorted(_WRITERS)}")
+    fmt, codec, sample_fmt, channels, rates = _WRITERS[ext]
+    x = np.asarray(wave, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise ValueError(f"wave must be (samples,) or (channels, samples) with samples > 0, got {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("wave contains NaN or inf")
+    x = np.clip(x, -1.0, 1.0)
+    if x.shape[0] > 2:
+        x = x.mean(axis=0, keepdims=True)
+    channels = max(channels, x.shape[0])
+    layout = "stereo" if channels == 2 else "mono"
+    if x.shape[0] < channels:
+        x = np.repeat(x, channels, axis=0)
+    rate = sample_rate if rates is None or sample_rate in rates else max(rates)
+
+    p.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with av.open(str(p.resolve()), "w", format=fmt) as container:
+            stream = container.add_stream(codec, rate=rate)
+            stream.codec_context.layout = layout
+            stream.codec_context.format = sample_fmt
+            if codec == "vorbis":
+                stream.codec_context.options = {"strict": "experimental"}
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x), format="fltp", layout=layout)
+            frame.sample_rate = sample_rate
+            frame.pts = 0
+            frame.time_base = Fraction(1, sample_rate)
+            resampler = av.AudioResampler(format=sample_fmt, layout=layout, rate=rate)
+            for f in [*resampler.resample(frame), *resampler.resample(None)]:
+                container.mux(stream.encode(f))
+            container.mux(stream.encode(None))
+    except BaseException:
+        p.unlink(missing_ok=True)
+        raise
+    return p
+
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "WRITABLE_EXTENSIONS",
+    "audio_duration",
+    "is_audio_file",
+    "load_audio",
+    "write_audio",
+]
