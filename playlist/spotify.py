@@ -1,0 +1,197 @@
+"""The Spotify bridge: bring a Spotify playlist onto the local library, and back.
+
+`import_playlist` reads every item of a Spotify playlist, matches each to a local
+track (`track_matching`), and writes the matched files as an m3u8, atomically and
+only once matching is complete. `export_playlist` finds each track of a local
+playlist on Spotify (ISRC search first, then title + artist, every hit verified by
+the same matching rules) and creates a playlist for the signed-in user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from myna_rpe.errors import PlaylistError, SpotifyError
+from playlist.spotify_client import CreatedPlaylist, RemoteTrack, SpotifyClient, parse_playlist_ref
+from playlist.track_matching import (
+    DEFAULT_DURATION_TOLERANCE,
+    Match,
+    TrackLike,
+    TrackMatcher,
+    normalise_isrc,
+    primary_artist,
+    strip_title_noise,
+)
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    remote: RemoteTrack
+    match: Match  # Match[local track]
+
+
+@dataclass
+class ImportReport:
+    playlist_id: str
+    name: str
+    rows: list[ImportRow]
+    out: Path | None = None
+
+    @property
+    def matched(self) -> list:
+        return [r.match.candidate for r in self.rows if r.match.matched]
+
+
+def match_remote(matcher: TrackMatcher, remote: RemoteTrack) -> Match:
+    """Match one Spotify playlist entry to the library; episodes and gaps never match."""
+    if remote.kind == "episode":
+        return Match(None, None, "podcast episode")
+    if remote.kind == "unavailable":
+        return Match(None, None, "no longer available on Spotify")
+    return matcher.match(remote)
+
+
+def import_playlist(
+    client: SpotifyClient,
+    ref: str,
+    library: Sequence[TrackLike],
+    *,
+    tolerance: float = DEFAULT_DURATION_TOLERANCE,
+    on_progress: Progress | None = None,
+) -> ImportReport:
+    """Read a Spotify playlist (URL, URI or id) and match every entry to `library`."""
+    playlist_id = parse_playlist_ref(ref)
+    name = client.playlist_name(playlist_id)
+    remote = client.playlist_tracks(playlist_id, on_page=on_progress)
+    matcher = TrackMatcher(library, tolerance)
+    rows = [ImportRow(r, match_remote(matcher, r)) for r in remote]
+    return ImportReport(playlist_id, name, rows)
+
+
+def write_import(report: ImportReport, out: Path, write_m3u: Callable[[Path, list, str], None]) -> Path:
+    """Write the matched tracks of `report` to `out` (through `write_m3u`); refuse an empty list."""
+    tracks = report.matched
+    if not tracks:
+        raise PlaylistError(
+            f"none of the {len(report.rows)} items of {report.name!r} matched a local track; nothing written",
+            path=out,
+            fix="index the folder that holds these songs (`myna index`), or check their tags",
+        )
+    write_m3u(out, tracks, report.name)
+    report.out = out
+    return out
+
+
+# ---------------------------------------------------------------- export
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    entry: Path  # the path as listed in the m3u
+    track: TrackLike | None  # the library's record of it, None when not indexed
+    match: Match  # Match[RemoteTrack]
+
+
+@dataclass
+class ExportReport:
+    name: str
+    rows: list[ExportRow]
+    playlist: CreatedPlaylist | None = None
+    added: int = 0
+    searches: int = 0
+
+    @property
+    def found(self) -> list[RemoteTrack]:
+        return [r.match.candidate for r in self.rows if r.match.matched]
+
+
+def _quoted(text: str) -> str:
+    # Double quotes delimit field filters in Spotify's query syntax.
+    return " ".join(text.replace('"', " ").split())
+
+
+def find_on_spotify(
+    client: SpotifyClient, track: TrackLike, tolerance: float = DEFAULT_DURATION_TOLERANCE
+) -> tuple[Match, int]:
+    """The Spotify track for a local one, and the number of searches it took.
+
+    ISRC search first (`isrc:CODE`); otherwise, or when that finds nothing with the
+    same ISRC, a field search on the cleaned title and first artist, whose results
+    must pass the same artist + title rules as import.
+    """
+    searches = 0
+    code = normalise_isrc(track.isrc)
+    if code:
+        hits = client.search_tracks(f"isrc:{code}")
+        searches += 1
+        found = TrackMatcher(hits, tolerance).match(track)
+        if found.method == "isrc":
+            return found, searches
+    artist = primary_artist(track.artist)
+    if not track.title or not artist:
+        return Match(None, None, "no title or artist tag to search with"), searches
+    query = f'track:"{_quoted(strip_title_noise(track.title))}" artist:"{_quoted(artist)}"'
+    hits = client.search_tracks(query)
+    searches += 1
+    if not hits:
+        reason = "no search results" + (" (ISRC unknown to Spotify)" if code else "")
+        return Match(None, None, reason), searches
+    found = TrackMatcher(hits, tolerance).match(track)
+    if not found.matched:
+        found = Match(None, None, f"{len(hits)} results, none by this artist with this title")
+    return found, searches
+
+
+def export_playlist(
+    client: SpotifyClient,
+    entries: Sequence[Path],
+    lookup: Callable[[Path], TrackLike | None],
+    name: str,
+    *,
+    public: bool = False,
+    description: str = "",
+    dry_run: bool = False,
+    tolerance: float = DEFAULT_DURATION_TOLERANCE,
+    on_progress: Progress | None = None,
+) -> ExportReport:
+    """Find each playlist entry on Spotify; unless `dry_run`, create `name` with the hits.
+
+    `lookup(path)` returns the library's track for a playlist entry (for its tags).
+    Nothing is created when no entry is found. If adding fails after the playlist
+    was created, the error says so and how many tracks made it.
+    """
+    report = ExportReport(name, [])
+    seen: dict[Path, Match] = {}
+    for i, entry in enumerate(entries):
+        track = lookup(entry)
+        if track is None:
+            match = Match(None, None, "not in the library index")
+        elif entry in seen:
+            match = seen[entry]
+        else:
+            match, n = find_on_spotify(client, track, tolerance)
+            report.searches += n
+            seen[entry] = match
+        report.rows.append(ExportRow(entry, track, match))
+        if on_progress:
+            on_progress(i + 1, len(entries))
+    uris = [t.uri for t in report.found if t.uri]
+    if dry_run or not uris:
+        return report
+    report.playlist = client.create_playlist(name, public=public, description=description)
+
+    def count(done: int) -> None:
+        report.added = done
+
+    try:
+        client.add_items(report.playlist.id, uris, on_batch=count)
+    except SpotifyError as exc:
+        raise SpotifyError(
+            f"{exc} — playlist {name!r} ({report.playlist.uri}) was created but holds only "
+            f"{report.added} of {len(uris)} tracks"
+        ) from None
+    return report

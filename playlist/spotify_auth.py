@@ -1,0 +1,154 @@
+"""Spotify sign-in: Authorization Code with PKCE through spotipy, token cached privately.
+
+No client secret exists in this flow; the client id comes from `SPOTIPY_CLIENT_ID` and
+the redirect URI from `SPOTIPY_REDIRECT_URI` (default a loopback address, which
+Spotify requires for non-HTTPS redirects). The token lives in
+`user_config_dir("myna")/spotify-token.json`, written with mode 0600 from the first
+byte. Tokens never reach output or logs: spotipy logs request headers and token
+request bodies at DEBUG level, so a filter on its loggers redacts them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from platformdirs import user_config_dir
+from spotipy.cache_handler import CacheFileHandler
+from spotipy.oauth2 import SpotifyPKCE
+
+from myna_rpe.errors import SpotifyError
+
+DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"
+# Read for import, write for export: one sign-in serves both commands.
+SCOPES = (
+    "playlist-read-private",
+    "playlist-read-collaborative",
+    "playlist-modify-private",
+    "playlist-modify-public",
+)
+TOKEN_FILE = "spotify-token.json"
+CREDENTIALS_FIX = (
+    "create an app at https://developer.spotify.com/dashboard with redirect URI "
+    f"{DEFAULT_REDIRECT_URI}, then `export SPOTIPY_CLIENT_ID=<its client id>`"
+)
+
+
+def default_token_path() -> Path:
+    return Path(user_config_dir("myna")) / TOKEN_FILE
+
+
+class PrivateTokenCache(CacheFileHandler):
+    """spotipy's file cache, but the file is created 0600 and replaced atomically.
+
+    spotipy opens the file with the process umask and chmods afterwards, which leaves a
+    window where the token is world-readable, and a crash mid-write corrupts it.
+    """
+
+    def __init__(self, path: Path):
+        super().__init__(cache_path=str(path))
+        self.path = path
+
+    def save_token_to_cache(self, token_info: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".spotify-token-")  # mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(token_info, f)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise SpotifyError(f"cannot save the Spotify token: {exc.strerror}", path=self.path) from exc
+
+    def clear(self) -> bool:
+        """Forget the token (sign out). True when there was one."""
+        try:
+            self.path.unlink()
+            return True
+        except FileNotFoundError:
+            return False
+
+
+class MynaPKCE(SpotifyPKCE):
+    """SpotifyPKCE that refuses to start a browser sign-in unless asked to.
+
+    `import`/`export` must not stop halfway to wait for a browser; they use the cached
+    token (refreshing it when expired) and ask the user to run `myna spotify login`.
+    """
+
+    def __init__(self, *args, interactive: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.interactive = interactive
+
+    def get_authorization_code(self, response=None):
+        if response is None and not self.interactive:
+            raise SpotifyError("not signed in to Spotify", fix="run `myna spotify login` first")
+        return super().get_authorization_code(response)
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Where to sign in and where the token lives; every field has a sensible default."""
+
+    client_id: str | None = None  # None: SPOTIPY_CLIENT_ID
+    redirect_uri: str | None = None  # None: SPOTIPY_REDIRECT_URI or DEFAULT_REDIRECT_URI
+    token_path: Path | None = None  # None: default_token_path()
+    accounts_url: str | None = None  # None: MYNA_SPOTIFY_ACCOUNTS_URL or accounts.spotify.com
+
+
+def make_auth_manager(
+    settings: AuthSettings = AuthSettings(), *, interactive: bool = False, open_browser: bool = True
+) -> MynaPKCE:
+    """A PKCE auth manager for `spotipy.Spotify`; raises SpotifyError without a client id."""
+    client_id = settings.client_id or os.environ.get("SPOTIPY_CLIENT_ID")
+    if not client_id:
+        raise SpotifyError("no Spotify client id (SPOTIPY_CLIENT_ID is not set)", fix=CREDENTIALS_FIX)
+    redirect = settings.redirect_uri or os.environ.get("SPOTIPY_REDIRECT_URI") or DEFAULT_REDIRECT_URI
+    install_log_redaction()
+    manager = MynaPKCE(
+        client_id=client_id,
+        redirect_uri=redirect,
+        scope=list(SCOPES),
+        cache_handler=PrivateTokenCache(settings.token_path or default_token_path()),
+        open_browser=open_browser,
+        requests_timeout=10,
+        interactive=interactive,
+    )
+    accounts = settings.accounts_url or os.environ.get("MYNA_SPOTIFY_ACCOUNTS_URL")
+    if accounts:  # a local test server or a proxy in place of accounts.spotify.com
+        base = accounts.rstrip("/")
+        manager.OAUTH_AUTHORIZE_URL = f"{base}/authorize"
+        manager.OAUTH_TOKEN_URL = f"{base}/api/token"
+    return manager
+
+
+class _RedactSecrets(logging.Filter):
+    """Blank out bearer tokens, refresh tokens, codes and verifiers in spotipy's log lines."""
+
+    _PATTERNS = (
+        re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+"),
+        re.compile(r"""(['"]?(?:access_token|refresh_token|code_verifier|code)['"]?\s*[:=]\s*['"]?)[^'",&\s}]+"""),
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        for pattern in self._PATTERNS:
+            text = pattern.sub(r"\1<redacted>", text)
+        record.msg, record.args = text, None
+        return True
+
+
+_REDACTION = _RedactSecrets()
+
+
+def install_log_redaction() -> None:
+    """Attach the redacting filter to every spotipy logger that can see a secret (idempotent)."""
+    for name in ("spotipy.client", "spotipy.oauth2", "spotipy.util", "spotipy.cache_handler"):
+        logger = logging.getLogger(name)
+        if _REDACTION not in logger.filters:
+            logger.addFilter(_REDACTION)
