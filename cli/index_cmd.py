@@ -1,0 +1,212 @@
+"""`myna index LIBRARY` (build/update the store; --status, --errors, --rebuild-index) and
+`myna similar TRACK_OR_PATH`."""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.progress import Progress, TaskID
+from rich.table import Table
+
+from cli.app import app
+from cli.console import console, err_console, progress
+
+
+class IndexType(str, Enum):
+    flat = "flat"
+    hnsw = "hnsw"
+    ivf = "ivf"
+
+
+class _RichHook:
+    """Adapts the indexer's progress hook to one rich bar per phase."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.task: TaskID | None = None
+
+    def phase(self, name: str, total: int) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, visible=False)
+        self.task = self.bar.add_task(name, total=total) if total else None
+
+    def advance(self, n: int = 1) -> None:
+        if self.task is not None:
+            self.bar.advance(self.task, n)
+
+    def note(self, message: str) -> None:
+        self.bar.console.print(message, highlight=False)
+
+
+def _db_dir(library: Path | None, db: Path | None) -> Path:
+    """--db wins; else LIBRARY/.myna; else the nearest .myna at or above the cwd."""
+    from myna_rpe.errors import LibraryError
+    from playlist.store import default_db_dir, find_db_dir
+
+    if db is not None:
+        return db
+    if library is not None:
+        return default_db_dir(library)
+    found = find_db_dir(Path.cwd())
+    if found is None:
+        raise LibraryError("no library given and no .myna store above the current folder",
+                           fix="pass the library folder (or --db PATH)")
+    return found
+
+
+@app.command("index")
+def index_cmd(
+    library: Path | None = typer.Argument(None, help="Music folder to index (recursively).", show_default=False),
+    db: Path | None = typer.Option(None, "--db", help="Store folder; default LIBRARY/.myna."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c",
+                                           help="Encoder checkpoint folder; default: the bundled model."),
+    status: bool = typer.Option(False, "--status", help="Show counts, model, size and last run; index nothing."),
+    errors: bool = typer.Option(False, "--errors", help="List the files that could not be indexed."),
+    rebuild_index: bool = typer.Option(False, "--rebuild-index", help="Rebuild the FAISS index from the store only."),
+    index_type: IndexType | None = typer.Option(None, "--index-type",
+                                                help="flat (exact, default), hnsw or ivf (approximate, large libraries)."),
+    workers: int | None = typer.Option(None, "--workers", min=0, help="Decoding processes (0 = none); default CPUs-1."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Tracks per forward pass and per commit."),
+    retry_errors: bool = typer.Option(False, "--retry-errors", help="Try again files that failed before."),
+    device: str = typer.Option("cpu", "--device", help="torch device for the encoder."),
+) -> None:
+    """Embed every audio file of LIBRARY into LIBRARY/.myna (incremental: only new or changed files)."""
+    from myna_rpe.errors import LibraryError
+    from playlist.vector_index import IndexSpec
+
+    db_dir = _db_dir(library, db)
+    spec = None if index_type is None else IndexSpec(kind=index_type.value)
+    if status:
+        return _print_status(db_dir)
+    if errors:
+        return _print_errors(db_dir)
+    if rebuild_index:
+        from playlist.indexer import rebuild_store_index
+
+        n = rebuild_store_index(db_dir, spec)
+        console.print(f"rebuilt the index of {db_dir}: {n} tracks")
+        return
+    if library is None:
+        raise LibraryError("which folder?", fix="pass the music folder: `myna index ./library`")
+
+    from myna_rpe.embed import Embedder
+    from playlist.indexer import IndexOptions, index_library
+    from playlist.library import stored_spec
+    from playlist.store import LibraryStore
+
+    embedder = Embedder.load(checkpoint, device=device)
+    if spec is None and (db_dir / "library.sqlite").is_file():
+        with LibraryStore.open(db_dir, root=library) as store:  # keep the index type chosen before
+            spec = stored_spec(store)
+    options = IndexOptions(workers=workers, batch_size=batch_size, retry_errors=retry_errors,
+                           index=spec or IndexSpec())
+    with progress("tracks") as bar:
+        report = index_library(library, embedder, db_dir=db_dir, options=options, progress=_RichHook(bar))
+
+    table = Table(title=f"indexed {library}", show_header=False)
+    rows = [("files", report.files), ("unchanged", report.unchanged), ("embedded", report.embedded),
+            ("moved/renamed", report.moved), ("copies (embedding reused)", report.copied),
+            ("touched (same content)", report.touched), ("removed", report.removed),
+            ("failed", report.failed), ("known errors (skipped)", report.known_errors)]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    rate = report.embedded / report.seconds if report.seconds else 0.0
+    table.add_row("time", f"{report.seconds:.1f} s ({rate:.2f} tracks/s)")
+    console.print(table)
+    if report.failed or report.known_errors:
+        err_console.print(f"[yellow]{report.failed + report.known_errors} file(s) could not be indexed; "
+                          f"see `myna index {library} --errors`[/yellow]")
+    if report.bad_names:
+        err_console.print(f"[yellow]{len(report.bad_names)} file name(s) are not valid UTF-8 and were skipped, "
+                          f"e.g. {report.bad_names[0]}[/yellow]")
+
+
+def _print_status(db_dir: Path) -> None:
+    from playlist.library import index_is_fresh, stored_spec
+    from playlist.store import DB_FILENAME, LibraryStore
+    from playlist.vector_index import INDEX_FILENAME
+
+    with LibraryStore.open(db_dir) as store:
+        spec = stored_spec(store)
+        last = store.get_meta("last_run") or {}
+        table = Table(title=f"library {store.root}", show_header=False)
+        sizes = sum(p.stat().st_size for p in db_dir.glob(DB_FILENAME + "*"))
+        index_path = db_dir / INDEX_FILENAME
+        rows = [
+            ("store", str(store.db_dir)),
+            ("tracks", str(store.count_tracks())),
+            ("embedded", str(store.count_embeddings())),
+            ("errors", str(len(store.errors()))),
+            ("model", f"{store.model_id or '–'} (dim {store.get_meta('dim') or '–'})"),
+            ("index", f"{spec.kind}, " + ("up to date" if index_is_fresh(store, spec) else "stale (rebuilt on next use)")),
+            ("size", f"store {sizes / 2**20:.1f} MiB, index "
+                     f"{index_path.stat().st_size / 2**20 if index_path.exists() else 0:.1f} MiB"),
+        ]
+        if last:
+            ago = time.time() - last["finished_at"]
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["finished_at"]))
+            rows.append(("last run", f"{when} ({ago / 3600:.1f} h ago), {last['seconds']:.1f} s: "
+                                     f"{last['embedded']} embedded, {last['moved']} moved, "
+                                     f"{last['removed']} removed, {last['failed']} failed"))
+        else:
+            rows.append(("last run", "never finished"))
+        for name, value in rows:
+            table.add_row(name, value)
+    console.print(table)
+
+
+def _print_errors(db_dir: Path) -> None:
+    from playlist.store import LibraryStore
+
+    with LibraryStore.open(db_dir) as store:
+        errs = store.errors()
+    if not errs:
+        console.print("no errors")
+        return
+    table = Table(title=f"{len(errs)} file(s) that could not be indexed")
+    table.add_column("file")
+    table.add_column("error")
+    for e in errs:
+        table.add_row(e.rel_path, e.message)
+    console.print(table)
+
+
+@app.command("similar")
+def similar_cmd(
+    track: str = typer.Argument(..., help="A file path, or a substring of \"artist - title\" or of the path.",
+                                show_default=False),
+    n: int = typer.Option(10, "--n", "-n", min=1, help="How many similar tracks."),
+    library: Path | None = typer.Option(None, "--library", "-l", help="Library folder (default: found from the path or cwd)."),
+    db: Path | None = typer.Option(None, "--db", help="Store folder; default LIBRARY/.myna."),
+) -> None:
+    """The tracks of the library closest to TRACK (cosine similarity of embeddings)."""
+    from myna_rpe.errors import LibraryError
+    from playlist.library import Library
+    from playlist.store import find_db_dir
+
+    if db is None and library is None and Path(track).exists():
+        db = find_db_dir(Path(track))
+    with Library.open(_db_dir(library, db)) as lib:
+        hits = lib.store.find(track)
+        if not hits:
+            raise LibraryError(f"no track matches {track!r}", path=lib.store.root,
+                               fix="give a path inside the library or part of \"artist - title\"")
+        if len(hits) > 1 and hits[0].label.casefold() != track.casefold():
+            names = "; ".join(t.rel_path for t in hits[:5])
+            raise LibraryError(f"{len(hits)} tracks match {track!r} ({names}{'; …' if len(hits) > 5 else ''})",
+                               fix="be more specific, or give the file path")
+        query = hits[0]
+        results = lib.similar(query.id, n)
+    table = Table(title=f"similar to {query.label}  ({query.rel_path})")
+    table.add_column("#", justify="right")
+    table.add_column("cosine", justify="right")
+    table.add_column("artist")
+    table.add_column("title")
+    table.add_column("album")
+    table.add_column("file")
+    for rank, (t, score) in enumerate(results, 1):
+        table.add_row(str(rank), f"{score:.3f}", t.artist or "", t.title or t.path.stem, t.album or "", t.rel_path)
+    console.print(table)

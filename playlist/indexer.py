@@ -1,0 +1,420 @@
+"""`index_library`: bring a library's store and FAISS index up to date with its folder.
+
+One run, under the store's lock:
+
+1. Model: if the store's model id differs from the embedder's, every old embedding is
+   dropped in one transaction before anything new is written (models never mix).
+2. Plan, from a walk of the folder and the store:
+   - same path, same size and mtime, embedded: unchanged (no read at all);
+   - same path, new size/mtime: fingerprinted; same hash -> only the stamp is updated,
+     else re-embedded (same track id);
+   - new path whose hash matches a track whose file is gone: a move (id and embedding kept);
+     matches a track still present: a copy (new id, embedding copied, nothing decoded);
+   - new path, unknown hash: embedded;
+   - a stored track whose file is gone and was not moved: deleted;
+   - a file that failed before and has the same size/mtime: skipped (listed by --errors).
+   The cheap changes (stamps, moves, copies, deletions) commit together first.
+3. Embed: files are grouped into batches of similar duration (less padding in the padded
+   forward pass), decoded by worker processes a few batches ahead of the model, embedded in
+   the main process, and committed one batch per transaction. A kill loses at most the
+   batch in flight; the next run finds those files still to do.
+4. Index: the FAISS index is rebuilt from the store if the embeddings changed, and
+   written atomically.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import signal
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from myna_rpe.errors import LibraryError
+from playlist.library import load_index, rebuild_index, stored_spec
+from playlist.lock import LibraryLock
+from playlist.scan import FileStat, content_hash, walk_library
+from playlist.store import LibraryStore, TrackInfo, default_db_dir
+from playlist.tags import Tags, read_tags
+from playlist.vector_index import IndexSpec
+
+
+class EmbedderLike(Protocol):
+    """What the indexer needs from `myna_rpe.embed.Embedder`."""
+
+    model_id: str
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    def embed_batch(self, waves: list[np.ndarray]) -> np.ndarray: ...
+
+
+class ProgressHook(Protocol):
+    def phase(self, name: str, total: int) -> None: ...
+
+    def advance(self, n: int = 1) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    workers: int | None = None  # decoding processes; None = CPU count - 1 (at most 8); 0 = in this process
+    batch_size: int = 8  # tracks per forward pass and per commit
+    max_batch_seconds: float = 1800.0  # cap on audio per batch, for memory
+    prefetch_batches: int = 2  # batches decoded ahead of the model
+    index: IndexSpec = field(default_factory=IndexSpec)
+    retry_errors: bool = False  # decode again files that failed before even if unchanged
+    rebuild_index: bool = False  # rebuild the FAISS index even if it is fresh
+    seed: int = 0  # order in which batches are processed (shuffled, so the ETA is honest)
+
+
+@dataclass
+class IndexReport:
+    files: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    moved: int = 0
+    copied: int = 0
+    touched: int = 0
+    removed: int = 0
+    failed: int = 0  # files that failed in this run
+    known_errors: int = 0  # unchanged files that failed before (not retried)
+    bad_names: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (relative path, message) this run
+    previous_model: str | None = None
+    dropped_embeddings: int = 0  # embeddings of a previous model, removed
+    index_rebuilt: bool = False
+    seconds: float = 0.0
+
+    @property
+    def model_changed(self) -> bool:
+        return self.dropped_embeddings > 0
+
+
+@dataclass(frozen=True)
+class _Job:
+    file: FileStat
+    content_hash: str
+    tags: Tags
+
+
+@dataclass
+class _Plan:
+    touch: list[tuple[int, FileStat]] = field(default_factory=list)
+    move: list[tuple[int, FileStat]] = field(default_factory=list)
+    copy: list[tuple[int, FileStat, str]] = field(default_factory=list)
+    delete: list[int] = field(default_factory=list)
+    stale_errors: list[str] = field(default_factory=list)
+    embed: list[tuple[FileStat, str]] = field(default_factory=list)
+
+
+def index_library(root: str | Path, embedder: EmbedderLike, db_dir: str | Path | None = None,
+                  options: IndexOptions = IndexOptions(), progress: ProgressHook | None = None) -> IndexReport:
+    """Index (or update) the library at `root`; see the module docstring."""
+    started = time.perf_counter()
+    root = Path(root).expanduser().resolve()
+    if not root.is_dir():
+        raise LibraryError("not a folder", path=root, fix="pass the folder that holds your music")
+    db_dir = Path(db_dir).expanduser().absolute() if db_dir is not None else default_db_dir(root)
+    report = IndexReport()
+    with LibraryLock(db_dir), LibraryStore.open(db_dir, root=root, create=True) as store:
+        report.previous_model = store.model_id
+        report.dropped_embeddings = store.set_model(embedder.model_id, _config_dict(embedder))
+        if report.dropped_embeddings and progress:
+            progress.note(f"the model changed ({report.previous_model} -> {embedder.model_id}): dropped "
+                          f"{report.dropped_embeddings} embeddings of the old model; re-embedding every track")
+        store.set_meta("index_spec", asdict(options.index))
+
+        files, report.bad_names = walk_library(root)
+        report.files = len(files)
+        plan = _plan(store, files, options, report, progress)
+        _apply_cheap_changes(store, plan, report)
+        jobs = [_Job(f, h, read_tags(f.path)) for f, h in plan.embed]
+        _embed_jobs(store, embedder, jobs, options, report, progress)
+
+        if options.rebuild_index or load_index(store, options.index) is None:
+            rebuild_index(store, options.index, save=True)
+            report.index_rebuilt = True
+        report.seconds = time.perf_counter() - started
+        store.set_meta("last_run", {
+            "finished_at": time.time(), "seconds": round(report.seconds, 3), "files": report.files,
+            "embedded": report.embedded, "moved": report.moved, "copied": report.copied,
+            "removed": report.removed, "failed": report.failed, "model_id": embedder.model_id,
+        })
+    return report
+
+
+def rebuild_store_index(db_dir: str | Path, spec: IndexSpec | None = None) -> int:
+    """`myna index --rebuild-index`: rebuild the FAISS index from the store; returns its size."""
+    with LibraryLock(Path(db_dir)), LibraryStore.open(db_dir) as store:
+        index = rebuild_index(store, spec or stored_spec(store), save=True)
+        return int(index.ntotal)
+
+
+def _config_dict(embedder: EmbedderLike) -> dict | None:
+    config = getattr(embedder, "config", None)
+    return config.to_dict() if hasattr(config, "to_dict") else None
+
+
+# ---------------------------------------------------------------------------- planning
+
+
+def _plan(store: LibraryStore, files: list[FileStat], options: IndexOptions, report: IndexReport,
+          progress: ProgressHook | None) -> _Plan:
+    plan = _Plan()
+    by_path = {t.rel_path: t for t in store.tracks()}
+    embedded = store.embedded_ids()
+    known_errors = {e.rel_path: e for e in store.errors()}
+    new_files: list[tuple[FileStat, str]] = []
+    if progress:
+        progress.phase("scanning", len(files))
+    for f in files:
+        if progress:
+            progress.advance()
+        track = by_path.get(f.rel_path)
+        if track is not None and (track.size, track.mtime_ns) == (f.size, f.mtime_ns):
+            if track.id in embedded:
+                report.unchanged += 1
+            else:
+                plan.embed.append((f, track.content_hash))
+            continue
+        err = known_errors.get(f.rel_path)
+        if track is None and err is not None and (err.size, err.mtime_ns) == (f.size, f.mtime_ns) \
+                and not options.retry_errors:
+            report.known_errors += 1
+            continue
+        try:
+            h = content_hash(f.path, f.size)
+        except OSError:
+            plan.embed.append((f, ""))  # unreadable: the decoder fails too, and its error is recorded
+            continue
+        if track is None:
+            new_files.append((f, h))
+        elif h == track.content_hash:
+            plan.touch.append((track.id, f))
+            if track.id not in embedded:
+                plan.embed.append((f, h))
+        else:
+            plan.embed.append((f, h))
+
+    present = {f.rel_path for f in files}
+    gone = [t for rel, t in by_path.items() if rel not in present]
+    gone_by_hash: dict[str, list] = defaultdict(list)
+    for t in sorted(gone, key=lambda t: (t.id not in embedded, t.id)):  # embedded ones first
+        gone_by_hash[t.content_hash].append(t)
+    present_by_hash = {t.content_hash: t.id for t in by_path.values()
+                       if t.rel_path in present and t.id in embedded}
+    for f, h in new_files:
+        if gone_by_hash.get(h):
+            track = gone_by_hash[h].pop(0)
+            plan.move.append((track.id, f))
+            if track.id not in embedded:
+                plan.embed.append((f, h))
+        elif h in present_by_hash:
+            plan.copy.append((present_by_hash[h], f, h))
+        else:
+            plan.embed.append((f, h))
+    plan.delete = [t.id for ts in gone_by_hash.values() for t in ts]
+    plan.stale_errors = [rel for rel in known_errors if rel not in present]
+    return plan
+
+
+def _apply_cheap_changes(store: LibraryStore, plan: _Plan, report: IndexReport) -> None:
+    with store.transaction():
+        for track_id, f in plan.touch:
+            store.touch_track(track_id, f.size, f.mtime_ns)
+        report.removed = store.delete_tracks(plan.delete)  # first: a move may reuse a deleted path
+        for track_id, f in plan.move:
+            store.move_track(track_id, f.rel_path, f.size, f.mtime_ns)
+        for source_id, f, h in plan.copy:
+            source = store.track(source_id)
+            store.copy_track(source_id, _info(f, h, read_tags(f.path), source.duration if source else None))
+        store.delete_errors(plan.stale_errors)
+    report.touched, report.moved, report.copied = len(plan.touch), len(plan.move), len(plan.copy)
+
+
+def _info(f: FileStat, h: str, tags: Tags, duration: float | None) -> TrackInfo:
+    return TrackInfo(rel_path=f.rel_path, size=f.size, mtime_ns=f.mtime_ns, content_hash=h,
+                     title=tags.title, artist=tags.artist, album=tags.album, track_no=tags.track_no,
+                     duration=duration if duration is not None else tags.duration, isrc=tags.isrc)
+
+
+# ---------------------------------------------------------------------------- embedding
+
+
+def make_batches(jobs: list[_Job], batch_size: int, max_seconds: float, seed: int = 0) -> list[list[_Job]]:
+    """Jobs sorted by duration and cut into batches (so a padded batch wastes little), then
+    the batches shuffled with `seed` so the rate seen early is the rate of the whole run."""
+    def duration(job: _Job) -> float:
+        # Header duration where mutagen finds one; else ~1 MB per minute is a fair guess.
+        return job.tags.duration or job.file.size / 16_000
+
+    ordered = sorted(jobs, key=lambda j: (duration(j), j.file.rel_path))
+    batches: list[list[_Job]] = []
+    current: list[_Job] = []
+    seconds = 0.0
+    for job in ordered:
+        d = duration(job)
+        if current and (len(current) >= batch_size or seconds + d > max_seconds):
+            batches.append(current)
+            current, seconds = [], 0.0
+        current.append(job)
+        seconds += d
+    if current:
+        batches.append(current)
+    random.Random(seed).shuffle(batches)
+    return batches
+
+
+def decode_file(path: str, sample_rate: int) -> tuple[np.ndarray | None, str | None]:
+    """(wave, None) or (None, message). Runs in a worker: never raises for a bad file."""
+    from myna_rpe.audio import load_audio
+    from myna_rpe.errors import MynaError
+
+    try:
+        return load_audio(path, sample_rate), None
+    except MynaError as exc:
+        return None, _short(str(exc), path)
+    except Exception as exc:  # a decoder bug on one odd file must not stop a whole library run
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _short(message: str, path: str) -> str:
+    """Drop the leading "path: " (the errors table has the path in its own column)."""
+    prefix = f"{path}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def _worker_init() -> None:
+    # Ctrl-C is the main process's to handle; and a worker exits when the main process is
+    # gone (even by SIGKILL), instead of waiting forever on its task queue.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def default_workers() -> int:
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+class _Decoder:
+    """Decodes batches ahead of the consumer, in worker processes (or inline if workers=0).
+    A crashed worker (an FFmpeg segfault on one file) breaks the pool: it is restarted and
+    the batch is decoded again, and a file that is in flight during two crashes is given up."""
+
+    def __init__(self, workers: int, sample_rate: int) -> None:
+        self.workers = workers
+        self.sample_rate = sample_rate
+        self.pool: ProcessPoolExecutor | None = None
+        self.crashes: dict[str, int] = defaultdict(int)
+
+    def _new_pool(self) -> None:
+        if self.workers > 0:
+            ctx = multiprocessing.get_context("spawn")  # no fork of a process running torch threads
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init)
+
+    def submit(self, batch: list[_Job]) -> list[Future] | None:
+        if self.workers == 0:
+            return None
+        if self.pool is None:
+            self._new_pool()
+        return [self.pool.submit(decode_file, str(j.file.path), self.sample_rate) for j in batch]
+
+    def results(self, batch: list[_Job], futures: list[Future] | None) -> list[tuple[np.ndarray | None, str | None]]:
+        if futures is None:
+            return [decode_file(str(j.file.path), self.sample_rate) for j in batch]
+        out = []
+        for job, fut in zip(batch, futures):
+            try:
+                out.append(fut.result())
+            except BrokenProcessPool:
+                out.append(self._after_crash(job))
+        return out
+
+    def _after_crash(self, job: _Job) -> tuple[np.ndarray | None, str | None]:
+        key = job.file.rel_path
+        self.crashes[key] += 1
+        if self.crashes[key] >= 2:
+            return None, "the decoder crashed on this file"
+        self.close()
+        self._new_pool()
+        try:
+            return self.pool.submit(decode_file, str(job.file.path), self.sample_rate).result()
+        except BrokenProcessPool:
+            self.close()
+            return None, "the decoder crashed on this file"
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+
+
+def _embed_jobs(store: LibraryStore, embedder: EmbedderLike, jobs: list[_Job], options: IndexOptions,
+                report: IndexReport, progress: ProgressHook | None) -> None:
+    if progress:
+        progress.phase("embedding", len(jobs))
+    if not jobs:
+        return
+    batches = make_batches(jobs, options.batch_size, options.max_batch_seconds, options.seed)
+    workers = default_workers() if options.workers is None else options.workers
+    decoder = _Decoder(min(workers, len(jobs)), embedder.sample_rate)
+    ahead: dict[int, list[Future] | None] = {}
+    try:
+        for i in range(min(options.prefetch_batches + 1, len(batches))):
+            ahead[i] = decoder.submit(batches[i])
+        for i, batch in enumerate(batches):
+            results = decoder.results(batch, ahead.pop(i))
+            nxt = i + options.prefetch_batches + 1
+            if nxt < len(batches):
+                ahead[nxt] = decoder.submit(batches[nxt])
+            _embed_and_commit(store, embedder, batch, results, report)
+            if progress:
+                progress.advance(len(batch))
+    finally:
+        decoder.close()
+
+
+def _embed_and_commit(store: LibraryStore, embedder: EmbedderLike, batch: list[_Job],
+                      results: list[tuple[np.ndarray | None, str | None]], report: IndexReport) -> None:
+    ok = [(job, wave) for job, (wave, _) in zip(batch, results) if wave is not None]
+    vectors = embedder.embed_batch([w for _, w in ok]) if ok else np.zeros((0, 0), np.float32)
+    sr = embedder.sample_rate
+    with store.transaction():
+        for (job, wave), vec in zip(ok, vectors):
+            if not np.all(np.isfinite(vec)):
+                _fail(store, job, "the model produced a non-finite embedding", report)
+                continue
+            store.add_track(_info(job.file, job.content_hash, job.tags, len(wave) / sr), vec)
+            report.embedded += 1
+        for job, (wave, message) in zip(batch, results):
+            if wave is None:
+                _fail(store, job, message or "unknown decoding error", report)
+
+
+def _fail(store: LibraryStore, job: _Job, message: str, report: IndexReport) -> None:
+    """Record the failure; a stored track at this path no longer matches its file, so it goes."""
+    old = store.track_at(job.file.rel_path)
+    if old is not None:
+        store.delete_tracks([old.id])
+    store.record_error(job.file.rel_path, job.file.size, job.file.mtime_ns, message)
+    report.failed += 1
+    report.errors.append((job.file.rel_path, message))

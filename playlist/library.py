@@ -1,0 +1,127 @@
+"""`Library`: an indexed library opened for searching (the store plus its FAISS index).
+
+    with Library.open(db_dir) as lib:           # db_dir = LIBRARY/.myna or --db PATH
+        scores, ids = lib.search(vectors, k=10)  # cosine; ids are store track ids (-1 = none)
+        for track, score in lib.similar(track_id, n=10): ...
+        lib.store                                # the LibraryStore (tracks, tags, embeddings)
+
+The index file is trusted only if the store's meta says it was built from the current
+generation of embeddings with the current model and has the expected size; otherwise it
+is rebuilt from the store (and saved when no `myna index` holds the lock).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from myna_rpe.errors import LibraryError
+from playlist.lock import LibraryLock
+from playlist.store import LibraryStore, Track, l2_normalise
+from playlist.vector_index import (
+    INDEX_FILENAME,
+    IndexSpec,
+    build_index,
+    configure_search,
+    read_index,
+    search,
+    write_index_atomic,
+)
+
+
+def stored_spec(store: LibraryStore) -> IndexSpec:
+    """The index type chosen at the last `myna index` (flat if never chosen)."""
+    return IndexSpec(**(store.get_meta("index_spec") or {}))
+
+
+def index_is_fresh(store: LibraryStore, spec: IndexSpec) -> bool:
+    state = store.get_meta("index_state") or {}
+    return ((store.db_dir / INDEX_FILENAME).is_file()
+            and state.get("generation") == store.generation
+            and state.get("model_id") == store.model_id
+            and state.get("kind") == spec.kind)
+
+
+def rebuild_index(store: LibraryStore, spec: IndexSpec, save: bool = True) -> faiss.Index:
+    """Build the index from every current embedding; with `save`, write it atomically and
+    record what it was built from. The caller holds the lock when saving."""
+    generation = store.generation
+    ids, X = store.embeddings()
+    index = build_index(ids, X, spec)
+    if save:
+        write_index_atomic(index, store.db_dir / INDEX_FILENAME)
+        store.set_meta("index_spec", asdict(spec))
+        store.set_meta("index_state", {"generation": generation, "model_id": store.model_id,
+                                       "kind": spec.kind, "n": int(index.ntotal)})
+    return index
+
+
+def load_index(store: LibraryStore, spec: IndexSpec) -> faiss.Index | None:
+    """The saved index if it is fresh and complete, else None."""
+    if not index_is_fresh(store, spec):
+        return None
+    try:
+        index = read_index(store.db_dir / INDEX_FILENAME)
+    except LibraryError:
+        return None
+    if index.ntotal != (store.get_meta("index_state") or {}).get("n"):
+        return None
+    configure_search(index, spec)
+    return index
+
+
+class Library:
+    def __init__(self, store: LibraryStore, index: faiss.Index) -> None:
+        self.store = store
+        self.index = index
+
+    @classmethod
+    def open(cls, db_dir: str | Path, root: str | Path | None = None, spec: IndexSpec | None = None) -> "Library":
+        store = LibraryStore.open(db_dir, root=root)
+        try:
+            spec = spec or stored_spec(store)
+            index = load_index(store, spec)
+            if index is None:
+                lock = LibraryLock(store.db_dir)
+                if lock.try_acquire():  # nobody is indexing: save the rebuilt index for next time
+                    try:
+                        index = rebuild_index(store, spec, save=True)
+                    finally:
+                        lock.release()
+                else:
+                    index = rebuild_index(store, spec, save=False)
+        except BaseException:
+            store.close()
+            raise
+        return cls(store, index)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k cosine neighbours of each row of `vectors` (normalised here):
+        (scores (q, k) float32, ids (q, k) int64), id -1 / score -inf where fewer exist."""
+        return search(self.index, l2_normalise(np.atleast_2d(vectors)), k)
+
+    def similar(self, track_id: int, n: int = 10) -> list[tuple[Track, float]]:
+        """The `n` tracks most similar to track `track_id` (itself excluded), best first."""
+        _, X = self.store.embeddings([track_id])
+        if len(X) == 0:
+            raise LibraryError(f"track {track_id} has no embedding with the current model",
+                               path=self.store.db_dir, fix="run `myna index` to finish indexing")
+        scores, ids = self.search(X, n + 1)
+        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0 and i != track_id][:n]
+        tracks = self.store.tracks_by_id(i for i, _ in pairs)
+        return [(tracks[i], s) for i, s in pairs if i in tracks]

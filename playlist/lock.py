@@ -1,0 +1,55 @@
+"""One writer per store: a non-blocking `flock` on `DB_DIR/lock`.
+
+The kernel drops the lock when the holder exits, however it exits (SIGKILL included),
+so a stale lock file never blocks the next run; the pid inside is only for the message.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from myna_rpe.errors import LibraryError
+
+LOCK_FILENAME = "lock"
+
+
+class LibraryLock:
+    def __init__(self, db_dir: Path) -> None:
+        self.path = Path(db_dir) / LOCK_FILENAME
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise LibraryError(f"another `myna index` (pid {holder}) is updating this library",
+                               path=self.path.parent, fix="wait for it to finish, then run again") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def try_acquire(self) -> bool:
+        try:
+            self.acquire()
+        except LibraryError:
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "LibraryLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

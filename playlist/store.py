@@ -1,0 +1,458 @@
+"""The library store: one SQLite file that is the source of truth for an indexed music folder.
+
+Layout (default, beside the library)::
+
+    LIBRARY/.myna/library.sqlite   tracks, tags, embeddings (float32 blobs), errors, meta
+    LIBRARY/.myna/index.faiss      FAISS index built from the store (see vector_index.py)
+    LIBRARY/.myna/lock             held (flock) by a running `myna index`
+
+Public API (read side, used by the playlist tools)::
+
+    with LibraryStore.open(db_dir) as store:     # db_dir = LIBRARY/.myna or --db PATH
+        store.model_id                           # the model every stored embedding comes from
+        store.tracks()                           # list[Track], ordered by id
+        store.track(42)                          # Track | None
+        store.track_by_path("a/b.mp3")           # absolute, relative to the root, or cwd-relative
+        store.find("beatles - help")             # list[Track]: path or "artist - title" substring
+        ids, X = store.embeddings()              # int64 (n,), float32 (n, dim), rows L2-normalised
+
+Track ids are SQLite AUTOINCREMENT keys: never reused, kept when a file is moved or
+re-embedded, and used as the FAISS ids, so an id means the same track everywhere.
+Paths are stored relative to the library root (POSIX separators), so moving the whole
+folder keeps the store valid; `Track.path` is absolute.
+
+Every stored embedding carries the id of the model that made it; reads return only the
+current model's vectors, so two models never mix even if a run was killed mid-switch.
+Writers (the indexer) hold the lock file; SQLite runs in WAL mode, so readers (`myna
+similar`, `--status`) work while an index run is in progress.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from myna_rpe.errors import LibraryError
+
+DB_DIRNAME = ".myna"
+DB_FILENAME = "library.sqlite"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tracks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    title TEXT, artist TEXT, album TEXT, track_no INTEGER, duration REAL, isrc TEXT,
+    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, content_hash TEXT NOT NULL,
+    added_at REAL NOT NULL, updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tracks_by_hash ON tracks(content_hash);
+CREATE TABLE IF NOT EXISTS embeddings (
+    track_id INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
+    model_id TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS errors (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    message TEXT NOT NULL, at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Track:
+    """One audio file of the library, with its tags. `path` is absolute."""
+
+    id: int
+    path: Path
+    rel_path: str
+    title: str | None
+    artist: str | None
+    album: str | None
+    track_no: int | None
+    duration: float | None  # seconds, from the decoded audio
+    isrc: str | None
+    size: int
+    mtime_ns: int
+    content_hash: str
+    added_at: float
+    updated_at: float
+
+    @property
+    def mtime(self) -> float:
+        return self.mtime_ns / 1e9
+
+    @property
+    def label(self) -> str:
+        """"Artist - Title" where tags exist, else the file name."""
+        if self.title and self.artist:
+            return f"{self.artist} - {self.title}"
+        return self.title or self.path.name
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """What the indexer writes for a file: location, fingerprint and tags."""
+
+    rel_path: str
+    size: int
+    mtime_ns: int
+    content_hash: str
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    track_no: int | None = None
+    duration: float | None = None
+    isrc: str | None = None
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    rel_path: str
+    size: int
+    mtime_ns: int
+    message: str
+    at: float
+
+
+_TRACK_COLUMNS = ("id, path, title, artist, album, track_no, duration, isrc, size, mtime_ns, "
+                  "content_hash, added_at, updated_at")
+
+
+def default_db_dir(library: Path) -> Path:
+    return Path(library) / DB_DIRNAME
+
+
+def find_db_dir(start: Path) -> Path | None:
+    """The nearest `.myna/library.sqlite` at or above `start` (a file or a folder)."""
+    start = Path(start).resolve()
+    for folder in [start, *start.parents]:
+        if (folder / DB_DIRNAME / DB_FILENAME).is_file():
+            return folder / DB_DIRNAME
+    return None
+
+
+class LibraryStore:
+    """SQLite-backed store of tracks and embeddings. Open with `LibraryStore.open`."""
+
+    def __init__(self, conn: sqlite3.Connection, db_dir: Path, root: Path) -> None:
+        self._conn = conn
+        self.db_dir = db_dir
+        self.root = root
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, db_dir: str | Path, root: str | Path | None = None, create: bool = False) -> "LibraryStore":
+        """Open the store in `db_dir`. `root` is the library folder; by default the parent
+        of a `.myna` folder, or the root recorded when the store was created."""
+        db_dir = Path(db_dir).expanduser().absolute()
+        db_path = db_dir / DB_FILENAME
+        if not db_path.is_file() and not create:
+            raise LibraryError("no library index here", path=db_dir,
+                               fix="run `myna index LIBRARY` first (or pass the right --db)")
+        db_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(db_path, isolation_level=None, timeout=30.0)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives a killed process (not a power cut) and avoids an fsync per commit.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise LibraryError(f"the library database is unreadable ({exc})", path=db_path,
+                               fix="delete the .myna folder and run `myna index` again") from exc
+        store = cls(conn, db_dir, Path("."))
+        store._check_schema()
+        store.root = store._resolve_root(root)
+        return store
+
+    def _check_schema(self) -> None:
+        version = self.get_meta("schema")
+        if version is None:
+            self.set_meta("schema", SCHEMA_VERSION)
+        elif int(version) > SCHEMA_VERSION:
+            raise LibraryError(f"the store was written by a newer myna (schema {version})",
+                               path=self.db_dir, fix="upgrade myna-rpe")
+
+    def _resolve_root(self, root: str | Path | None) -> Path:
+        if root is not None:
+            resolved = Path(root).expanduser().resolve()
+        elif self.db_dir.name == DB_DIRNAME:
+            resolved = self.db_dir.parent.resolve()
+        elif self.get_meta("root") is not None:
+            resolved = Path(self.get_meta("root"))
+        else:
+            raise LibraryError("this store does not know its library folder", path=self.db_dir,
+                               fix="pass the library folder to `myna index`")
+        if self.db_dir.name != DB_DIRNAME and self.get_meta("root") != str(resolved):
+            self.set_meta("root", str(resolved))
+        return resolved
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "LibraryStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together or not at all (a killed run loses only this)."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # ------------------------------------------------------------------ meta
+
+    def get_meta(self, key: str) -> Any:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                           "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, json.dumps(value)))
+
+    @property
+    def model_id(self) -> str | None:
+        return self.get_meta("model_id")
+
+    @property
+    def model_config(self) -> dict | None:
+        return self.get_meta("model_config")
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every change to the set of embeddings; the FAISS index records the
+        generation it was built from, so a stale index is detected."""
+        return int(self.get_meta("generation") or 0)
+
+    def _bump(self) -> None:
+        self.set_meta("generation", self.generation + 1)
+
+    def set_model(self, model_id: str, config: dict | None) -> int:
+        """Make `model_id` current. Embeddings from any other model are deleted in the same
+        transaction; returns how many were dropped."""
+        with self.transaction():
+            dropped = self._conn.execute("DELETE FROM embeddings WHERE model_id != ?", (model_id,)).rowcount
+            self.set_meta("model_id", model_id)
+            self.set_meta("model_config", config)
+            if dropped:
+                self._bump()
+        return dropped
+
+    # ------------------------------------------------------------------ paths
+
+    def rel_path(self, path: str | Path) -> str:
+        """The stored (root-relative, POSIX) form of a path inside the library."""
+        p = Path(path)
+        if p.is_absolute():
+            try:
+                p = p.resolve().relative_to(self.root)
+            except ValueError:
+                raise LibraryError("this file is not inside the library", path=path,
+                                   fix=f"the library folder is {self.root}") from None
+        return p.as_posix()
+
+    # ------------------------------------------------------------------ reading tracks
+
+    def _track(self, row: Sequence[Any]) -> Track:
+        return Track(id=row[0], path=self.root / row[1], rel_path=row[1], title=row[2], artist=row[3],
+                     album=row[4], track_no=row[5], duration=row[6], isrc=row[7], size=row[8],
+                     mtime_ns=row[9], content_hash=row[10], added_at=row[11], updated_at=row[12])
+
+    def tracks(self) -> list[Track]:
+        rows = self._conn.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks ORDER BY id")
+        return [self._track(r) for r in rows]
+
+    def track(self, track_id: int) -> Track | None:
+        row = self._conn.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE id = ?", (int(track_id),)).fetchone()
+        return None if row is None else self._track(row)
+
+    def tracks_by_id(self, ids: Iterable[int]) -> dict[int, Track]:
+        wanted = [int(i) for i in ids]
+        out: dict[int, Track] = {}
+        for start in range(0, len(wanted), 500):  # stay under SQLite's bound-parameter limit
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._conn.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE id IN ({marks})", chunk):
+                out[row[0]] = self._track(row)
+        return out
+
+    def track_by_path(self, path: str | Path) -> Track | None:
+        """Look a file up by absolute path, root-relative path, or a path relative to the cwd."""
+        candidates = []
+        p = Path(path).expanduser()
+        if p.is_absolute() or p.exists():
+            try:
+                candidates.append(self.rel_path(p.absolute()))
+            except LibraryError:
+                pass
+        if not p.is_absolute():
+            candidates.append(p.as_posix())
+        for rel in candidates:
+            if (track := self.track_at(rel)) is not None:
+                return track
+        return None
+
+    def track_at(self, rel_path: str) -> Track | None:
+        """The track stored under exactly this root-relative path."""
+        row = self._conn.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE path = ?", (rel_path,)).fetchone()
+        return None if row is None else self._track(row)
+
+    def find(self, query: str) -> list[Track]:
+        """Tracks matching `query`: an exact path first, else a case-insensitive substring of
+        the relative path or of "artist - title". Exact label matches sort first."""
+        exact = self.track_by_path(query)
+        if exact is not None:
+            return [exact]
+        q = query.casefold()
+        hits = [t for t in self.tracks()
+                if q in t.rel_path.casefold() or q in f"{t.artist or ''} - {t.title or ''}".casefold()]
+        hits.sort(key=lambda t: (t.label.casefold() != q, t.id))
+        return hits
+
+    def tracks_with_hash(self, content_hash: str) -> list[Track]:
+        rows = self._conn.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks WHERE content_hash = ? ORDER BY id",
+                                  (content_hash,))
+        return [self._track(r) for r in rows]
+
+    def count_tracks(self) -> int:
+        return self._conn.execute("SELECT COUNT(*) FROM tracks").fetchone()[0]
+
+    def count_embeddings(self) -> int:
+        return self._conn.execute("SELECT COUNT(*) FROM embeddings WHERE model_id = ?",
+                                  (self.model_id,)).fetchone()[0]
+
+    def embedded_ids(self) -> set[int]:
+        rows = self._conn.execute("SELECT track_id FROM embeddings WHERE model_id = ?", (self.model_id,))
+        return {r[0] for r in rows}
+
+    # ------------------------------------------------------------------ embeddings
+
+    def embeddings(self, ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids int64 (n,), X float32 (n, dim)) for the current model, rows L2-normalised,
+        ordered by id. `ids` restricts to those tracks (missing ones are left out)."""
+        model = self.model_id
+        if ids is None:
+            rows = self._conn.execute("SELECT track_id, vector FROM embeddings WHERE model_id = ? "
+                                      "ORDER BY track_id", (model,)).fetchall()
+        else:
+            wanted = sorted({int(i) for i in ids})
+            rows = []
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows += self._conn.execute(f"SELECT track_id, vector FROM embeddings WHERE model_id = ? "
+                                           f"AND track_id IN ({marks}) ORDER BY track_id",
+                                           (model, *chunk)).fetchall()
+        out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        if not rows:
+            dim = int(self.get_meta("dim") or 0)
+            return out_ids, np.zeros((0, dim), dtype=np.float32)
+        X = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1).astype(np.float32)
+        return out_ids, l2_normalise(X)
+
+    # ------------------------------------------------------------------ writing (the indexer)
+
+    def add_track(self, info: TrackInfo, vector: np.ndarray) -> int:
+        """Insert a new track with its embedding, or replace the file's row at that path
+        (keeping its id). Call inside `transaction()`; returns the track id."""
+        now = time.time()
+        row = self._conn.execute("SELECT id FROM tracks WHERE path = ?", (info.rel_path,)).fetchone()
+        values = (info.title, info.artist, info.album, info.track_no, info.duration, info.isrc,
+                  info.size, info.mtime_ns, info.content_hash)
+        if row is None:
+            cur = self._conn.execute(
+                "INSERT INTO tracks(path, title, artist, album, track_no, duration, isrc, size, mtime_ns, "
+                "content_hash, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (info.rel_path, *values, now, now))
+            track_id = int(cur.lastrowid)
+        else:
+            track_id = int(row[0])
+            self._conn.execute(
+                "UPDATE tracks SET title=?, artist=?, album=?, track_no=?, duration=?, isrc=?, size=?, "
+                "mtime_ns=?, content_hash=?, updated_at=? WHERE id=?", (*values, now, track_id))
+        self._put_embedding(track_id, vector)
+        self._conn.execute("DELETE FROM errors WHERE path = ?", (info.rel_path,))
+        return track_id
+
+    def _put_embedding(self, track_id: int, vector: np.ndarray) -> None:
+        model = self.model_id
+        if model is None:
+            raise LibraryError("no model set on the store", path=self.db_dir, fix="this is a bug: call set_model first")
+        vec = np.ascontiguousarray(vector, dtype="<f4").reshape(-1)
+        dim = self.get_meta("dim")
+        if dim is not None and int(dim) != vec.size and self.count_embeddings():
+            raise LibraryError(f"embedding size {vec.size} differs from the store's {dim}", path=self.db_dir)
+        if dim != vec.size:
+            self.set_meta("dim", int(vec.size))
+        self._conn.execute("INSERT INTO embeddings(track_id, model_id, vector) VALUES (?,?,?) "
+                           "ON CONFLICT(track_id) DO UPDATE SET model_id=excluded.model_id, vector=excluded.vector",
+                           (track_id, model, vec.tobytes()))
+        self._bump()
+
+    def copy_track(self, source_id: int, info: TrackInfo) -> int:
+        """A new file with the same content as track `source_id`: new row, same embedding."""
+        row = self._conn.execute("SELECT vector FROM embeddings WHERE track_id = ? AND model_id = ?",
+                                 (source_id, self.model_id)).fetchone()
+        if row is None:
+            raise LibraryError(f"track {source_id} has no embedding to copy", path=self.db_dir)
+        return self.add_track(info, np.frombuffer(row[0], dtype="<f4"))
+
+    def move_track(self, track_id: int, rel_path: str, size: int, mtime_ns: int) -> None:
+        """The file of `track_id` now lives at `rel_path` (same content): keep id and embedding."""
+        self._conn.execute("UPDATE tracks SET path=?, size=?, mtime_ns=?, updated_at=? WHERE id=?",
+                           (rel_path, size, mtime_ns, time.time(), track_id))
+        self._conn.execute("DELETE FROM errors WHERE path = ?", (rel_path,))
+
+    def touch_track(self, track_id: int, size: int, mtime_ns: int) -> None:
+        """Same content, new size/mtime stamp (e.g. `touch`): remember it so the fast check passes."""
+        self._conn.execute("UPDATE tracks SET size=?, mtime_ns=? WHERE id=?", (size, mtime_ns, track_id))
+
+    def delete_tracks(self, ids: Iterable[int]) -> int:
+        n = 0
+        for track_id in ids:
+            n += self._conn.execute("DELETE FROM tracks WHERE id = ?", (int(track_id),)).rowcount
+        if n:
+            self._bump()
+        return n
+
+    # ------------------------------------------------------------------ errors
+
+    def record_error(self, rel_path: str, size: int, mtime_ns: int, message: str) -> None:
+        self._conn.execute("INSERT INTO errors(path, size, mtime_ns, message, at) VALUES (?,?,?,?,?) "
+                           "ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, "
+                           "message=excluded.message, at=excluded.at",
+                           (rel_path, size, mtime_ns, message, time.time()))
+
+    def errors(self) -> list[ErrorRecord]:
+        rows = self._conn.execute("SELECT path, size, mtime_ns, message, at FROM errors ORDER BY path")
+        return [ErrorRecord(*r) for r in rows]
+
+    def delete_errors(self, rel_paths: Iterable[str]) -> None:
+        for rel in rel_paths:
+            self._conn.execute("DELETE FROM errors WHERE path = ?", (rel,))
+
+
+def l2_normalise(X: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), so inner product = cosine."""
+    X = np.asarray(X, dtype=np.float32)
+    norms = np.linalg.norm(X, axis=-1, keepdims=True)
+    return X / np.maximum(norms, 1e-12)

@@ -1,0 +1,72 @@
+"""Tags of an audio file (title, artist, album, track number, duration, ISRC) via mutagen.
+
+Best effort by design: tags are optional and often broken, so a file whose tags cannot
+be read gets empty tags here; whether it is audio at all is the decoder's verdict.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import mutagen
+from mutagen.easymp4 import EasyMP4Tags
+from mutagen.id3 import ID3
+
+# iTunes keeps the ISRC in a freeform atom; teach the "easy" MP4 interface its name.
+if "isrc" not in EasyMP4Tags.Get:
+    EasyMP4Tags.RegisterFreeformKey("isrc", "ISRC")
+
+# WAV/AIFF files carry plain (not "easy") ID3 frames.
+_ID3_FRAMES = {"title": "TIT2", "artist": "TPE1", "album": "TALB", "tracknumber": "TRCK", "isrc": "TSRC"}
+
+
+@dataclass(frozen=True)
+class Tags:
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    track_no: int | None = None
+    duration: float | None = None  # seconds, from the container header (an estimate for some mp3s)
+    isrc: str | None = None
+
+
+def read_tags(path: str | Path) -> Tags:
+    try:
+        f = mutagen.File(str(path), easy=True)
+    except Exception:  # mutagen raises many types for malformed headers; tags are optional
+        return Tags()
+    if f is None:
+        return Tags()
+    duration = getattr(f.info, "length", None) or None
+    raw = f.tags
+    if raw is None:
+        return Tags(duration=duration)
+
+    def first(key: str) -> str | None:
+        try:
+            if isinstance(raw, ID3):
+                frame = raw.get(_ID3_FRAMES[key])
+                values = frame.text if frame is not None else []
+            else:
+                values = raw.get(key) or []
+        except (KeyError, ValueError):
+            return None
+        text = str(values[0]).strip() if values else ""
+        return text or None
+
+    return Tags(
+        title=first("title"),
+        artist=first("artist"),
+        album=first("album"),
+        track_no=_track_number(first("tracknumber")),
+        duration=duration,
+        isrc=first("isrc"),
+    )
+
+
+def _track_number(text: str | None) -> int | None:
+    """"3", "03" and "3/12" -> 3."""
+    m = re.match(r"\s*(\d+)", text or "")
+    return int(m.group(1)) if m else None
