@@ -1,0 +1,44 @@
+"""`myna embed`: embed audio files with an encoder (whole track, one forward pass each)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from cli.app import app
+from cli.console import console, progress
+
+
+@app.command()
+def embed(
+    files: list[Path] = typer.Argument(..., help="Audio files (any format FFmpeg reads).", show_default=False),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c", help="Checkpoint folder; default: the bundled model."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the embeddings as .npy (rows in argument order)."),
+    offset: float = typer.Option(0.0, help="Start reading at this many seconds."),
+    duration: float | None = typer.Option(None, help="Read at most this many seconds (default: whole track)."),
+) -> None:
+    """Embed audio files and print a summary (or save them with --out)."""
+    from myna_rpe.embed import Embedder
+
+    embedder = Embedder.load(checkpoint)
+    vectors = []
+    with progress("tracks") as bar:
+        task = bar.add_task("embedding", total=len(files))
+        for path in files:
+            vectors.append(embedder.embed_file(path, offset=offset, duration=duration))
+            bar.advance(task)
+    matrix = np.stack(vectors).astype(np.float32)
+    if out is not None:
+        np.save(out, matrix)
+        console.print(f"wrote {matrix.shape[0]} × {matrix.shape[1]} embeddings to {out}")
+    table = Table(title=f"embeddings (model {embedder.model_id})")
+    table.add_column("file")
+    table.add_column("dim", justify="right")
+    table.add_column("norm", justify="right")
+    table.add_column("first values")
+    for path, v in zip(files, matrix):
+        table.add_row(str(path), str(v.shape[0]), f"{np.linalg.norm(v):.3f}", " ".join(f"{x:+.3f}" for x in v[:4]))
+    console.print(table)
