@@ -1,0 +1,242 @@
+"""TrainConfig: every data, model, frontend, objective and optimiser setting of a run.
+
+One flat dataclass, so every field is also a `myna train --flag` and a key of a TOML
+or YAML file. Files may group keys under tables ([model], [optim], ...): the tables are
+only for the reader and are flattened; each key still names one field. Precedence:
+defaults < the run's saved config (on --resume) < the --config file < flags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+from myna_rpe.config import PE_PRESETS, SIZES, EncoderConfig, FrontendConfig, ModelConfig
+from myna_rpe.errors import MynaError
+
+
+def _f(default: Any, help: str, group: str) -> Any:
+    return field(default=default, metadata={"help": help, "group": group})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # -- data ------------------------------------------------------------------------
+    data: str = _f("", "a folder of audio (searched recursively) or jamendo:DIR for MTG-Jamendo", "data")
+    out: str = _f("runs/myna", "run folder: checkpoint/, metrics.csv, train_config.json", "data")
+    cache_dir: str | None = _f(None, "log-mel cache folder (default: $XDG_CACHE_HOME/myna-rpe/mels)", "data")
+    jamendo_split: str = _f("train", "MTG-Jamendo split: train, validation, test or all", "data")
+    jamendo_split_index: int = _f(0, "MTG-Jamendo split number (data/splits/split-N)", "data")
+    min_track_seconds: float = _f(1.0, "tracks shorter than this are skipped", "data")
+    # -- pairs -----------------------------------------------------------------------
+    batch_size: int = _f(32, "tracks (positive pairs) per step on each process", "pairs")
+    chunk_seconds: float = _f(3.0, "chunk length in seconds", "pairs")
+    chunk_frames: int | None = _f(None, "chunk length in mel frames (overrides chunk_seconds)", "pairs")
+    chunk_min_seconds: float | None = _f(None, "variable length: shortest chunk (with chunk_max_seconds)", "pairs")
+    chunk_max_seconds: float | None = _f(None, "variable length: longest chunk (with chunk_min_seconds)", "pairs")
+    # -- model -----------------------------------------------------------------------
+    size: str = _f("mini", f"model size: {', '.join(SIZES)}", "model")
+    pe: str = _f("alibi2d", f"positional scheme: {', '.join(PE_PRESETS)}", "model")
+    dim: int | None = _f(None, "embedding width (overrides the size preset)", "model")
+    depth: int | None = _f(None, "transformer blocks (overrides the size preset)", "model")
+    heads: int | None = _f(None, "attention heads (overrides the size preset)", "model")
+    mlp_ratio: float = _f(4.0, "MLP hidden width / dim", "model")
+    patch_size: int = _f(16, "square patch side in mel bins and frames", "model")
+    proj_dim: int = _f(128, "projection head width for the contrastive loss", "model")
+    attn_block_size: int = _f(512, "query block size of attention (memory linear in length)", "model")
+    # -- frontend --------------------------------------------------------------------
+    sample_rate: int = _f(16000, "audio sample rate (Hz)", "frontend")
+    n_mels: int = _f(128, "mel bins", "frontend")
+    n_fft: int = _f(2048, "FFT size", "frontend")
+    hop_length: int = _f(512, "hop between frames (samples)", "frontend")
+    f_min: float = _f(0.0, "lowest mel frequency (Hz)", "frontend")
+    f_max: float | None = _f(None, "highest mel frequency (Hz; default sample_rate/2)", "frontend")
+    top_db: float | None = _f(80.0, "dynamic range clip of the log-mel (dB)", "frontend")
+    # -- objective -------------------------------------------------------------------
+    mask_ratio: float = _f(0.9, "patchout: fraction of patches dropped per view", "objective")
+    temperature: float = _f(0.1, "NT-Xent temperature", "objective")
+    kmeans_weight: float = _f(0.0, "weight of the K-Means loss (0 = off)", "objective")
+    kmeans_k: int = _f(16, "K-Means clusters", "objective")
+    kmeans_mode: str = _f("ema", "K-Means centroids: ema (moving state) or batch", "objective")
+    kmeans_momentum: float = _f(0.99, "EMA momentum of the K-Means centroids", "objective")
+    hull_weight: float = _f(0.0, "weight of the convex-hull (spread) loss (0 = off)", "objective")
+    hull_eps: float = _f(1e-3, "ridge ε inside the hull loss's log-det", "objective")
+    # -- optimiser -------------------------------------------------------------------
+    steps: int = _f(10000, "optimiser steps in total", "optim")
+    lr: float = _f(5e-4, "peak learning rate", "optim")
+    min_lr_ratio: float = _f(0.1, "final learning rate / peak after the cosine decay", "optim")
+    warmup_steps: int = _f(500, "linear warm-up steps", "optim")
+    weight_decay: float = _f(0.05, "AdamW weight decay (matrices only, not norms/biases/tokens)", "optim")
+    beta1: float = _f(0.9, "AdamW β1", "optim")
+    beta2: float = _f(0.95, "AdamW β2", "optim")
+    grad_clip: float = _f(1.0, "clip the global gradient norm to this (0 = off)", "optim")
+    # -- run -------------------------------------------------------------------------
+    seed: int = _f(0, "seed of data order, chunks, masks and initial weights", "run")
+    device: str = _f("auto", "auto, cpu, cuda or cuda:N", "run")
+    amp: bool = _f(True, "bf16 autocast on CUDA (never on CPU)", "run")
+    checkpoint_every: int = _f(500, "save a checkpoint every N steps", "run")
+    keep_checkpoints: int = _f(2, "step folders kept beside the current one", "run")
+    log_every: int = _f(10, "write metrics every N steps", "run")
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+    # -- derived configs -------------------------------------------------------------
+    def frontend_config(self) -> FrontendConfig:
+        return FrontendConfig(
+            sample_rate=self.sample_rate, n_mels=self.n_mels, n_fft=self.n_fft, hop_length=self.hop_length,
+            f_min=self.f_min, f_max=self.f_max, top_db=self.top_db,
+        )
+
+    def model_config(self) -> ModelConfig:
+        dim, depth, heads = SIZES[self.size]
+        cfg = ModelConfig.from_preset(
+            self.size, self.pe, mlp_ratio=self.mlp_ratio, patch_size=self.patch_size, n_mels=self.n_mels,
+            proj_dim=self.proj_dim, attn_block_size=self.attn_block_size,
+        )
+        return replace(cfg, dim=self.dim or dim, depth=self.depth or depth, heads=self.heads or heads)
+
+    def encoder_config(self) -> EncoderConfig:
+        return EncoderConfig(frontend=self.frontend_config(), model=self.model_config())
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    # -- loading ---------------------------------------------------------------------
+    @classmethod
+    def from_sources(cls, *layers: dict[str, Any], source: str | Path | None = None) -> "TrainConfig":
+        """Defaults updated by each layer in turn (later wins); None values are skipped."""
+        merged: dict[str, Any] = {}
+        for layer in layers:
+            merged.update({k: v for k, v in layer.items() if v is not None})
+        return cls(**_coerce(merged, source))
+
+
+# Keys that decide the shape of the weights or the meaning of the cached mels: a resumed
+# run must keep them.
+IDENTITY_KEYS = (
+    "size", "pe", "dim", "depth", "heads", "mlp_ratio", "patch_size", "proj_dim",
+    "sample_rate", "n_mels", "n_fft", "hop_length", "f_min", "f_max", "top_db",
+)
+
+
+def _check(c: TrainConfig) -> None:
+    def bad(msg: str, fix: str) -> MynaError:
+        return MynaError(msg, fix=fix)
+
+    if c.size not in SIZES:
+        raise bad(f"unknown model size {c.size!r}", f"choose one of {', '.join(SIZES)}")
+    if c.pe not in PE_PRESETS:
+        raise bad(f"unknown positional scheme {c.pe!r}", f"choose one of {', '.join(PE_PRESETS)}")
+    if c.batch_size < 2:
+        raise bad(f"batch_size {c.batch_size} leaves no negatives", "use --batch-size 2 or more")
+    if not 0.0 <= c.mask_ratio < 1.0:
+        raise bad(f"mask_ratio {c.mask_ratio} is outside [0, 1)", "use e.g. --mask-ratio 0.9")
+    if c.temperature <= 0:
+        raise bad(f"temperature {c.temperature} must be positive", "use e.g. --temperature 0.1")
+    if (c.chunk_min_seconds is None) != (c.chunk_max_seconds is None):
+        raise bad("variable-length chunks need both bounds", "pass --chunk-min-seconds and --chunk-max-seconds")
+    if c.chunk_min_seconds is not None and not 0 < c.chunk_min_seconds <= c.chunk_max_seconds:
+        raise bad("chunk_min_seconds must be > 0 and <= chunk_max_seconds", "e.g. --chunk-min-seconds 1 --chunk-max-seconds 10")
+    if c.chunk_seconds <= 0 or (c.chunk_frames is not None and c.chunk_frames < 1):
+        raise bad("chunk length must be positive", "use e.g. --chunk-seconds 3")
+    if c.kmeans_mode not in ("ema", "batch"):
+        raise bad(f"unknown kmeans_mode {c.kmeans_mode!r}", "use ema or batch")
+    if c.kmeans_weight > 0 and c.kmeans_k < 2:
+        raise bad("kmeans_k must be at least 2", "use e.g. --kmeans-k 16")
+    if c.steps < 1 or c.checkpoint_every < 1 or c.log_every < 1:
+        raise bad("steps, checkpoint_every and log_every must be positive", "check the run settings")
+    if c.jamendo_split not in ("train", "validation", "test", "all"):
+        raise bad(f"unknown jamendo_split {c.jamendo_split!r}", "use train, validation, test or all")
+    try:
+        c.encoder_config()
+    except ValueError as exc:
+        raise bad(f"model settings do not fit together ({exc})", "check size/dim/heads/n_mels/patch_size") from None
+
+
+def _coerce(values: dict[str, Any], source: str | Path | None) -> dict[str, Any]:
+    """Check names and types of config values; ints are accepted where floats are expected."""
+    hints = get_type_hints(TrainConfig)
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise MynaError(
+            f"unknown training setting(s): {', '.join(unknown)}", source, "see `myna train --help` for the names"
+        )
+    out = {}
+    for key, value in values.items():
+        allowed = get_args(hints[key]) if get_origin(hints[key]) is not None else (hints[key],)
+        allowed = tuple(t for t in allowed if t is not type(None))
+        if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            names = " or ".join(t.__name__ for t in allowed)
+            raise MynaError(f"setting {key} must be {names}, not {value!r}", source, "fix the value's type")
+        out[key] = value
+    return out
+
+
+def _flatten(doc: dict[str, Any], path: Path) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in doc.items():
+        items = value.items() if isinstance(value, dict) else [(key, value)]
+        for k, v in items:
+            k = k.replace("-", "_")
+            if isinstance(v, dict):
+                raise MynaError(f"tables nest one level at most ({key}.{k})", path, "flatten the config file")
+            if k in flat:
+                raise MynaError(f"setting {k} appears twice", path, "keep one")
+            flat[k] = v
+    return flat
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML (.toml) or YAML (.yaml/.yml) training config into flat settings."""
+    path = Path(path)
+    if not path.is_file():
+        raise MynaError("config file not found", path, "pass an existing .toml or .yaml file to --config")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".toml":
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise MynaError(f"invalid TOML ({exc})", path, "fix the syntax") from None
+    elif path.suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise MynaError("YAML configs need PyYAML", path, "pip install pyyaml, or write the config as TOML") from None
+        try:
+            doc = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise MynaError(f"invalid YAML ({exc})", path, "fix the syntax") from None
+    else:
+        raise MynaError("unknown config format", path, "use a .toml, .yaml or .yml file")
+    if not isinstance(doc, dict):
+        raise MynaError("config file must hold key = value settings", path, "see docs/training.md")
+    flat = _flatten(doc, path)
+    _coerce(flat, path)  # report unknown names and wrong types against this file
+    return flat
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "myna-rpe" / "mels"
+
+
+def save_run_config(cfg: TrainConfig, path: Path) -> None:
+    from myna_rpe.checkpoint import atomic_write_bytes
+
+    atomic_write_bytes(path, (json.dumps(cfg.to_dict(), indent=2) + "\n").encode())
+
+
+def load_run_config(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise MynaError(f"unreadable run config ({exc})", path, "start a new run with another --out") from None
+    return _coerce(doc, path)
