@@ -1,0 +1,97 @@
+"""What every downstream dataset loader returns, and the helpers they share.
+
+A loader reads a dataset exactly as its publishers lay it out on disk and returns an
+`EvalDataset`: tracks (audio path + label) in train / valid / test, the task kind,
+the label names, and a note saying where the split comes from. Loaders never decode
+audio; a missing file is a `DatasetError` that names the files, where we looked, and
+where the dataset comes from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+import numpy as np
+
+from myna_rpe.errors import DatasetError
+
+Task = Literal["multiclass", "multilabel", "regression"]
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class Track:
+    """One example: `key` is stable across machines (a path relative to the dataset root)."""
+
+    key: str
+    path: Path
+    label: Any  # class name (multiclass), list of tags (multilabel), tuple of floats (regression)
+
+
+@dataclass
+class EvalDataset:
+    name: str
+    task: Task
+    labels: list[str]  # class names, tag names, or regression target names
+    splits: dict[str, list[Track]]
+    split_source: str  # one line: where the train/valid/test split comes from
+    notes: list[str] = field(default_factory=list)  # e.g. tracks skipped and why
+    reference_sizes: dict[str, int] | None = None  # split sizes of the complete published dataset
+
+    def __post_init__(self) -> None:
+        for split in SPLITS:
+            if not self.splits.get(split):
+                raise DatasetError(f"the {split} split of {self.name} is empty", fix="check the dataset folder is complete")
+
+    def targets(self, split: str) -> np.ndarray:
+        """Labels of one split as arrays: class ids (N,), 0/1 matrix (N, L), or floats (N, T)."""
+        tracks = self.splits[split]
+        if self.task == "multiclass":
+            index = {name: i for i, name in enumerate(self.labels)}
+            return np.array([index[t.label] for t in tracks], dtype=np.int64)
+        if self.task == "multilabel":
+            index = {name: i for i, name in enumerate(self.labels)}
+            y = np.zeros((len(tracks), len(self.labels)), dtype=np.int64)
+            for row, t in enumerate(tracks):
+                for tag in t.label:
+                    y[row, index[tag]] = 1
+            return y
+        return np.array([t.label for t in tracks], dtype=np.float64)
+
+    def sizes(self) -> dict[str, int]:
+        return {split: len(self.splits[split]) for split in SPLITS}
+
+    def size_warning(self) -> str | None:
+        """A note when the split sizes differ from the complete dataset's (a partial download?)."""
+        if self.reference_sizes is None or self.sizes() == self.reference_sizes:
+            return None
+        got = "/".join(str(n) for n in self.sizes().values())
+        want = "/".join(str(self.reference_sizes[s]) for s in SPLITS)
+        return f"split sizes {got} differ from the published {want}: results are not comparable to papers"
+
+
+def shipped_list(name: str) -> list[str]:
+    """Non-empty lines of a list shipped in myna_rpe/data/splits (see its README for origins)."""
+    text = resources.files("myna_rpe").joinpath("data", "splits", name).read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def find_root(data_dir: Path, marker: str, names: Iterable[str]) -> Path | None:
+    """The dataset root: `data_dir` itself or one of its sub-folders `names`, holding `marker`."""
+    for candidate in (data_dir, *(data_dir / n for n in names)):
+        if (candidate / marker).exists():
+            return candidate
+    return None
+
+
+def missing_files_error(dataset: str, missing: list[str], where: Path, source: str) -> DatasetError:
+    """One line: how many files are missing, the first few, where we looked, where to get them."""
+    shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    return DatasetError(
+        f"{dataset}: {len(missing)} expected file(s) missing ({shown})",
+        where,
+        f"download {dataset} from {source} and point --data-dir at it",
+    )

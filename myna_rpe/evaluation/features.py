@@ -1,0 +1,183 @@
+"""Track -> feature vector, for the probes: the encoder (two protocols) or an MFCC baseline.
+
+Every extractor is a callable `path -> np.ndarray (dim,)` with a stable `id`, so the
+encoder, its untrained twin and the MFCC baseline plug into the runner the same way,
+and the cache can key vectors by (extractor id, dataset, track).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal, Protocol
+
+import numpy as np
+from scipy.fft import dct
+
+from myna_rpe.config import FrontendConfig
+from myna_rpe.errors import AudioError
+from myna_rpe.evaluation.datasets import SPLITS, EvalDataset
+
+EmbedProtocol = Literal["whole", "chunks"]
+
+
+class FeatureExtractor(Protocol):
+    id: str
+
+    def __call__(self, path: Path) -> np.ndarray: ...
+
+
+class EncoderFeatures:
+    """CLS embeddings from an `Embedder`.
+
+    protocol "whole": the whole track in one forward pass (relative positions make any
+    length valid). protocol "chunks": Myna's evaluation, the track cut into
+    `chunk_seconds` pieces embedded as one batch and averaged; a remainder shorter than
+    a chunk is dropped unless the track is shorter than one chunk.
+    """
+
+    def __init__(self, embedder, protocol: EmbedProtocol = "whole", chunk_seconds: float = 3.0) -> None:
+        if protocol not in ("whole", "chunks"):
+            raise ValueError(f"protocol must be whole or chunks, not {protocol!r}")
+        self.embedder = embedder
+        self.protocol = protocol
+        self.chunk_seconds = chunk_seconds
+        suffix = "whole" if protocol == "whole" else f"chunks{chunk_seconds:g}s"
+        self.id = f"myna-{embedder.model_id}-{suffix}"
+
+    def __call__(self, path: Path) -> np.ndarray:
+        if self.protocol == "whole":
+            return np.asarray(self.embedder.embed_file(path), dtype=np.float32)
+        from myna_rpe.audio import load_audio
+
+        wave = load_audio(path, self.embedder.sample_rate)
+        return chunk_average(self.embedder.embed_batch, wave, int(round(self.chunk_seconds * self.embedder.sample_rate)))
+
+
+def chunk_average(embed_batch: Callable[[list[np.ndarray]], np.ndarray], wave: np.ndarray, chunk: int) -> np.ndarray:
+    """Mean of the embeddings of consecutive `chunk`-sample pieces of `wave` (one batch)."""
+    pieces = [wave[i : i + chunk] for i in range(0, len(wave) - chunk + 1, chunk)] or [wave]
+    return np.asarray(embed_batch(pieces), dtype=np.float32).mean(axis=0)
+
+
+@dataclass(frozen=True)
+class MfccFeatures:
+    """MFCC baseline: 20 MFCCs and their first and second differences, mean and std over time.
+
+    MFCCs are the type-II orthonormal DCT over the mel axis of the project's log-mel
+    (myna_rpe.frontend); differences are `np.gradient` along time. 6 x n_mfcc values.
+    """
+
+    n_mfcc: int = 20
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
+
+    @property
+    def id(self) -> str:
+        digest = hashlib.sha1(repr(self.frontend).encode()).hexdigest()[:8]
+        return f"mfcc{self.n_mfcc}-{digest}"
+
+    def __call__(self, path: Path) -> np.ndarray:
+        from myna_rpe.audio import load_audio
+
+        return mfcc_stats(load_audio(path, self.frontend.sample_rate), self.frontend, self.n_mfcc)
+
+
+def mfcc_stats(wave: np.ndarray, frontend: FrontendConfig, n_mfcc: int = 20) -> np.ndarray:
+    from myna_rpe.frontend import log_mel
+
+    mel = log_mel(wave, frontend).detach().cpu().numpy().astype(np.float64)  # (n_mels, T)
+    mfcc = dct(mel, type=2, norm="ortho", axis=0)[:n_mfcc]
+    rows = [mfcc]
+    for _ in range(2):
+        prev = rows[-1]
+        rows.append(np.gradient(prev, axis=1) if prev.shape[1] > 1 else np.zeros_like(prev))
+    stacked = np.concatenate(rows, axis=0)
+    return np.concatenate([stacked.mean(axis=1), stacked.std(axis=1)]).astype(np.float32)
+
+
+def default_cache_dir() -> Path:
+    """The user's cache folder for embeddings (platformdirs when installed, else ~/.cache/myna)."""
+    try:
+        import platformdirs
+    except ImportError:  # platformdirs is optional; XDG layout otherwise
+        return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "myna" / "embeddings"
+    return Path(platformdirs.user_cache_dir("myna")) / "embeddings"
+
+
+class EmbeddingCache:
+    """One .npy per track under root/<extractor id>/<dataset>/, named by a hash of the track key.
+
+    Track keys are paths relative to the dataset root, so a cache survives moving the
+    dataset; replacing audio files in place needs `--no-cache` (or deleting the folder).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, extractor_id: str, dataset: str, key: str) -> Path:
+        name = hashlib.sha1(key.encode("utf-8")).hexdigest()[:20]
+        return self.root / extractor_id / dataset / f"{name}.npy"
+
+    def get(self, extractor_id: str, dataset: str, key: str) -> np.ndarray | None:
+        p = self.path(extractor_id, dataset, key)
+        if not p.is_file():
+            return None
+        try:
+            return np.load(p, allow_pickle=False)
+        except (OSError, ValueError):  # a half-written or foreign file: recompute it
+            return None
+
+    def put(self, extractor_id: str, dataset: str, key: str, vector: np.ndarray) -> None:
+        p = self.path(extractor_id, dataset, key)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.asarray(vector, dtype=np.float32), allow_pickle=False)
+        os.replace(tmp, p)
+
+
+@dataclass
+class DatasetFeatures:
+    """Feature matrices per split, the row -> track index they keep, and tracks that failed to decode."""
+
+    X: dict[str, np.ndarray]
+    kept: dict[str, list[int]]
+    failed: list[str]
+    computed: int  # vectors computed now (the rest came from the cache)
+
+
+def extract(
+    dataset: EvalDataset,
+    extractor: FeatureExtractor,
+    cache: EmbeddingCache | None = None,
+    on_track: Callable[[], None] | None = None,
+) -> DatasetFeatures:
+    """Features of every track; a track that cannot be decoded is skipped and listed in `failed`."""
+    X: dict[str, np.ndarray] = {}
+    kept: dict[str, list[int]] = {}
+    failed: list[str] = []
+    computed = 0
+    for split in SPLITS:
+        rows, idx = [], []
+        for i, track in enumerate(dataset.splits[split]):
+            vec = cache.get(extractor.id, dataset.name, track.key) if cache else None
+            if vec is None:
+                try:
+                    vec = extractor(track.path)
+                except AudioError as exc:
+                    failed.append(f"{track.key}: {exc}")
+                    vec = None
+                else:
+                    computed += 1
+                    if cache:
+                        cache.put(extractor.id, dataset.name, track.key, vec)
+            if vec is not None:
+                rows.append(vec)
+                idx.append(i)
+            if on_track:
+                on_track()
+        X[split] = np.stack(rows).astype(np.float32) if rows else np.zeros((0, 0), dtype=np.float32)
+        kept[split] = idx
+    return DatasetFeatures(X=X, kept=kept, failed=failed, computed=computed)
