@@ -170,6 +170,9 @@ def _coerce(values: dict[str, Any], source: str | Path | None) -> dict[str, Any]
     out = {}
     for key, value in values.items():
         allowed = get_args(hints[key]) if get_origin(hints[key]) is not None else (hints[key],)
+        if value is None and type(None) in allowed:
+            out[key] = None
+            continue
         allowed = tuple(t for t in allowed if t is not type(None))
         if float in allowed and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)

@@ -1,0 +1,134 @@
+"""`myna train`: contrastive pretraining. Every TrainConfig field is a flag (built from the
+dataclass, so the two cannot drift apart); `--config FILE` supplies defaults, flags win.
+
+Multi-GPU / multi-node: run the same command under `torchrun`; only rank 0 prints.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any, Optional, get_args, get_type_hints
+
+import typer
+from rich.progress import TextColumn
+from rich.table import Table
+
+from cli.app import app
+from cli.console import console, err_console, progress
+
+
+class RichReporter:
+    """Progress bars for the mel cache and the steps, with loss, lr and pairs/s."""
+
+    def __init__(self) -> None:
+        self.bar = progress(
+            "steps",
+            TextColumn("loss [bold]{task.fields[loss]}"),
+            TextColumn("lr {task.fields[lr]}"),
+            TextColumn("[cyan]{task.fields[pps]} pairs/s"),
+        )
+        self.cache_task = self.step_task = None
+
+    def message(self, text: str) -> None:
+        self.bar.console.print(f"[yellow]{text}[/yellow]", highlight=False, soft_wrap=True)
+
+    def cache_progress(self, done: int, total: int) -> None:
+        if total == 0:
+            return
+        if self.cache_task is None:
+            self.cache_task = self.bar.add_task("log-mel cache", total=total, loss="-", lr="-", pps="-")
+        self.bar.update(self.cache_task, completed=done)
+
+    def start(self, step: int, total: int) -> None:
+        self.step_task = self.bar.add_task("training", total=total, completed=step, loss="-", lr="-", pps="-")
+
+    def step(self, m) -> None:
+        self.bar.update(self.step_task, completed=m.step, loss=f"{m.loss:.4f}", lr=f"{m.lr:.2e}", pps=f"{m.pairs_per_s:.1f}")
+
+    def saved(self, path: Path, step: int) -> None:
+        self.bar.console.print(f"checkpoint at step {step}: {path}", highlight=False)
+
+
+def _train(config: Path | None, resume: bool, cache_workers: int, **settings: Any) -> None:
+    from myna_rpe.training.config import TrainConfig, load_config_file
+    from myna_rpe.training.loop import resume_config, train
+
+    flags = {k: v for k, v in settings.items() if v is not None}
+    from_file = load_config_file(config) if config is not None else {}
+    if resume:
+        out = Path(flags.get("out") or from_file.get("out") or TrainConfig.__dataclass_fields__["out"].default)
+        cfg = resume_config(out, from_file, flags, source=config)
+    else:
+        cfg = TrainConfig.from_sources(from_file, flags, source=config)
+    main = int(os.environ.get("RANK", "0")) == 0
+    reporter = RichReporter() if main else None
+    if reporter is not None:
+        with reporter.bar:
+            result = train(cfg, resume=resume, reporter=reporter, cache_workers=cache_workers)
+    else:
+        result = train(cfg, resume=resume, cache_workers=cache_workers)
+    if not main:
+        return
+    table = Table(title="training" + (" (interrupted, saved)" if result.interrupted else ""))
+    table.add_column("steps", justify="right")
+    table.add_column("last loss", justify="right")
+    table.add_column("pairs/s", justify="right")
+    table.add_column("checkpoint")
+    last = result.history[-1] if result.history else None
+    table.add_row(
+        f"{result.step}/{cfg.steps}",
+        f"{last.loss:.4f}" if last else "-",
+        f"{sum(m.pairs_per_s for m in result.history[-20:]) / len(result.history[-20:]):.1f}" if last else "-",
+        str(result.run_dir / "checkpoint"),
+    )
+    console.print(table)
+    if result.interrupted:
+        err_console.print(f"resume with: myna train --out {result.run_dir} --resume")
+
+
+def _flag_parameters() -> list[inspect.Parameter]:
+    from myna_rpe.training.config import TrainConfig
+
+    hints = get_type_hints(TrainConfig)
+    params = []
+    for f in fields(TrainConfig):
+        base = next(t for t in (get_args(hints[f.name]) or (hints[f.name],)) if t is not type(None))
+        name = "--" + f.name.replace("_", "-")
+        decls = [f"{name}/--no-{f.name.replace('_', '-')}"] if base is bool else [name]
+        default = "" if f.default is MISSING or f.default in (None, "") else f" (default: {f.default})"
+        option = typer.Option(
+            None, *decls, help=f.metadata["help"] + default, rich_help_panel=f.metadata["group"], show_default=False
+        )
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[base]))
+    return params
+
+
+def train_command(**kwargs: Any) -> None:
+    """Contrastive pretraining of the encoder on a folder of audio or MTG-Jamendo.
+
+    Example: myna train --pe alibi2d --data ~/Music --out runs/alibi2d
+    """
+    _train(kwargs.pop("config"), kwargs.pop("resume"), kwargs.pop("cache_workers"), **kwargs)
+
+
+train_command.__signature__ = inspect.Signature(
+    [
+        inspect.Parameter(
+            "config", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
+            default=typer.Option(None, "--config", help="TOML or YAML file of settings (flags override it)."),
+        ),
+        inspect.Parameter(
+            "resume", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+            default=typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
+        ),
+        inspect.Parameter(
+            "cache_workers", inspect.Parameter.KEYWORD_ONLY, annotation=int,
+            default=typer.Option(0, "--cache-workers", help="Processes decoding audio into the mel cache (0 = this one)."),
+        ),
+        *_flag_parameters(),
+    ]
+)
+app.command("train")(train_command)
