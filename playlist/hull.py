@@ -81,7 +81,7 @@ def min_norm_point(vertices: np.ndarray, p: np.ndarray, max_iter: int | None = N
     """
     V = np.asarray(vertices, dtype=np.float64)
     p = np.asarray(p, dtype=np.float64)
-    keep = np.arange(len(V)) if assume_distinct else _distinct_rows(V)
+    keep = np.arange(len(V)) if assume_distinct else distinct_rows(V)
     P = V[keep] - p
     M = P @ P.T
     n = len(keep)
@@ -142,7 +142,7 @@ def _affine_minimiser(gram: np.ndarray) -> np.ndarray:
     return sol[:k]
 
 
-def _distinct_rows(V: np.ndarray) -> np.ndarray:
+def distinct_rows(V: np.ndarray) -> np.ndarray:
     """Indices of the first occurrence of each distinct row (within a relative tolerance)."""
     if len(V) == 1:
         return np.array([0])
@@ -221,7 +221,7 @@ class PlaylistHull:
             raise ValueError("playlist points contain NaN or infinity")
         self.points = X
         self.tolerance = tolerance or HullTolerance()
-        self.distinct = _distinct_rows(X)
+        self.distinct = distinct_rows(X)
         self.center = X[self.distinct].mean(axis=0)
         centred = X[self.distinct] - self.center
         if len(self.distinct) > 1:
@@ -325,7 +325,28 @@ class PlaylistHull:
             inside[i] = residual <= tol * self.scale
         return inside
 
-    def ranked(self, candidates: np.ndarray, key: str = "inside-first") -> Iterator[tuple[int, HullMeasure]]:
+    def boundary_along(self, direction: np.ndarray) -> float:
+        """How far the hull reaches from its centroid along `direction` (span coordinates):
+        max t such that centroid + t·u is in the hull, u the unit direction. An LP."""
+        u = np.asarray(direction, dtype=np.float64)
+        u = u / np.linalg.norm(u)
+        n = len(self.coords)
+        # Variables λ (n), t; maximise t subject to Yᵀλ − t·u = 0, Σλ = 1, λ ≥ 0, t ≥ 0.
+        a_eq = np.zeros((self.rank + 1, n + 1))
+        a_eq[:self.rank, :n] = self.coords.T
+        a_eq[:self.rank, n] = -u
+        a_eq[self.rank, :n] = 1.0
+        b_eq = np.zeros(self.rank + 1)
+        b_eq[-1] = 1.0
+        cost = np.zeros(n + 1)
+        cost[-1] = -1.0
+        res = linprog(cost, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+        if res.status != 0:  # the centroid is feasible at t = 0 and the hull is bounded
+            raise RuntimeError(f"HiGHS failed on the support LP: {res.message}")
+        return float(res.x[-1])
+
+    def ranked(self, candidates: np.ndarray, key: str = "inside-first",
+               extra: np.ndarray | None = None) -> Iterator[tuple[int, HullMeasure]]:
         """Yield (row, measure of that row) in increasing hull distance, solving lazily.
 
         Best-first search on the cheap lower bounds: a candidate is solved only when its
@@ -333,11 +354,15 @@ class PlaylistHull:
         pays for roughly k exact solves, not len(candidates).
         key "inside-first": inside candidates first (by distance), then the rest by distance;
         key "distance": by total distance only.
+        extra: a known non-negative cost per candidate added to its normalised distance
+        (e.g. a step-size penalty); the order is then by normalised distance + extra.
         """
         C = np.atleast_2d(np.asarray(candidates, dtype=np.float64))
         y, off = self.split(C)
         box = np.linalg.norm(y - np.clip(y, self.lower, self.upper), axis=1)
         bound = np.sqrt(off**2 + box**2) / self.scale
+        extra = np.zeros(len(C)) if extra is None else np.asarray(extra, dtype=np.float64)
+        bound = bound + extra
         t = self.tolerance
         # A candidate can only be inside if neither bound part already rules it out.
         maybe_inside = (box / self.scale <= t.inside) & (off / self.scale <= t.off_span)
@@ -356,7 +381,7 @@ class PlaylistHull:
             meas = self.measure(C[i])
             solved[i] = meas
             true_tier = 0 if (key == "inside-first" and meas.verdict[0] is Verdict.INSIDE) else 1
-            heapq.heappush(heap, (true_tier, float(meas.normalised[0]), 0, i))
+            heapq.heappush(heap, (true_tier, float(meas.normalised[0] + extra[i]), 0, i))
 
 
 def _nearest_neighbour_distances(X: np.ndarray) -> np.ndarray | None:

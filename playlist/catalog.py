@@ -1,0 +1,175 @@
+"""What the playlist operations need from a library, as a small interface.
+
+The operations (extend, expand, transition, fill) work on a `Catalog`: track ids,
+L2-normalised vectors, a nearest-neighbour search and per-track metadata. Two
+implementations: `ArrayCatalog` over plain arrays (tests, benchmarks) and
+`LibraryCatalog`, a thin adapter over an opened `playlist.library.Library`.
+`resolve_playlist` maps m3u entries to track ids, with a reason for each miss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from playlist.m3u import PlaylistEntry
+from playlist.vector_index import build_index, search
+
+
+@dataclass(frozen=True)
+class TrackMeta:
+    """The metadata the operations use (the store's `Track` has the same fields)."""
+
+    id: int
+    path: Path
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    duration: float | None = None
+
+    @property
+    def label(self) -> str:
+        if self.title and self.artist:
+            return f"{self.artist} - {self.title}"
+        return self.title or self.path.name
+
+
+class Catalog(Protocol):
+    dim: int
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(cosine scores (q, k), ids (q, k)) of the k nearest tracks; id -1 where none."""
+        ...
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """(len(ids), dim) float64 unit vectors, in the order of `ids`."""
+        ...
+
+    def meta(self, ids: Sequence[int]) -> dict[int, TrackMeta]: ...
+
+    def all_ids(self) -> np.ndarray: ...
+
+
+class ArrayCatalog:
+    """A catalog over in-memory arrays, searched with an exact FAISS inner-product index."""
+
+    def __init__(self, ids: np.ndarray, vectors: np.ndarray, tracks: Sequence[TrackMeta] | None = None):
+        X = np.asarray(vectors, dtype=np.float32)
+        X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self.X = X
+        self.dim = X.shape[1]
+        self.row = {int(i): r for r, i in enumerate(self.ids)}
+        self.tracks = {t.id: t for t in tracks} if tracks is not None else {}
+        self.index = build_index(self.ids, X)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        Q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        Q = Q / np.maximum(np.linalg.norm(Q, axis=1, keepdims=True), 1e-12)
+        return search(self.index, Q, k)
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        return self.X[[self.row[int(i)] for i in ids]].astype(np.float64)
+
+    def meta(self, ids: Sequence[int]) -> dict[int, TrackMeta]:
+        return {int(i): self.tracks.get(int(i)) or TrackMeta(id=int(i), path=Path(f"track-{int(i)}"))
+                for i in ids}
+
+    def all_ids(self) -> np.ndarray:
+        return self.ids
+
+
+class LibraryCatalog:
+    """Adapter: a `playlist.library.Library` (store + FAISS index) seen as a Catalog."""
+
+    def __init__(self, library) -> None:  # playlist.library.Library; typed loosely to keep imports light
+        self.library = library
+        self.store = library.store
+        self.dim = int(self.store.get_meta("dim") or 0)
+        self._cache: dict[int, np.ndarray] = {}
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.library.search(np.asarray(queries, dtype=np.float32), k)
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        missing = [int(i) for i in ids if int(i) not in self._cache]
+        if missing:
+            got, X = self.store.embeddings(missing)
+            self._cache.update({int(i): x.astype(np.float64) for i, x in zip(got, X)})
+        return np.stack([self._cache[int(i)] for i in ids]) if len(ids) else np.zeros((0, self.dim))
+
+    def meta(self, ids: Sequence[int]) -> dict[int, TrackMeta]:
+        tracks = self.store.tracks_by_id(ids)
+        return {i: TrackMeta(id=t.id, path=t.path, title=t.title, artist=t.artist, album=t.album,
+                             duration=t.duration) for i, t in tracks.items()}
+
+    def all_ids(self) -> np.ndarray:
+        return np.array(sorted(self.store.embedded_ids()), dtype=np.int64)
+
+
+def library_scale(catalog: Catalog, sample: int = 256, seed: int = 0) -> float:
+    """Median distance from a track to its nearest other track, over a random sample.
+
+    The fallback scale for a playlist with a single distinct track (whose own scale is undefined).
+    """
+    ids = catalog.all_ids()
+    if len(ids) < 2:
+        return 1.0
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(ids, size=min(sample, len(ids)), replace=False)
+    scores, found = catalog.search(catalog.vectors(picked), 2)
+    # The first hit is the track itself (or an identical copy, which also counts as a neighbour).
+    cos = np.where(found[:, 1] >= 0, scores[:, 1], np.nan)
+    dist = np.sqrt(np.maximum(2.0 - 2.0 * cos.astype(np.float64), 0.0))
+    med = float(np.nanmedian(dist)) if np.isfinite(dist).any() else 1.0
+    return med if med > 0 else 1.0
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A playlist entry that could not be used, and why."""
+
+    entry: PlaylistEntry
+    reason: str
+
+
+def resolve_playlist(entries: Sequence[PlaylistEntry], store, embedded: set[int]) -> tuple[list[int], list[Skipped]]:
+    """Map entries to store track ids (in playlist order, first occurrence kept).
+
+    A local path is looked up exactly; a path the store does not know falls back to a
+    unique match on the file name with its parent folder (playlists written on another
+    machine or before a move). Everything else is reported with the reason.
+    """
+    ids: list[int] = []
+    skipped: list[Skipped] = []
+    by_name: dict[tuple[str, str], list[int]] | None = None
+    for entry in entries:
+        track = store.track_by_path(entry.path) if entry.path is not None else None
+        if track is None:
+            if by_name is None:
+                by_name = {}
+                for t in store.tracks():
+                    key = (t.path.parent.name.casefold(), t.path.name.casefold())
+                    by_name.setdefault(key, []).append(t.id)
+            parts = Path(entry.location.replace("\\", "/")).parts
+            key = ((parts[-2] if len(parts) > 1 else "").casefold(), entry.name.casefold())
+            hits = by_name.get(key, [])
+            if len(hits) == 1:
+                track = store.track(hits[0])
+        if track is None:
+            if entry.path is None:
+                reason = entry.note or "not a local file"
+            elif not entry.path.exists():
+                reason = "file not found"
+            else:
+                reason = "not in the library index (run `myna index`)"
+            skipped.append(Skipped(entry, reason))
+        elif track.id not in embedded:
+            skipped.append(Skipped(entry, "indexed but not embedded with the current model (run `myna index`)"))
+        elif track.id not in ids:
+            ids.append(track.id)
+    return ids, skipped
