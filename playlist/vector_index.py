@@ -7,7 +7,7 @@ whose ids are the store's track ids, around one of:
   all vectors, a few ms per 10^5 at dim 128).
 - ``hnsw``: `IndexHNSWFlat` (inner product), approximate graph search; sub-millisecond
   queries at 10^6, more memory and a slower build. M=32, efConstruction=80, efSearch=64.
-- ``ivf``: `IndexIVFFlat` (inner product), trained k-means cells; nlist ≈ 4·√n, nprobe 16.
+- ``ivf``: `IndexIVFFlat` (inner product), trained k-means cells; nlist ≈ min(4·√n, n/39), nprobe 16.
   Cheap to build, approximate; needs at least a few hundred tracks to be worth it.
 
 The index is derived data: written atomically (temp file + `os.replace`) and rebuilt
@@ -37,7 +37,7 @@ class IndexSpec:
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
     hnsw_ef_search: int = 64
-    ivf_nlist: int | None = None  # None: about 4·sqrt(n)
+    ivf_nlist: int | None = None  # None: min(4·sqrt(n), n/39)
     ivf_nprobe: int = 16
 
     def __post_init__(self) -> None:
@@ -57,8 +57,9 @@ def build_index(ids: np.ndarray, X: np.ndarray, spec: IndexSpec = IndexSpec()) -
         base.hnsw.efConstruction = spec.hnsw_ef_construction
         base.hnsw.efSearch = spec.hnsw_ef_search
     elif spec.kind == "ivf":
-        nlist = spec.ivf_nlist or max(1, int(round(4 * math.sqrt(max(len(X), 1)))))
-        nlist = max(1, min(nlist, len(X)))  # k-means needs at least one point per cell
+        # 4·sqrt(n) cells, but at least 39 training points per cell (FAISS's k-means minimum).
+        nlist = spec.ivf_nlist or min(int(round(4 * math.sqrt(len(X)))), len(X) // 39)
+        nlist = max(1, min(nlist, len(X)))
         quantizer = faiss.IndexFlatIP(dim)
         base = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         base.own_fields = True
