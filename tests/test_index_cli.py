@@ -1,0 +1,104 @@
+"""`myna index` and `myna similar` as a user runs them (subprocesses, real exit codes)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from playlist.lock import LibraryLock
+from tests.library_helpers import GOOD_FILES, make_test_library, save_tiny_checkpoint
+
+MYNA = [sys.executable, "-c", "from cli.app import main; main()"]
+
+
+def myna(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    return subprocess.run([*MYNA, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+
+
+def one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A library indexed once through the CLI, and its checkpoint."""
+    base = tmp_path_factory.mktemp("cli")
+    root = make_test_library(base / "lib").root
+    ckpt = save_tiny_checkpoint(base / "ckpt")
+    result = myna("index", root, "--checkpoint", ckpt, "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    assert "embedded" in result.stdout and "see `myna index" in result.stderr
+    return root, ckpt
+
+
+def test_status_errors_and_rerun(indexed: tuple[Path, Path]) -> None:
+    root, ckpt = indexed
+    status = myna("index", root, "--status")
+    assert status.returncode == 0, status.stderr
+    assert f"tracks   │ {len(GOOD_FILES)} " in status.stdout and "errors   │ 3 " in status.stdout
+    assert "flat, up to date" in status.stdout and "last run" in status.stdout
+    errors = myna("index", "--errors", cwd=root / "Band")  # the store is found above the cwd
+    assert errors.returncode == 0, errors.stderr
+    for rel in ("broken/corrupt.mp3", "broken/empty.flac", "broken/not audio.ogg"):
+        assert rel in errors.stdout
+    rerun = myna("index", root, "-c", ckpt, "--workers", "0")
+    assert rerun.returncode == 0 and "│ embedded                  │ 0 " in rerun.stdout
+
+
+def test_similar_by_tags_and_by_path(indexed: tuple[Path, Path], tmp_path: Path) -> None:
+    root, _ = indexed
+    by_label = myna("similar", "Ärtist - Söng", "--n", "3", "--library", root)
+    assert by_label.returncode == 0, by_label.stderr
+    rows = [line for line in by_label.stdout.splitlines() if line.startswith("│")]
+    assert len(rows) == 3 and "01 Söng.mp3" not in "".join(rows)
+    assert "similar to Ärtist - Söng" in by_label.stdout
+    by_path = myna("similar", root / "日本" / "曲.mp3", "-n", "20", cwd=tmp_path)  # store found from the path
+    assert by_path.returncode == 0, by_path.stderr
+    assert len([line for line in by_path.stdout.splitlines() if line.startswith("│")]) == len(GOOD_FILES) - 1
+
+
+def test_similar_failures_are_one_line(indexed: tuple[Path, Path], tmp_path: Path) -> None:
+    root, _ = indexed
+    one_line_error(myna("similar", "no such song", "--library", root), "no track matches")
+    one_line_error(myna("similar", "Ärtist", "--library", root), "tracks match", "be more specific")
+    one_line_error(myna("similar", "x", cwd=tmp_path), "no .myna store")
+    one_line_error(myna("index", tmp_path, "--status"), "no library index here")
+
+
+def test_concurrent_run_is_refused_with_one_line(indexed: tuple[Path, Path]) -> None:
+    root, ckpt = indexed
+    with LibraryLock(root / ".myna"):
+        one_line_error(myna("index", root, "-c", ckpt), "another `myna index`", f"pid {os.getpid()}")
+
+
+def test_rebuild_index_with_another_type(indexed: tuple[Path, Path], tmp_path: Path) -> None:
+    root, _ = indexed
+    lib = tmp_path / "lib"
+    shutil.copytree(root, lib)
+    result = myna("index", lib, "--rebuild-index", "--index-type", "hnsw")
+    assert result.returncode == 0 and f"{len(GOOD_FILES)} tracks" in result.stdout
+    assert "hnsw, up to date" in myna("index", lib, "--status").stdout
+
+
+def test_without_checkpoint_uses_the_default_model_or_says_how_to_pass_one(indexed: tuple[Path, Path],
+                                                                           tmp_path: Path) -> None:
+    from myna_rpe.embed import DEFAULT_CHECKPOINT
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    result = myna("index", lib, "--workers", "0")
+    if (DEFAULT_CHECKPOINT / "config.json").is_file():
+        assert result.returncode == 0, result.stderr
+    else:
+        one_line_error(result, "--checkpoint")
