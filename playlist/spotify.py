@@ -10,10 +10,11 @@ the same matching rules) and creates a playlist for the signed-in user.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from myna_rpe.errors import PlaylistError, SpotifyError
+from playlist.m3u import PlaylistEntry, write_m3u8
 from playlist.spotify_client import CreatedPlaylist, RemoteTrack, SpotifyClient, parse_playlist_ref
 from playlist.track_matching import (
     DEFAULT_DURATION_TOLERANCE,
@@ -24,6 +25,8 @@ from playlist.track_matching import (
     primary_artist,
     strip_title_noise,
 )
+from playlist.store import LibraryStore
+from playlist.tags import Tags, read_tags
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -72,8 +75,8 @@ def import_playlist(
     return ImportReport(playlist_id, name, rows)
 
 
-def write_import(report: ImportReport, out: Path, write_m3u: Callable[[Path, list, str], None]) -> Path:
-    """Write the matched tracks of `report` to `out` (through `write_m3u`); refuse an empty list."""
+def write_import(report: ImportReport, out: Path) -> Path:
+    """Write the matched tracks of `report` to `out` as m3u8 (atomically); refuse an empty list."""
     tracks = report.matched
     if not tracks:
         raise PlaylistError(
@@ -81,9 +84,10 @@ def write_import(report: ImportReport, out: Path, write_m3u: Callable[[Path, lis
             path=out,
             fix="index the folder that holds these songs (`myna index`), or check their tags",
         )
-    write_m3u(out, tracks, report.name)
-    report.out = out
-    return out
+    entries = [PlaylistEntry(location=str(t.path), path=Path(t.path), duration=t.duration,
+                             artist=t.artist, title=t.title) for t in tracks]
+    report.out = write_m3u8(out, entries)
+    return report.out
 
 
 # ---------------------------------------------------------------- export
@@ -91,9 +95,25 @@ def write_import(report: ImportReport, out: Path, write_m3u: Callable[[Path, lis
 
 @dataclass(frozen=True)
 class ExportRow:
-    entry: Path  # the path as listed in the m3u
-    track: TrackLike | None  # the library's record of it, None when not indexed
+    entry: PlaylistEntry  # the line of the local playlist
+    track: TrackLike | None  # the metadata searched with, None when there was none
+    source: str  # where that metadata came from: "library", "tags", "#EXTINF" or ""
     match: Match  # Match[RemoteTrack]
+
+
+def describe_entry(entry: PlaylistEntry, store: LibraryStore | None) -> tuple[TrackLike | None, str]:
+    """The best metadata for a playlist line: the library's record, the file's tags, or
+    the playlist's own `#EXTINF` "Artist - Title"."""
+    if entry.path is not None:
+        if store is not None and (track := store.track_by_path(entry.path)) is not None:
+            return track, "library"
+        if entry.path.is_file():
+            tags = read_tags(entry.path)
+            if tags.title and tags.artist:
+                return tags, "tags"
+    if entry.title and entry.artist:
+        return Tags(title=entry.title, artist=entry.artist, duration=entry.duration), "#EXTINF"
+    return None, ""
 
 
 @dataclass
@@ -148,10 +168,10 @@ def find_on_spotify(
 
 def export_playlist(
     client: SpotifyClient,
-    entries: Sequence[Path],
-    lookup: Callable[[Path], TrackLike | None],
+    entries: Sequence[PlaylistEntry],
     name: str,
     *,
+    store: LibraryStore | None = None,
     public: bool = False,
     description: str = "",
     dry_run: bool = False,
@@ -160,23 +180,22 @@ def export_playlist(
 ) -> ExportReport:
     """Find each playlist entry on Spotify; unless `dry_run`, create `name` with the hits.
 
-    `lookup(path)` returns the library's track for a playlist entry (for its tags).
-    Nothing is created when no entry is found. If adding fails after the playlist
-    was created, the error says so and how many tracks made it.
+    Nothing is created when no entry is found. If adding fails after the playlist was
+    created, the error says so and how many tracks made it.
     """
     report = ExportReport(name, [])
-    seen: dict[Path, Match] = {}
+    seen: dict[tuple, Match] = {}
     for i, entry in enumerate(entries):
-        track = lookup(entry)
+        track, source = describe_entry(entry, store)
         if track is None:
-            match = Match(None, None, "not in the library index")
-        elif entry in seen:
-            match = seen[entry]
+            match = Match(None, None, entry.note or "no title/artist: not indexed, no tags, no #EXTINF")
         else:
-            match, n = find_on_spotify(client, track, tolerance)
-            report.searches += n
-            seen[entry] = match
-        report.rows.append(ExportRow(entry, track, match))
+            key = (track.title, track.artist, track.isrc)
+            if key not in seen:
+                seen[key], n = find_on_spotify(client, track, tolerance)
+                report.searches += n
+            match = seen[key]
+        report.rows.append(ExportRow(entry, track, source, match))
         if on_progress:
             on_progress(i + 1, len(entries))
     uris = [t.uri for t in report.found if t.uri]

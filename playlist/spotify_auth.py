@@ -152,3 +152,20 @@ def install_log_redaction() -> None:
         logger = logging.getLogger(name)
         if _REDACTION not in logger.filters:
             logger.addFilter(_REDACTION)
+
+
+def sign_in(manager: MynaPKCE) -> None:
+    """Run the browser (or copy-paste) PKCE sign-in and cache the new token."""
+    from spotipy.oauth2 import SpotifyOauthError
+
+    try:
+        manager.get_access_token(check_cache=False)
+    except SpotifyOauthError as exc:
+        raise SpotifyError(f"Spotify sign-in failed ({getattr(exc, 'error', None) or exc})",
+                           fix="check the app's redirect URI and that your account is allowed to use it") from None
+    except OSError as exc:  # the loopback server could not listen on the redirect port
+        raise SpotifyError(f"cannot listen for the sign-in redirect on {manager.redirect_uri} ({exc.strerror})",
+                           fix="free that port or set SPOTIPY_REDIRECT_URI to another loopback port "
+                               "registered for the app") from None
+    except (EOFError, KeyboardInterrupt):
+        raise SpotifyError("sign-in cancelled") from None

@@ -9,6 +9,7 @@ adds three things: the endpoints the Web API now requires (`/playlists/{id}/item
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -119,7 +120,8 @@ class SpotifyClient:
             backoff_factor=backoff,
         )
         # spotipy joins relative endpoint paths to `prefix`; tests point it at a local server.
-        self.sp.prefix = (api_url or DEFAULT_API_URL).rstrip("/") + "/"
+        base = api_url or os.environ.get("MYNA_SPOTIFY_API_URL") or DEFAULT_API_URL
+        self.sp.prefix = base.rstrip("/") + "/"
         self.timeout = timeout
         self.retries = retries
 

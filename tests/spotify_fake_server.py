@@ -49,6 +49,7 @@ class Failure:
     times: int
     headers: dict[str, str] = field(default_factory=dict)
     message: str = "scripted failure"
+    skip: int = 0  # let this many matching requests through first
 
 
 class FakeSpotify:
@@ -75,7 +76,7 @@ class FakeSpotify:
             server_fake = fake
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -116,8 +117,8 @@ class FakeSpotify:
                                "public": False, "description": ""}
 
     def fail(self, method: str, path: str, status: int, times: int = 1,
-             headers: dict[str, str] | None = None, message: str = "scripted failure") -> None:
-        self.failures.append(Failure(method, path, status, times, headers or {}, message))
+             headers: dict[str, str] | None = None, message: str = "scripted failure", skip: int = 0) -> None:
+        self.failures.append(Failure(method, path, status, times, headers or {}, message, skip))
 
     def calls(self, method: str | None = None, path: str | None = None) -> list[Recorded]:
         """Recorded requests, optionally filtered by method and a path regex."""
@@ -140,6 +141,9 @@ class FakeSpotify:
             self.requests.append(Recorded(method, path, query, body, auth))
             for f in self.failures:
                 if f.times > 0 and f.method == method and re.fullmatch(f.path, path):
+                    if f.skip > 0:
+                        f.skip -= 1
+                        continue
                     f.times -= 1
                     return f.status, f.headers, {"error": {"status": f.status, "message": f.message}}
             if path == "/api/token" and method == "POST":
@@ -235,7 +239,8 @@ class FakeSpotify:
 
 class _Handler(BaseHTTPRequestHandler):
     server_fake: FakeSpotify
-    protocol_version = "HTTP/1.1"
+    protocol_version = "HTTP/1.1"  # keep-alive, as spotipy's session expects
+    disable_nagle_algorithm = True  # headers and body go out as separate writes; don't stall on ACKs
 
     def _serve(self) -> None:
         split = urlsplit(self.path)
