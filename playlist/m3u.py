@@ -150,20 +150,21 @@ def _locate(line: str, base: Path, number: int, path: Path) -> tuple[str, Path |
 def write_m3u8(path: str | Path, entries: Iterable[PlaylistEntry], absolute: bool = False) -> Path:
     """Write a UTF-8 `#EXTM3U` playlist atomically; returns the path written.
 
-    Each entry needs a local `path`. Paths are written relative to the playlist's folder
-    (forward slashes, so the file works on every system) unless `absolute` is set or the
-    track is on another drive.
+    Paths are written relative to the playlist's folder (forward slashes, so the file
+    works on every system) unless `absolute` is set or the track is on another drive.
+    Entries without a local path (URLs, foreign Windows paths) are kept as written.
     """
     out = Path(path)
     folder = out.resolve().parent
     lines = ["#EXTM3U"]
     for entry in entries:
-        if entry.path is None:
-            raise PlaylistError(f"cannot write {entry.location!r}: not a local file", out)
         seconds = -1 if entry.duration is None else int(round(entry.duration))
-        display = " - ".join(x for x in (entry.artist, entry.title) if x) or entry.path.stem
+        display = " - ".join(x for x in (entry.artist, entry.title) if x) or entry.name.rsplit(".", 1)[0]
         lines.append(f"#EXTINF:{seconds},{_one_line(display)}")
-        lines.append(_relative_or_absolute(entry.path, folder, absolute))
+        if entry.path is None:
+            lines.append(_one_line(entry.location))
+        else:
+            lines.append(_relative_or_absolute(entry.path, folder, absolute))
     data = ("\n".join(lines) + "\n").encode("utf-8")
     try:
         folder.mkdir(parents=True, exist_ok=True)

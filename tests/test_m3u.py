@@ -100,8 +100,9 @@ def test_write_relative_and_absolute_round_trip(tmp_path: Path) -> None:
     assert not list((lib / "lists").glob("*.tmp"))  # the temp file was renamed, not left behind
 
 
-def test_write_refuses_non_local_entries(tmp_path: Path) -> None:
-    remote = PlaylistEntry(location="http://x/y", path=None)
-    with pytest.raises(PlaylistError, match="not a local file"):
-        write_m3u8(tmp_path / "o.m3u8", [remote])
-    assert not (tmp_path / "o.m3u8").exists()
+def test_write_keeps_non_local_entries_verbatim(tmp_path: Path) -> None:
+    remote = PlaylistEntry(location="http://radio.example/live", path=None, title="Radio")
+    out = write_m3u8(tmp_path / "o.m3u8", [remote])
+    assert out.read_text(encoding="utf-8").splitlines() == ["#EXTM3U", "#EXTINF:-1,Radio", "http://radio.example/live"]
+    (back,) = read_m3u(out)
+    assert back.path is None and back.location == "http://radio.example/live"

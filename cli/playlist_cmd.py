@@ -1,0 +1,284 @@
+"""`myna playlist …`: extend, check, expand, transition, fill and plot m3u playlists
+against an indexed library. Thin: read the m3u, call `playlist.*`, print, write."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from cli.app import app
+from cli.console import console, err_console
+
+playlist_app = typer.Typer(
+    help="Playlists as regions (convex hulls) of the library's embedding space.",
+    no_args_is_help=True,
+)
+app.add_typer(playlist_app, name="playlist")
+
+_VERDICT_STYLE = {"inside": "green", "near": "yellow", "outside": "red"}
+
+DbOption = typer.Option(None, "--db", help="Store folder; default: the nearest .myna above the playlist.")
+OutOption = typer.Option(None, "--out", "-o", help="Output m3u8 (default beside the input).")
+DryRunOption = typer.Option(False, "--dry-run", help="Print the table only; write nothing.")
+ArtistCap = typer.Option(None, "--max-per-artist", min=1, help="At most this many added tracks per artist.")
+AlbumCap = typer.Option(None, "--max-per-album", min=1, help="At most this many added tracks per album.")
+SeedOption = typer.Option(0, "--seed", help="Seed for random directions/samples (same seed, same result).")
+AbsoluteOption = typer.Option(False, "--absolute", help="Write absolute paths instead of relative ones.")
+
+
+def _open_library(db: Path | None, near: Path):
+    from myna_rpe.errors import LibraryError
+    from playlist.library import Library
+    from playlist.store import find_db_dir
+
+    db_dir = db or find_db_dir(near) or find_db_dir(Path.cwd())
+    if db_dir is None:
+        raise LibraryError("no library store found above the playlist or the current folder", path=near,
+                           fix="index your music with `myna index LIBRARY`, or pass --db LIBRARY/.myna")
+    return Library.open(db_dir)
+
+
+def _load(lib, m3u: Path):
+    """(entries, track ids found in the index); prints the skipped entries with reasons."""
+    from myna_rpe.errors import PlaylistError
+    from playlist.catalog import resolve_playlist
+    from playlist.m3u import read_m3u
+
+    entries = read_m3u(m3u)
+    ids, skipped = resolve_playlist(entries, lib.store, lib.store.embedded_ids())
+    if skipped:
+        table = Table(title=f"{m3u.name}: {len(skipped)} entries skipped", title_style="yellow")
+        table.add_column("line", justify="right")
+        table.add_column("entry")
+        table.add_column("reason", style="yellow")
+        for s in skipped:
+            table.add_row(str(s.entry.line), s.entry.location, s.reason)
+        err_console.print(table)
+    if not ids:
+        raise PlaylistError("none of the playlist's tracks are in the library index", m3u,
+                            "index the folder holding them with `myna index`")
+    return entries, ids
+
+
+def _rules(max_per_artist: int | None, max_per_album: int | None):
+    from playlist.selection import SelectionRules
+
+    return SelectionRules(max_per_artist=max_per_artist, max_per_album=max_per_album)
+
+
+def _describe(name: str, hull, n_ids: int) -> None:
+    source = {"playlist": "median neighbour distance", "fallback": "library's neighbour distance (one track)",
+              "given": "given"}[hull.scale_source]
+    console.print(f"[bold]{name}[/bold]: {n_ids} tracks, span dimension {hull.rank} of {hull.dim}, "
+                  f"scale {hull.scale:.4f} ({source})", highlight=False)
+
+
+def _print_picks(outcome, title: str) -> None:
+    table = Table(title=title)
+    table.add_column("#", justify="right")
+    table.add_column("track")
+    table.add_column("verdict")
+    table.add_column("distance", justify="right")
+    table.add_column("in span", justify="right")
+    table.add_column("off span", justify="right")
+    notes = any(p.note for p in outcome.picks)
+    if notes:
+        table.add_column("note")
+    for k, p in enumerate(outcome.picks, start=1):
+        row = [str(k), p.track.label, f"[{_VERDICT_STYLE[p.verdict.value]}]{p.verdict.value}[/]",
+               f"{p.distance:.3f}", f"{p.in_span:.3f}", f"{p.off_span:.3f}"]
+        table.add_row(*row, *([p.note] if notes else []))
+    console.print(table)
+    if outcome.refused:
+        console.print("refused: " + ", ".join(f"{n} × {why}" for why, n in sorted(outcome.refused.items())),
+                      style="dim", highlight=False)
+    if outcome.info:
+        console.print("  ".join(f"{k} {v:.3g}" for k, v in outcome.info.items()), style="dim", highlight=False)
+
+
+def _entries_for(picks):
+    from playlist.m3u import PlaylistEntry
+
+    return [PlaylistEntry(location=str(p.track.path), path=p.track.path, duration=p.track.duration,
+                          artist=p.track.artist, title=p.track.title if p.track.title else None)
+            for p in picks]
+
+
+def _write(out: Path, entries, absolute: bool, dry_run: bool) -> None:
+    from playlist.m3u import write_m3u8
+
+    if dry_run:
+        console.print(f"dry run: would write {len(entries)} entries to {out}", style="dim", highlight=False)
+        return
+    write_m3u8(out, entries, absolute=absolute)
+    console.print(f"wrote {len(entries)} entries to {out}", highlight=False)
+
+
+@playlist_app.command("extend")
+def extend_cmd(
+    playlist: Path = typer.Argument(..., help="The m3u/m3u8 playlist to extend."),
+    n: int = typer.Option(20, "--n", "-n", min=1, help="How many tracks to add."),
+    strategy: str = typer.Option("hull", "--strategy",
+                                 help="hull (nearest the hull, inside first), centroid, or random."),
+    out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
+    max_per_album: int | None = AlbumCap, seed: int = SeedOption, absolute: bool = AbsoluteOption,
+    db: Path | None = DbOption,
+) -> None:
+    """Add N library tracks that fit the playlist; writes PLAYLIST.extended.m3u8."""
+    from myna_rpe.errors import PlaylistError
+    from playlist.catalog import LibraryCatalog
+    from playlist.extend import STRATEGIES, extend
+
+    if strategy not in STRATEGIES:
+        raise PlaylistError(f"unknown strategy {strategy!r}", fix=f"choose one of {', '.join(STRATEGIES)}")
+    with _open_library(db, playlist) as lib:
+        entries, ids = _load(lib, playlist)
+        outcome = extend(LibraryCatalog(lib), ids, n, strategy=strategy,
+                         rules=_rules(max_per_artist, max_per_album), seed=seed)
+    _describe(playlist.name, outcome.hull, len(ids))
+    _print_picks(outcome, f"{len(outcome.picks)} tracks added ({strategy})")
+    _write(out or playlist.with_name(f"{playlist.stem}.extended.m3u8"),
+           [*entries, *_entries_for(outcome.picks)], absolute, dry_run)
+
+
+@playlist_app.command("check")
+def check_cmd(
+    playlist: Path = typer.Argument(..., help="The m3u/m3u8 playlist."),
+    tracks: list[str] = typer.Argument(..., help="Track paths or 'artist - title' searches."),
+    db: Path | None = DbOption,
+) -> None:
+    """Is each TRACK inside, near or outside the playlist's hull? With normalised distances."""
+    from myna_rpe.errors import LibraryError
+    from playlist.catalog import LibraryCatalog
+    from playlist.extend import check
+
+    with _open_library(db, playlist) as lib:
+        _, ids = _load(lib, playlist)
+        embedded = lib.store.embedded_ids()
+        wanted: list[int] = []
+        for query in tracks:
+            hits = lib.store.find(query)
+            if len(hits) != 1:
+                raise LibraryError(f"{len(hits)} library tracks match {query!r}",
+                                   fix="give the file's path or a more specific 'artist - title'")
+            if hits[0].id not in embedded:
+                raise LibraryError("this track has no embedding with the current model", hits[0].path,
+                                   "run `myna index` to finish indexing")
+            wanted.append(hits[0].id)
+        outcome = check(LibraryCatalog(lib), ids, wanted)
+    _describe(playlist.name, outcome.hull, len(ids))
+    outcome.picks = [replace(p, note="in the playlist") if p.id in ids else p for p in outcome.picks]
+    _print_picks(outcome, "verdicts")
+
+
+@playlist_app.command("expand")
+def expand_cmd(
+    playlist: Path = typer.Argument(..., help="The m3u/m3u8 playlist to grow outward."),
+    n: int = typer.Option(20, "--n", "-n", min=1, help="How many tracks to add."),
+    margin: float = typer.Option(0.5, "--margin", min=0.0, help="How far past the boundary to aim, in scales."),
+    max_distance: float = typer.Option(2.0, "--max-distance", min=0.0,
+                                       help="Farthest a new track may be from the hull, in scales."),
+    out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
+    max_per_album: int | None = AlbumCap, seed: int = SeedOption, absolute: bool = AbsoluteOption,
+    db: Path | None = DbOption,
+) -> None:
+    """Add N tracks just outside the hull, spread around it; writes PLAYLIST.expanded.m3u8."""
+    from playlist.catalog import LibraryCatalog
+    from playlist.expand import expand
+
+    with _open_library(db, playlist) as lib:
+        entries, ids = _load(lib, playlist)
+        outcome = expand(LibraryCatalog(lib), ids, n, margin=margin, max_distance=max_distance,
+                         rules=_rules(max_per_artist, max_per_album), seed=seed)
+    _describe(playlist.name, outcome.hull, len(ids))
+    _print_picks(outcome, f"{len(outcome.picks)} tracks added beyond the boundary")
+    _write(out or playlist.with_name(f"{playlist.stem}.expanded.m3u8"),
+           [*entries, *_entries_for(outcome.picks)], absolute, dry_run)
+
+
+@playlist_app.command("transition")
+def transition_cmd(
+    a: Path = typer.Argument(..., help="Playlist to start from."),
+    b: Path = typer.Argument(..., help="Playlist to arrive at."),
+    n: int = typer.Option(15, "--n", "-n", min=1, help="Bridge length."),
+    smoothness: float = typer.Option(1.0, "--smoothness", min=0.0, help="Weight of the step-size penalty."),
+    full: bool = typer.Option(False, "--full", help="Write A, the bridge, then B (default: the bridge only)."),
+    out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
+    max_per_album: int | None = AlbumCap, absolute: bool = AbsoluteOption, db: Path | None = DbOption,
+) -> None:
+    """An ordered bridge of N tracks from playlist A to playlist B."""
+    from playlist.catalog import LibraryCatalog
+    from playlist.transition import transition
+
+    with _open_library(db, a) as lib:
+        entries_a, ids_a = _load(lib, a)
+        entries_b, ids_b = _load(lib, b)
+        outcome = transition(LibraryCatalog(lib), ids_a, ids_b, n, smoothness=smoothness,
+                             rules=_rules(max_per_artist, max_per_album))
+    _describe(a.name, outcome.hull, len(ids_a))
+    _print_picks(outcome, f"bridge {a.stem} → {b.stem} (distances to the interpolated hull at t)")
+    bridge = _entries_for(outcome.picks)
+    _write(out or a.with_name(f"{a.stem}-to-{b.stem}.m3u8"),
+           [*entries_a, *bridge, *entries_b] if full else bridge, absolute, dry_run)
+
+
+@playlist_app.command("fill")
+def fill_cmd(
+    target: Path = typer.Argument(..., help="Playlist whose hull shape to fill."),
+    n: int = typer.Option(30, "--n", "-n", min=1, help="How many tracks."),
+    max_distance: float = typer.Option(1.0, "--max-distance", min=0.0,
+                                       help="Farthest a track may be from the target hull, in scales."),
+    out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
+    max_per_album: int | None = AlbumCap, seed: int = SeedOption, absolute: bool = AbsoluteOption,
+    db: Path | None = DbOption,
+) -> None:
+    """A new playlist of N library tracks covering TARGET's hull; writes TARGET.filled.m3u8."""
+    from playlist.catalog import LibraryCatalog
+    from playlist.fill import fill
+
+    with _open_library(db, target) as lib:
+        _, ids = _load(lib, target)
+        outcome = fill(LibraryCatalog(lib), ids, n, max_distance=max_distance,
+                       rules=_rules(max_per_artist, max_per_album), seed=seed)
+    _describe(target.name, outcome.hull, len(ids))
+    _print_picks(outcome, f"{len(outcome.picks)} tracks covering {target.stem}")
+    _write(out or target.with_name(f"{target.stem}.filled.m3u8"), _entries_for(outcome.picks), absolute, dry_run)
+
+
+@playlist_app.command("plot")
+def plot_cmd(
+    playlist: Path = typer.Argument(..., help="The m3u/m3u8 playlist to draw."),
+    out: Path = typer.Option(Path("map.png"), "--out", "-o", help="PNG to write."),
+    added: Path | None = typer.Option(None, "--added", help="A playlist whose extra tracks to highlight "
+                                      "(e.g. PLAYLIST.extended.m3u8)."),
+    extend_n: int = typer.Option(0, "--extend", min=0, help="Also compute N extension tracks and highlight them."),
+    seed: int = SeedOption, db: Path | None = DbOption,
+) -> None:
+    """A 2-D PCA map: library in grey, the playlist and its hull, added tracks highlighted."""
+    import numpy as np
+
+    from playlist.catalog import LibraryCatalog
+    from playlist.extend import extend
+    from playlist.plot import plot_playlist
+
+    with _open_library(db, playlist) as lib:
+        _, ids = _load(lib, playlist)
+        catalog = LibraryCatalog(lib)
+        extra: list[int] = []
+        if added is not None:
+            _, more = _load(lib, added)
+            extra += [i for i in more if i not in ids]
+        if extend_n:
+            extra += [p.id for p in extend(catalog, ids, extend_n).picks if p.id not in extra]
+        all_ids = catalog.all_ids()
+        rng = np.random.default_rng(seed)
+        sample = rng.choice(all_ids, size=min(len(all_ids), 20000), replace=False)
+        meta = catalog.meta(extra)
+        path = plot_playlist(out, catalog.vectors(sample), catalog.vectors(ids),
+                             catalog.vectors(extra) if extra else None,
+                             added_labels=[meta[i].label for i in extra],
+                             title=f"{playlist.name}: {len(ids)} tracks, {len(extra)} added")
+    console.print(f"wrote {path}", highlight=False)

@@ -1,0 +1,152 @@
+"""`myna playlist …` end to end on a small library store built with the store's API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import cli.playlist_cmd  # noqa: F401  (registers the commands on the app)
+from cli.app import app
+from myna_rpe.errors import PlaylistError
+from playlist.m3u import read_m3u
+from playlist.store import LibraryStore, TrackInfo
+from playlist.synthetic import SyntheticSpec, synthetic_library
+
+SPEC = SyntheticSpec(dim=16, genres=3, styles_per_genre=2, artists_per_style=4, tracks_per_artist=8, album_size=4)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """A music folder of empty files plus a store holding synthetic embeddings for them."""
+    root = tmp_path_factory.mktemp("lib") / "music"
+    lib = synthetic_library(SPEC, seed=0)
+    with LibraryStore.open(root / ".myna", root=root, create=True) as store:
+        store.set_model("synthetic-test-model", None)
+        with store.transaction():
+            for track, vec in zip(lib.tracks, lib.vectors):
+                rel = track.path.relative_to("/synthetic").as_posix()
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                (root / rel).write_bytes(b"")
+                tid = store.add_track(TrackInfo(rel_path=rel, size=0, mtime_ns=0, content_hash=f"h{track.id}",
+                                                title=track.title, artist=track.artist, album=track.album,
+                                                duration=track.duration), vec)
+                assert tid == track.id
+    return root, lib
+
+
+def artist_files(root: Path, lib, artist: int, count: int) -> list[Path]:
+    rows = np.flatnonzero(lib.artist == artist)[:count]
+    return [root / lib.tracks[r].path.relative_to("/synthetic") for r in rows]
+
+
+def write_playlist(path: Path, files: list[Path], extra: list[str] = ()) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["#EXTM3U", *[os.path.relpath(f, path.parent) for f in files], *extra]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def wide_console():
+    """Tables wrap at the runner's 80 columns otherwise, splitting rows across lines."""
+    from cli.console import console, err_console
+
+    saved = console.width, err_console.width
+    console.width = err_console.width = 200
+    yield
+    console.width, err_console.width = saved
+
+
+def test_extend_writes_extended_playlist_and_lists_skipped(library) -> None:
+    root, lib = library
+    files = artist_files(root, lib, 1, 4) + artist_files(root, lib, 9, 4)
+    pl = write_playlist(root / "lists" / "my.m3u", files, ["missing/nothing.mp3", "http://radio.example/x"])
+    result = runner.invoke(app, ["playlist", "extend", str(pl), "--n", "5", "--max-per-artist", "3"])
+    assert result.exit_code == 0, result.output
+    assert "file not found" in result.output and "http URL" in result.output
+    assert "5 tracks added (hull)" in result.output and "span dimension 7 of 16" in result.output
+    out = root / "lists" / "my.extended.m3u8"
+    entries = read_m3u(out)
+    # The original entries are kept as they were, the skipped ones included; then the additions.
+    assert [e.path for e in entries[:8]] == [f.resolve() for f in files]
+    assert entries[8].path == (root / "lists" / "missing" / "nothing.mp3") and entries[9].path is None
+    added = entries[10:]
+    assert len(added) == 5 and not {e.path for e in added} & {f.resolve() for f in files}
+    assert all(e.path.exists() and e.artist for e in added)
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("#EXTM3U\n") and "../artist" in text  # relative to the output's folder
+    artists = [e.artist for e in added]
+    assert max(artists.count(a) for a in artists) <= 3
+
+
+def test_extend_dry_run_out_and_absolute(library) -> None:
+    root, lib = library
+    pl = write_playlist(root / "lists" / "dry.m3u8", artist_files(root, lib, 3, 5))
+    result = runner.invoke(app, ["playlist", "extend", str(pl), "--n", "3", "--dry-run"])
+    assert result.exit_code == 0 and "dry run" in result.output
+    assert not (root / "lists" / "dry.extended.m3u8").exists()
+    target = root / "elsewhere" / "abs.m3u8"
+    result = runner.invoke(app, ["playlist", "extend", str(pl), "--n", "3", "--out", str(target), "--absolute"])
+    assert result.exit_code == 0, result.output
+    paths = [line for line in target.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+    assert len(paths) == 8 and all(Path(p).is_absolute() for p in paths)
+
+
+def test_check_reports_verdicts(library) -> None:
+    root, lib = library
+    files = artist_files(root, lib, 2, 6)
+    pl = write_playlist(root / "lists" / "check.m3u", files)
+    far = lib.tracks[int(np.flatnonzero(lib.genre == 2)[0])]
+    result = runner.invoke(app, ["playlist", "check", str(pl), str(files[0]), f"{far.artist} - {far.title}"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if "Song" in line]
+    assert "inside" in lines[0] and "in the playlist" in lines[0]
+    assert "outside" in lines[1]
+
+
+def test_expand_transition_fill_and_plot(library, tmp_path) -> None:
+    root, lib = library
+    a = write_playlist(root / "lists" / "a.m3u8", artist_files(root, lib, 0, 6))
+    b = write_playlist(root / "lists" / "b.m3u8", artist_files(root, lib, 20, 6))
+    result = runner.invoke(app, ["playlist", "expand", str(a), "--n", "4", "--max-distance", "5"])
+    assert result.exit_code == 0, result.output
+    assert len(read_m3u(root / "lists" / "a.expanded.m3u8")) == 10
+
+    result = runner.invoke(app, ["playlist", "transition", str(a), str(b), "--n", "5"])
+    assert result.exit_code == 0, result.output
+    bridge = read_m3u(root / "lists" / "a-to-b.m3u8")
+    assert len(bridge) == 5 and "t=0.17" in result.output
+    result = runner.invoke(app, ["playlist", "transition", str(a), str(b), "--n", "5", "--full",
+                                 "--out", str(tmp_path / "full.m3u8")])
+    assert len(read_m3u(tmp_path / "full.m3u8")) == 17
+
+    result = runner.invoke(app, ["playlist", "fill", str(a), "--n", "6", "--max-distance", "3"])
+    assert result.exit_code == 0, result.output
+    filled = read_m3u(root / "lists" / "a.filled.m3u8")
+    assert len(filled) == 6 and "hull_coverage" in result.output
+
+    png = tmp_path / "map.png"
+    result = runner.invoke(app, ["playlist", "plot", str(a), "--out", str(png),
+                                 "--added", str(root / "lists" / "a.expanded.m3u8")])
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_playlist_outside_the_library_is_one_red_line(library, tmp_path) -> None:
+    root, _ = library
+    pl = write_playlist(tmp_path / "none.m3u", [tmp_path / "nope.mp3"])
+    result = runner.invoke(app, ["playlist", "extend", str(pl), "--db", str(root / ".myna")])
+    assert isinstance(result.exception, PlaylistError)
+    proc = subprocess.run([sys.executable, "-c", "from cli.app import main; main()", "playlist", "extend", str(pl), "--db", str(root / ".myna")],
+                          capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "none of the playlist's tracks are in the library index" in proc.stderr
