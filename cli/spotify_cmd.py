@@ -103,8 +103,10 @@ def import_cmd(
     """Match every item of a Spotify playlist to your library and write the matches as m3u8."""
     from myna_rpe.errors import LibraryError
     from playlist.spotify import import_playlist, write_import
+    from playlist.spotify_client import parse_playlist_ref
     from playlist.store import LibraryStore
 
+    playlist_id = parse_playlist_ref(playlist)  # a bad link fails before any work
     db_dir = _store_dir(db, out.absolute().parent)
     if db_dir is None:
         raise LibraryError("no library store found", fix="run `myna index LIBRARY` first, or pass --db LIBRARY/.myna")
@@ -113,7 +115,7 @@ def import_cmd(
     client = _client()
     with progress("items") as bar:
         task = bar.add_task("reading playlist", total=None)
-        report = import_playlist(client, playlist, library, tolerance=tolerance,
+        report = import_playlist(client, playlist_id, library, tolerance=tolerance,
                                  on_progress=lambda done, total: bar.update(task, completed=done, total=total))
 
     table = Table(title=f"{report.name}  (spotify:playlist:{report.playlist_id})")

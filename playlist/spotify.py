@@ -162,7 +162,8 @@ def find_on_spotify(
         return Match(None, None, reason), searches
     found = TrackMatcher(hits, tolerance).match(track)
     if not found.matched:
-        found = Match(None, None, f"{len(hits)} results, none by this artist with this title")
+        results = "1 result" if len(hits) == 1 else f"{len(hits)} results"
+        found = Match(None, None, f"{results}, none by this artist with this title")
     return found, searches
 
 

@@ -426,6 +426,7 @@ def _run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 @pytest.fixture
 def cli_env(monkeypatch, tmp_path, fake):
     monkeypatch.setenv("SPOTIPY_CLIENT_ID", "test-client")
+    monkeypatch.delenv("SPOTIPY_REDIRECT_URI", raising=False)
     monkeypatch.setenv("MYNA_SPOTIFY_API_URL", fake.api_url)
     monkeypatch.setenv("MYNA_SPOTIFY_ACCOUNTS_URL", fake.accounts_url)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
@@ -483,3 +484,25 @@ def test_cli_without_client_id_explains_setup(tmp_path, cli_env, monkeypatch, ca
     assert code == 1
     assert "SPOTIPY_CLIENT_ID is not set" in stderr and "export SPOTIPY_CLIENT_ID" in stderr
     assert "Traceback" not in stderr
+
+
+def test_cli_login_without_browser_and_logout(tmp_path, cli_env, monkeypatch, capsys):
+    token = tmp_path / "config" / "myna" / "spotify-token.json"
+    token.unlink()
+    prompts: list[str] = []
+
+    def paste_redirect(prompt: str) -> str:  # the user pastes the URL the browser was sent to
+        prompts.append(prompt)
+        return "http://127.0.0.1:8888/callback?code=code-from-spotify"
+
+    monkeypatch.setattr("builtins.input", paste_redirect)
+    code, stdout, stderr = _run_cli(monkeypatch, capsys, "spotify", "login", "--no-browser")
+    assert code == 0, stderr
+    assert "signed in as Test User" in stdout
+    assert "code_challenge_method=S256" in prompts[0] and "client_id=test-client" in prompts[0]
+    exchange = cli_env.calls("POST", "/api/token")[0].body
+    assert exchange["code"] == "code-from-spotify" and exchange["redirect_uri"] == "http://127.0.0.1:8888/callback"
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600
+    assert json.loads(token.read_text())["access_token"] not in stdout + stderr
+    code, stdout, _ = _run_cli(monkeypatch, capsys, "spotify", "logout")
+    assert code == 0 and "signed out" in stdout and not token.exists()
