@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from cli.app import app
 from cli.console import console, err_console
@@ -42,7 +43,9 @@ def _open_library(db: Path | None, near: Path):
 
 
 def _load(lib, m3u: Path):
-    """(entries, track ids found in the index); prints the skipped entries with reasons."""
+    """(entries, track ids found in the index); prints the skipped entries with reasons.
+
+    Entries without an #EXTINF get the library's tags, so rewritten playlists show names."""
     from myna_rpe.errors import PlaylistError
     from playlist.catalog import resolve_playlist
     from playlist.m3u import read_m3u
@@ -60,7 +63,12 @@ def _load(lib, m3u: Path):
     if not ids:
         raise PlaylistError("none of the playlist's tracks are in the library index", m3u,
                             "index the folder holding them with `myna index`")
-    return entries, ids
+    tagged = []
+    for entry in entries:
+        track = lib.store.track_by_path(entry.path) if entry.path is not None and entry.title is None else None
+        tagged.append(entry if track is None else replace(entry, duration=track.duration, artist=track.artist,
+                                                          title=track.title))
+    return tagged, ids
 
 
 def _rules(max_per_artist: int | None, max_per_album: int | None):
@@ -72,8 +80,8 @@ def _rules(max_per_artist: int | None, max_per_album: int | None):
 def _describe(name: str, hull, n_ids: int) -> None:
     source = {"playlist": "median neighbour distance", "fallback": "library's neighbour distance (one track)",
               "given": "given"}[hull.scale_source]
-    console.print(f"[bold]{name}[/bold]: {n_ids} tracks, span dimension {hull.rank} of {hull.dim}, "
-                  f"scale {hull.scale:.4f} ({source})", highlight=False)
+    console.print(Text.assemble((name, "bold"), f": {n_ids} tracks, span dimension {hull.rank} of {hull.dim}, "
+                                f"scale {hull.scale:.4f} ({source})"))
 
 
 def _print_picks(outcome, title: str) -> None:
