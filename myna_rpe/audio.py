@@ -160,7 +160,11 @@ def _decode_range(
         seeked = True
 
     # One-second output frames: far fewer Python round trips than one per codec frame.
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=sr, frame_size=sr)
+    # rematrix_maxval=1 makes the downmix a weighted mean (stereo: (L+R)/2) instead of
+    # FFmpeg's default (L+R)/sqrt(2), which lifts identical channels by 3 dB.
+    resampler = av.AudioResampler(
+        format="flt", layout="mono", rate=sr, frame_size=sr, options={"rematrix_maxval": "1.0"}
+    )
     chunks: list[np.ndarray] = []
     t0: float | None = None  # time of the first decoded sample, relative to origin
     skip = 0  # input samples still to drop to reach the output grid
@@ -222,13 +226,17 @@ def _drop_head(frame: av.AudioFrame, n: int) -> tuple[av.AudioFrame | None, int]
 
 
 def audio_duration(path: str | Path) -> float:
-    """Duration in seconds: from the container's metadata, else by decoding."""
+    """Duration in seconds: from the container's metadata, else by decoding.
+
+    Metadata is trusted as is: a truncated file may report its original length.
+    A file with no audio samples is an AudioError.
+    """
     p, container = _open(path)
     with container:
         stream = _audio_stream(p, container)
-        if stream.duration is not None and stream.time_base:
+        if stream.duration and stream.time_base:
             return float(stream.duration * stream.time_base)
-        if container.duration is not None:
+        if container.duration:
             return container.duration / av.time_base
         samples = sum(f.samples for f in _frames(p, container, stream))
     if samples == 0:

@@ -1,0 +1,56 @@
+"""Shared fixtures: small real audio files written through the project's own encoder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from myna_rpe.audio import write_audio
+from myna_rpe.synth import TrackSpec, synth_track
+
+
+def sine(freq: float, seconds: float, sample_rate: int, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+@pytest.fixture
+def tone_file(tmp_path: Path) -> Callable[..., Path]:
+    """Factory: tone_file(freq=440.0, fmt="wav", seconds=1.0, sample_rate=16000, name=None)
+    writes a sine of `freq` Hz as a real `fmt` file under tmp_path and returns its path."""
+
+    def make(
+        freq: float = 440.0,
+        fmt: str = "wav",
+        seconds: float = 1.0,
+        sample_rate: int = 16000,
+        name: str | None = None,
+        amplitude: float = 0.5,
+    ) -> Path:
+        path = tmp_path / (name or f"tone_{freq:g}hz_{sample_rate}.{fmt}")
+        return write_audio(path, sine(freq, seconds, sample_rate, amplitude), sample_rate)
+
+    return make
+
+
+# Four tracks that differ in every learnable property, 4 s each, in four formats.
+SYNTH_SPECS = (
+    TrackSpec(tonic=0, mode="major", tempo_bpm=120.0, timbre="bright", loudness_db=-16.0, seed=1),
+    TrackSpec(tonic=9, mode="minor", tempo_bpm=90.0, timbre="mellow", loudness_db=-22.0, seed=2),
+    TrackSpec(tonic=7, mode="major", tempo_bpm=150.0, timbre="square", loudness_db=-18.0, seed=3),
+    TrackSpec(tonic=2, mode="minor", tempo_bpm=75.0, timbre="sine", loudness_db=-20.0, seed=4),
+)
+
+
+@pytest.fixture(scope="session")
+def synth_tracks(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, TrackSpec]]:
+    """(path, spec) for SYNTH_SPECS written once per session as mp3, flac, ogg and m4a."""
+    root = tmp_path_factory.mktemp("synth_tracks")
+    out = []
+    for spec, fmt in zip(SYNTH_SPECS, ("mp3", "flac", "ogg", "m4a")):
+        path = root / f"{spec.key.replace(' ', '_')}_{spec.timbre}.{fmt}"
+        out.append((write_audio(path, synth_track(spec, 4.0), 16000), spec))
+    return out
