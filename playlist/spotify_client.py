@@ -202,8 +202,10 @@ class SpotifyClient:
                 f"could not {action}: Spotify did not answer within {self.timeout:g} s",
                 fix="check your network connection and try again",
             ) from None
-        except requests.exceptions.ConnectionError:
-            host = urlparse(self.sp.prefix).netloc
+        except requests.exceptions.ConnectionError as exc:
+            # The failing request may be the API call or a token refresh at the accounts service.
+            request = getattr(exc, "request", None)
+            host = urlparse(getattr(request, "url", None) or self.sp.prefix).netloc
             raise SpotifyError(
                 f"could not {action}: cannot reach {host}",
                 fix="check your network connection and try again",

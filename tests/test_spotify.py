@@ -250,6 +250,18 @@ def test_network_down_is_a_one_line_error(fake, token_path, library):
         import_playlist(client, "PL", library)
 
 
+def test_network_down_during_token_refresh_names_the_accounts_host(fake, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = tmp_path / "tok.json"
+    _seed_token(path, expires_in=-100)
+    auth = make_auth_manager(AuthSettings(client_id="c", token_path=path, accounts_url=f"http://127.0.0.1:{port}"))
+    with pytest.raises(SpotifyError, match=rf"cannot reach 127.0.0.1:{port} — check your network"):
+        SpotifyClient(auth, fake.api_url, backoff=0.01).current_user()
+    assert fake.requests == []
+
+
 # ---------------------------------------------------------------------------- auth
 
 
@@ -397,6 +409,26 @@ def test_export_failing_midway_says_what_was_created(tmp_path, fake, client):
     with LibraryStore.open(db) as store, pytest.raises(SpotifyError) as info:
         export_playlist(client, read_m3u(m3u), "Mix", store=store)
     assert "was created but holds only 100 of 152 tracks" in str(info.value)
+
+
+def test_export_without_a_library_uses_the_files_own_tags(tmp_path, fake, client):
+    from mutagen.flac import FLAC
+
+    from myna_rpe.audio import write_audio
+
+    song = tmp_path / "loose" / "song.flac"
+    song.parent.mkdir()
+    write_audio(song, np.zeros(8000, dtype=np.float32), 16000)
+    tags = FLAC(song)
+    tags["title"], tags["artist"], tags["isrc"] = "Tagged Song", "Tag Artist", "USAAA2600077"
+    tags.save()
+    fake.add_track("tagged", "Tagged Song", ["Tag Artist"], 0.5, isrc="USAAA2600077")
+    m3u = tmp_path / "loose" / "list.m3u8"
+    m3u.write_text("#EXTM3U\nsong.flac\n", encoding="utf-8")
+    report = export_playlist(client, read_m3u(m3u), "Loose", dry_run=True)
+    row = report.rows[0]
+    assert row.source == "tags" and row.match.method == "isrc"
+    assert row.match.candidate.uri == "spotify:track:tagged"
 
 
 def test_an_isrc_hit_is_taken_without_a_text_search(fake, client):
