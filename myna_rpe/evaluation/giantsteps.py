@@ -53,11 +53,8 @@ def locate(data_dir: Path) -> tuple[Path, Path] | None:
 
 
 def _audio(repo: Path, track_id: str) -> Path:
-    stem = repo / "audio" / f"{track_id}.LOFI"
-    for ext in _AUDIO_EXTS:
-        if stem.with_suffix(ext).is_file():
-            return stem.with_suffix(ext)
-    return stem.with_suffix(".mp3")
+    candidates = [repo / "audio" / f"{track_id}.LOFI{ext}" for ext in _AUDIO_EXTS]
+    return next((c for c in candidates if c.is_file()), candidates[0])
 
 
 def _train_tracks(repo: Path) -> tuple[list[Track], int]:

@@ -177,15 +177,28 @@ def _fit_mlp(
     device: str,
 ) -> Predictor:
     dev = torch.device(device)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
+    # Initialisation, dropout masks and batch order all come from `seed`; the caller's RNG is untouched.
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
-        net = torch.nn.Sequential(
-            torch.nn.Linear(X.shape[1], params["hidden"]),
-            torch.nn.ReLU(),
-            torch.nn.Dropout(params["dropout"]),
-            torch.nn.Linear(params["hidden"], n_outputs),
-        ).to(dev)
+        return _train_mlp(task, n_outputs, X, y, params, grid, valid_score, dev)
+
+
+def _train_mlp(
+    task: Task,
+    n_outputs: int,
+    X: np.ndarray,
+    y: np.ndarray,
+    params: dict[str, Any],
+    grid: ProbeGrid,
+    valid_score: Callable[[Predictor], float],
+    dev: torch.device,
+) -> Predictor:
+    net = torch.nn.Sequential(
+        torch.nn.Linear(X.shape[1], params["hidden"]),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(params["dropout"]),
+        torch.nn.Linear(params["hidden"], n_outputs),
+    ).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
     Xt = torch.as_tensor(X, device=dev)
     if task == "multiclass":
@@ -208,7 +221,7 @@ def _fit_mlp(
     best, best_state, stale = -math.inf, copy.deepcopy(net.state_dict()), 0
     for _ in range(grid.mlp_max_epochs):
         net.train()
-        order = torch.randperm(len(Xt), generator=gen).to(dev)
+        order = torch.randperm(len(Xt)).to(dev)
         for start in range(0, len(Xt), grid.mlp_batch_size):
             idx = order[start : start + grid.mlp_batch_size]
             opt.zero_grad()
