@@ -93,12 +93,24 @@ def index_kind(index: faiss.Index) -> str:
     return "flat"
 
 
+# FAISS spreads a search over queries; for a handful of queries the OpenMP team only adds
+# wake-up cost, which on a busy machine reached 80 ms for one flat query over 2·10^4
+# vectors, against 0.15 ms on one thread (benchmarks/bench_index.py).
+_FEW_QUERIES = 16
+
+
 def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(scores (q, k) float32, ids (q, k) int64); missing neighbours are id -1, score -inf."""
     Q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
     if k <= 0 or index.ntotal == 0:
         return np.full((len(Q), max(k, 0)), -np.inf, np.float32), np.full((len(Q), max(k, 0)), -1, np.int64)
-    scores, ids = index.search(Q, k)
+    threads = faiss.omp_get_max_threads()
+    if len(Q) < _FEW_QUERIES:
+        faiss.omp_set_num_threads(1)
+    try:
+        scores, ids = index.search(Q, k)
+    finally:
+        faiss.omp_set_num_threads(threads)
     scores = np.where(ids < 0, -np.inf, scores).astype(np.float32)
     return scores, ids.astype(np.int64)
 

@@ -1,0 +1,198 @@
+"""Library indexing throughput and `similar` latency.
+
+    python benchmarks/bench_index.py                 # 200 tracks of 3-4 min, vectors 1e4..1e6
+    python benchmarks/bench_index.py --n 24          # fewer tracks (a shared or slow CPU)
+    python benchmarks/bench_index.py --quick         # seconds: 8 short tracks, 1e4/1e5 vectors
+
+Part 1, indexing: a generated library (synthetic music from `myna_rpe.synth`, 44.1 kHz
+stereo, formats cycling mp3/flac/ogg/m4a, kept in --dir for reruns). Baseline measured in
+the same run: decode-only, the same worker pool running `load_audio` on every file, which
+is the floor no model can beat. Then `index_library` end to end (scan, hash, tags, decode,
+embed, commit, FAISS) into a fresh store, with the untrained `mini` encoder (the size meant
+for the default CPU model; weights do not change the cost) and the `tiny` one (to show the
+pipeline's own overhead), and once with decoding inline (workers=0) to show the overlap.
+Also the content fingerprint: sampled vs full-file BLAKE2b over the same files (warm cache).
+
+Part 2, `similar`: top-10 cosine queries against n random unit vectors (dim 128), FAISS
+flat (exact, the baseline) vs HNSW (M=32, efConstruction 80, efSearch 64 and 256): build
+time, median single-query latency, and HNSW's recall@10 against flat. Uniform random
+vectors are the hard case for HNSW (no cluster structure); real embeddings are easier.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from myna_rpe.audio import write_audio  # noqa: E402
+from myna_rpe.config import EncoderConfig, ModelConfig  # noqa: E402
+from myna_rpe.synth import TIMBRES, TrackSpec, synth_track  # noqa: E402
+from playlist.indexer import IndexOptions, _worker_init, decode_file, default_workers, index_library  # noqa: E402
+from playlist.scan import content_hash, full_hash, walk_library  # noqa: E402
+from playlist.store import l2_normalise  # noqa: E402
+from playlist.vector_index import IndexSpec, build_index, configure_search, search  # noqa: E402
+
+FORMATS = ("mp3", "flac", "ogg", "m4a")
+SOURCE_RATE = 44100
+
+
+def _write_one(args: tuple[Path, int, float]) -> None:
+    path, seed, seconds = args
+    spec = TrackSpec.random(np.random.default_rng(seed))
+    wave = synth_track(spec, seconds, SOURCE_RATE)
+    stereo = np.stack([wave, np.roll(wave, 11)])  # two slightly different channels, as in real mixes
+    write_audio(path, stereo, SOURCE_RATE)
+
+
+def make_bench_library(root: Path, n: int, seconds: tuple[float, float], workers: int) -> list[Path]:
+    """n tracks under root/<timbre>/<NNN>.<ext>; reused when already there with the same parameters."""
+    stamp = root / "params.json"
+    params = {"n": n, "seconds": list(seconds), "rate": SOURCE_RATE, "formats": FORMATS}
+    if stamp.is_file() and json.loads(stamp.read_text()) == params:
+        return [f.path for f in walk_library(root)[0]]
+    rng = np.random.default_rng(0)
+    jobs = []
+    for i in range(n):
+        ext = FORMATS[i % len(FORMATS)]
+        jobs.append((root / TIMBRES[i % len(TIMBRES)] / f"{i:04d}.{ext}", int(rng.integers(2**31)),
+                     float(rng.uniform(*seconds))))
+    t = time.perf_counter()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_write_one, jobs))
+    stamp.write_text(json.dumps(params))
+    print(f"generated {n} tracks in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    return [j[0] for j in jobs]
+
+
+def decode_only(files: list[Path], workers: int, sample_rate: int = 16000) -> tuple[float, float]:
+    """(seconds, audio hours) to decode every file with the indexer's worker pool."""
+    t = time.perf_counter()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_init) as pool:
+        results = list(pool.map(decode_file, [str(f) for f in files], [sample_rate] * len(files)))
+    seconds = time.perf_counter() - t
+    bad = [m for w, m in results if w is None]
+    if bad:
+        raise RuntimeError(f"decode failed: {bad[:3]}")
+    return seconds, sum(len(w) for w, _ in results) / sample_rate / 3600
+
+
+def end_to_end(root: Path, size: str, workers: int) -> tuple[float, int]:
+    from myna_rpe.embed import Embedder
+
+    embedder = Embedder.random(EncoderConfig(model=ModelConfig.from_preset(size, "alibi2d")))
+    with tempfile.TemporaryDirectory() as db:
+        t = time.perf_counter()
+        report = index_library(root, embedder, db_dir=Path(db), options=IndexOptions(workers=workers))
+        return time.perf_counter() - t, report.embedded
+
+
+def hash_speed(files: list[Path]) -> list[tuple[str, float, float]]:
+    rows = []
+    for name, fn in (("sampled (head+tail 1 MiB, 16×64 KiB)", content_hash), ("full file", full_hash)):
+        for f in files:  # warm the page cache so both read from memory
+            fn(f)
+        t = time.perf_counter()
+        for f in files:
+            fn(f)
+        rows.append((name, (time.perf_counter() - t) / len(files) * 1e3, 0.0))
+    mib = sum(f.stat().st_size for f in files) / len(files) / 2**20
+    return [(name, ms, mib) for name, ms, _ in rows]
+
+
+def similar_latency(n: int, dim: int, hnsw: bool, queries: int = 200, seed: int = 0) -> list[dict]:
+    """Queries are stored vectors, as in `myna similar`; one query per call, as a user runs it."""
+    rng = np.random.default_rng(seed)
+    X = l2_normalise(rng.standard_normal((n, dim), dtype=np.float32))
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    Q = X[rng.choice(n, queries, replace=False)]
+    rows, truth = [], None
+    for kind, ef_searches in (("flat", [None]), ("hnsw", [64, 256]) if hnsw else ("hnsw", [])):
+        if not ef_searches:
+            continue
+        t = time.perf_counter()
+        index = build_index(ids, X, IndexSpec(kind=kind))
+        build = time.perf_counter() - t
+        for ef in ef_searches:
+            if ef is not None:
+                configure_search(index, IndexSpec(kind=kind, hnsw_ef_search=ef))
+            lat, found = [], []
+            for q in Q:
+                t = time.perf_counter()
+                _, got = search(index, q[None], 10)
+                lat.append(time.perf_counter() - t)
+                found.append(got[0])
+            if truth is None:
+                truth = found
+            recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]))
+            rows.append({"n": n, "kind": kind if ef is None else f"hnsw (efSearch {ef})", "build_s": build,
+                         "query_ms": statistics.median(lat) * 1e3, "recall": recall})
+        del index
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=200, help="tracks in the generated library")
+    ap.add_argument("--seconds", type=float, nargs=2, default=(180.0, 240.0), help="track length range")
+    ap.add_argument("--workers", type=int, default=default_workers(), help="decoding processes")
+    ap.add_argument("--models", nargs="+", default=["tiny", "mini"], help="encoder sizes to time")
+    ap.add_argument("--no-inline", action="store_true", help="skip the workers=0 run")
+    ap.add_argument("--vectors", type=float, nargs="+", default=[1e4, 1e5, 1e6])
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--hnsw-max", type=float, default=1e6, help="skip HNSW builds above this many vectors")
+    ap.add_argument("--dir", type=Path, default=None, help="where the generated library is kept")
+    ap.add_argument("--quick", action="store_true", help="8 tracks of 20-30 s, 1e4/1e5 vectors, tiny model")
+    args = ap.parse_args()
+    if args.quick:
+        args.n, args.seconds, args.vectors, args.models, args.no_inline = 8, (20.0, 30.0), [1e4, 1e5], ["tiny"], True
+    import torch
+
+    root = args.dir or Path(tempfile.gettempdir()) / f"myna-bench-library-{args.n}"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+          f"torch threads {torch.get_num_threads()}, decode workers {args.workers}, python {platform.python_version()}")
+    files = make_bench_library(root, args.n, tuple(args.seconds), max(1, args.workers))
+
+    print(f"\n## indexing {len(files)} tracks of {args.seconds[0]:.0f}-{args.seconds[1]:.0f} s "
+          f"({', '.join(FORMATS)}, {SOURCE_RATE} Hz stereo)\n")
+    print("| run | seconds | tracks/s | × decode-only time |")
+    print("|---|---:|---:|---:|")
+    dec_s, hours = decode_only(files, max(1, args.workers))
+    print(f"| decode only ({args.workers} workers; baseline) | {dec_s:.1f} | {len(files) / dec_s:.2f} | 1.00 |",
+          flush=True)
+    runs = [(m, args.workers) for m in args.models] + ([] if args.no_inline else [(args.models[-1], 0)])
+    for size, workers in runs:
+        secs, embedded = end_to_end(root, size, workers)
+        label = f"end to end, {size} model, " + (f"{workers} decode workers" if workers else "decoding inline")
+        print(f"| {label} | {secs:.1f} | {embedded / secs:.2f} | {secs / dec_s:.2f} |", flush=True)
+    print(f"\n({hours * 60:.0f} min of audio.)\n")
+
+    print("| fingerprint | ms per file | MiB per file |")
+    print("|---|---:|---:|")
+    for name, ms, mib in hash_speed(files):
+        print(f"| {name} | {ms:.2f} | {mib:.1f} |")
+
+    print(f"\n## similar: top-10 cosine among n random vectors, dim {args.dim}\n")
+    print("| n | index | build s | query ms (median) | recall@10 vs flat |")
+    print("|---:|---|---:|---:|---:|")
+    for n in args.vectors:
+        for row in similar_latency(int(n), args.dim, hnsw=n <= args.hnsw_max):
+            print(f"| {row['n']:,} | {row['kind']} | {row['build_s']:.2f} | {row['query_ms']:.3f} | "
+                  f"{row['recall']:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
