@@ -28,11 +28,14 @@ import numpy as np
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 MODES = ("major", "minor")
 SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
-# Chord progressions as scale degrees (0 = tonic); one chord per bar.
+# Chord progressions as scale degrees (0 = tonic); one chord per bar. Each starts on the
+# tonic and minor ones reach the major dominant (V, harmonic minor's raised 7th), so the
+# key is not ambiguous with its relative major or minor.
 PROGRESSIONS = {
-    "major": ((0, 4, 5, 3), (0, 3, 4, 0), (0, 5, 3, 4), (0, 3, 0, 4), (5, 3, 0, 4)),
-    "minor": ((0, 5, 2, 6), (0, 3, 4, 0), (0, 6, 5, 6), (0, 5, 3, 4), (0, 3, 6, 2)),
+    "major": ((0, 4, 5, 3), (0, 3, 4, 0), (0, 5, 3, 4), (0, 3, 0, 4), (0, 1, 4, 0)),
+    "minor": ((0, 5, 3, 4), (0, 3, 4, 0), (0, 6, 5, 4), (0, 3, 0, 4), (0, 5, 2, 4)),
 }
+
 TIMBRES = ("sine", "square", "bright", "mellow")
 
 
@@ -141,23 +144,30 @@ def _compose(spec: TrackSpec, n_bars: int, rng: np.random.Generator) -> dict[str
     progs = PROGRESSIONS[spec.mode]
     degrees = np.concatenate([progs[rng.integers(len(progs))] for _ in range(0, n_bars, 4)])[:n_bars]
 
-    def pitch(deg: np.ndarray, base: int) -> np.ndarray:  # scale degree -> MIDI note
-        return base + spec.tonic + 12 * (deg // 7) + scale[deg % 7]
+    # In minor, the dominant chord and the melody over it take the raised 7th.
+    leading = np.zeros(n_bars, bool) if spec.mode == "major" else degrees == 4
+
+    def pitch(deg: np.ndarray, base: int, raise7: np.ndarray | bool = False) -> np.ndarray:
+        deg = np.asarray(deg)
+        return base + spec.tonic + 12 * (deg // 7) + scale[deg % 7] + ((deg % 7 == 6) & raise7)
 
     triads = degrees[:, None] + np.array([0, 2, 4])  # root, third, fifth
-    chords = pitch(triads, 48)
+    chords = pitch(triads, 48, leading[:, None])
     bass = np.repeat(pitch(degrees, 36), 2)  # chord root on beats 1 and 3
 
-    # Melody: per beat one quarter or two eighths; strong beats take a chord tone,
-    # the rest step through the scale (a bounded random walk around the tonic).
-    times, notes, amps = [], [], []
+    # Melody: per beat one quarter or two eighths; strong beats take a chord tone, the
+    # rest step through the scale (a bounded random walk), and each 4-bar section ends
+    # on the tonic.
+    times, notes, raised, amps = [], [], [], []
     deg = 7
     for bar in range(n_bars):
         chord_tones = triads[bar] % 7
         for b in range(4):
             split = 2 if rng.random() < 0.4 else 1
             for s in range(split):
-                if s == 0 and b in (0, 2):
+                if bar % 4 == 3 and b == 3:
+                    deg = 7 if deg < 11 else 14
+                elif s == 0 and b in (0, 2):
                     options = [d for d in range(deg - 4, deg + 5) if d % 7 in chord_tones and 3 <= d <= 14]
                     deg = int(options[rng.integers(len(options))])
                 else:
@@ -165,8 +175,9 @@ def _compose(spec: TrackSpec, n_bars: int, rng: np.random.Generator) -> dict[str
                 rest = rng.random() < 0.1
                 times.append(bar * 4 + b + s / split)
                 notes.append(deg)
+                raised.append(leading[bar])
                 amps.append(0.0 if rest else (0.3 if b == 0 and s == 0 else 0.24))
-    melody = pitch(np.array(notes), 60)
+    melody = pitch(np.array(notes), 60, np.array(raised))
     hat_eighths = rng.random(int(np.ceil(n_bars / 4))) < 0.6  # per section: 8ths or quarters
     return {
         "chords": chords,
