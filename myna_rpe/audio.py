@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 # Suffixes a library scan treats as audio. Decoding never trusts them (content is sniffed).
 AUDIO_EXTENSIONS: frozenset[str] = frozenset(
     {
-        ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b", ".aac", ".mp4",
+        ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b", ".aac",
         ".wav", ".wave", ".aif", ".aiff", ".aifc", ".wma", ".wv", ".ape", ".mka",
     }
 )  # fmt: skip
