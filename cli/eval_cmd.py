@@ -48,7 +48,7 @@ def eval_command(
         seed=seed,
         device=device,
     )
-    with progress("tracks") as bar:
+    with progress("steps") as bar:
         current: dict[str, int] = {}
 
         def start(description: str, total: int) -> None:

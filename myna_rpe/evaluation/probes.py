@@ -87,6 +87,7 @@ def run_probes(
     seed: int = 0,
     device: str = "cpu",
     probes: tuple[str, ...] = ("linear", "mlp"),
+    on_fit: Callable[[], None] | None = None,
 ) -> list[ProbeResult]:
     scaler = StandardScaler().fit(train.X)
     Xtr, Xva, Xte = (scaler.transform(s.X).astype(np.float32) for s in (train, valid, test))
@@ -113,6 +114,8 @@ def run_probes(
             else:
                 predict = _fit_mlp(task, n_outputs, Xtr, ytr, params, grid, valid_score, seed, device)
             scored.append((valid_score(predict), params, predict))
+            if on_fit:
+                on_fit()
         best_score, best_params, best_predict = max(scored, key=lambda s: s[0])  # first of ties
         results.append(
             ProbeResult(
@@ -124,6 +127,11 @@ def run_probes(
             )
         )
     return results
+
+
+def grid_size(task: Task, grid: ProbeGrid, probes: tuple[str, ...] = ("linear", "mlp")) -> int:
+    """How many probes `run_probes` fits (for a progress bar)."""
+    return sum(len(_linear_settings(task, grid) if p == "linear" else _mlp_settings(grid)) for p in probes)
 
 
 # -- linear ------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from myna_rpe.evaluation.features import (
     extract,
 )
 from myna_rpe.evaluation.metrics import metric_for
-from myna_rpe.evaluation.probes import GRIDS, Split, run_probes
+from myna_rpe.evaluation.probes import GRIDS, Split, grid_size, run_probes
 
 LOADERS = {"gtzan": gtzan, "giantsteps": giantsteps, "emomusic": emomusic, "mtat": mtat}
 DATASET_NAMES = tuple(LOADERS)
@@ -125,6 +125,7 @@ def evaluate_dataset(
             raise DatasetError(f"no track of the {s} split of {dataset.name} could be decoded", fix="check the audio files (see the errors above)")
     metric, primary = metric_for(dataset)
     n_outputs = len(dataset.labels)
+    progress.start(f"{dataset.name}: probes", grid_size(dataset.task, GRIDS[cfg.grid], cfg.probes))
     results = run_probes(
         dataset.task,
         n_outputs,
@@ -135,6 +136,7 @@ def evaluate_dataset(
         seed=cfg.seed,
         device=cfg.device,
         probes=cfg.probes,
+        on_fit=progress.advance,
     )
     notes = list(dataset.notes)
     warning = dataset.size_warning()
@@ -164,7 +166,7 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> dict[str, Any
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": cfg.model,
         "features": extractor.id,
-        "protocol": cfg.protocol if cfg.model != "mfcc" else "mfcc",
+        "protocol": None if cfg.model == "mfcc" else cfg.protocol,  # MFCC statistics cover the whole track
         "grid": cfg.grid,
         "seed": cfg.seed,
         "machine": platform.platform(),
