@@ -28,6 +28,15 @@ ArtistCap = typer.Option(None, "--max-per-artist", min=1, help="At most this man
 AlbumCap = typer.Option(None, "--max-per-album", min=1, help="At most this many added tracks per album.")
 SeedOption = typer.Option(0, "--seed", help="Seed for random directions/samples (same seed, same result).")
 AbsoluteOption = typer.Option(False, "--absolute", help="Write absolute paths instead of relative ones.")
+NearOption = typer.Option(1.0, "--near", min=0.0, help="Verdict 'near' up to this normalised distance.")
+OffSpanOption = typer.Option(0.5, "--off-span", min=0.0,
+                             help="Verdict 'inside' allows this normalised distance off the playlist's span.")
+
+
+def _tolerance(near: float, off_span: float):
+    from playlist.hull import HullTolerance
+
+    return HullTolerance(off_span=off_span, near=near)
 
 
 def _open_library(db: Path | None, near: Path):
@@ -133,7 +142,7 @@ def extend_cmd(
                                  help="hull (nearest the hull, inside first), centroid, or random."),
     out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
     max_per_album: int | None = AlbumCap, seed: int = SeedOption, absolute: bool = AbsoluteOption,
-    db: Path | None = DbOption,
+    near: float = NearOption, off_span: float = OffSpanOption, db: Path | None = DbOption,
 ) -> None:
     """Add N library tracks that fit the playlist; writes PLAYLIST.extended.m3u8."""
     from myna_rpe.errors import PlaylistError
@@ -145,7 +154,8 @@ def extend_cmd(
     with _open_library(db, playlist) as lib:
         entries, ids = _load(lib, playlist)
         outcome = extend(LibraryCatalog(lib), ids, n, strategy=strategy,
-                         rules=_rules(max_per_artist, max_per_album), seed=seed)
+                         rules=_rules(max_per_artist, max_per_album), tolerance=_tolerance(near, off_span),
+                         seed=seed)
     _describe(playlist.name, outcome.hull, len(ids))
     _print_picks(outcome, f"{len(outcome.picks)} tracks added ({strategy})")
     _write(out or playlist.with_name(f"{playlist.stem}.extended.m3u8"),
@@ -156,7 +166,7 @@ def extend_cmd(
 def check_cmd(
     playlist: Path = typer.Argument(..., help="The m3u/m3u8 playlist."),
     tracks: list[str] = typer.Argument(..., help="Track paths or 'artist - title' searches."),
-    db: Path | None = DbOption,
+    near: float = NearOption, off_span: float = OffSpanOption, db: Path | None = DbOption,
 ) -> None:
     """Is each TRACK inside, near or outside the playlist's hull? With normalised distances."""
     from myna_rpe.errors import LibraryError
@@ -176,7 +186,7 @@ def check_cmd(
                 raise LibraryError("this track has no embedding with the current model", hits[0].path,
                                    "run `myna index` to finish indexing")
             wanted.append(hits[0].id)
-        outcome = check(LibraryCatalog(lib), ids, wanted)
+        outcome = check(LibraryCatalog(lib), ids, wanted, tolerance=_tolerance(near, off_span))
     _describe(playlist.name, outcome.hull, len(ids))
     outcome.picks = [replace(p, note="in the playlist") if p.id in ids else p for p in outcome.picks]
     _print_picks(outcome, "verdicts")

@@ -189,3 +189,22 @@ def test_ranked_is_lazy_and_in_order() -> None:
     assert set(first) == set(range(5))  # the five interior points come first
     lb = ph.lower_bounds(C)
     assert np.all(lb <= full.distance + 1e-12)
+
+
+def test_batched_lower_bounds_are_valid_and_useful() -> None:
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(20, 128))
+    ph = PlaylistHull(X)
+    C = np.concatenate([rng.dirichlet(np.ones(20), size=50) @ X + 0.3 * rng.normal(size=(50, 128)),
+                        rng.normal(scale=1.5, size=(150, 128))])
+    meas = ph.measure(C)
+    lb = ph.lower_bounds(C)
+    assert np.all(lb <= meas.distance + 1e-12)
+    y, _ = ph.split(C)
+    in_lb = ph._in_span_lower_bounds(y)
+    far = meas.in_span > 0.1 * ph.scale
+    # The duality bound is far tighter than the bounding box for points off in the span.
+    assert np.median(in_lb[far] / meas.in_span[far]) > 0.8
+    # Inside points are never pushed out of the "inside" tier by the bound.
+    inside = rng.dirichlet(np.ones(20), size=10) @ X
+    assert np.all(ph._in_span_lower_bounds(ph.split(inside)[0]) <= 1e-9)
