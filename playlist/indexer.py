@@ -35,7 +35,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -140,7 +140,7 @@ def index_library(root: str | Path, embedder: EmbedderLike, db_dir: str | Path |
         report.files = len(files)
         plan = _plan(store, files, options, report, progress)
         _apply_cheap_changes(store, plan, report)
-        jobs = [_Job(f, h, read_tags(f.path)) for f, h in plan.embed]
+        jobs = _read_tags(plan.embed, progress)
         _embed_jobs(store, embedder, jobs, options, report, progress)
 
         if options.rebuild_index or load_index(store, options.index) is None:
@@ -230,6 +230,18 @@ def _plan(store: LibraryStore, files: list[FileStat], options: IndexOptions, rep
     return plan
 
 
+def _read_tags(files: list[tuple[FileStat, str]], progress: ProgressHook | None) -> list[_Job]:
+    """Tags (and the header duration that batching sorts by) of every file to embed."""
+    if progress:
+        progress.phase("reading tags", len(files))
+    jobs = []
+    for f, h in files:
+        jobs.append(_Job(f, h, read_tags(f.path)))
+        if progress:
+            progress.advance()
+    return jobs
+
+
 def _apply_cheap_changes(store: LibraryStore, plan: _Plan, report: IndexReport) -> None:
     with store.transaction():
         for track_id, f in plan.touch:
@@ -315,16 +327,22 @@ def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
+Decode = Callable[[str, int], tuple[np.ndarray | None, str | None]]
+
+
 class _Decoder:
     """Decodes batches ahead of the consumer, in worker processes (or inline if workers=0).
-    A crashed worker (an FFmpeg segfault on one file) breaks the pool: it is restarted and
-    the batch is decoded again, and a file that is in flight during two crashes is given up."""
 
-    def __init__(self, workers: int, sample_rate: int) -> None:
+    A worker that dies (an FFmpeg crash on one file) breaks the whole pool and every
+    future in it. Each file whose future broke is then decoded again on its own in a fresh
+    pool: the innocent ones succeed, and the file that kills its worker a second time is
+    recorded as an error, so one bad file never stops the run."""
+
+    def __init__(self, workers: int, sample_rate: int, decode: Decode = decode_file) -> None:
         self.workers = workers
         self.sample_rate = sample_rate
+        self.decode = decode
         self.pool: ProcessPoolExecutor | None = None
-        self.crashes: dict[str, int] = defaultdict(int)
 
     def _new_pool(self) -> None:
         if self.workers > 0:
@@ -336,31 +354,37 @@ class _Decoder:
             return None
         if self.pool is None:
             self._new_pool()
-        return [self.pool.submit(decode_file, str(j.file.path), self.sample_rate) for j in batch]
+        try:
+            return [self.pool.submit(self.decode, str(j.file.path), self.sample_rate) for j in batch]
+        except BrokenProcessPool:  # a worker died since the last batch; its files are redone by _alone
+            self.close()
+            self._new_pool()
+            return [self.pool.submit(self.decode, str(j.file.path), self.sample_rate) for j in batch]
 
     def results(self, batch: list[_Job], futures: list[Future] | None) -> list[tuple[np.ndarray | None, str | None]]:
         if futures is None:
-            return [decode_file(str(j.file.path), self.sample_rate) for j in batch]
+            return [self.decode(str(j.file.path), self.sample_rate) for j in batch]
         out = []
         for job, fut in zip(batch, futures):
             try:
                 out.append(fut.result())
             except BrokenProcessPool:
-                out.append(self._after_crash(job))
+                out.append(self._alone(job))
         return out
 
-    def _after_crash(self, job: _Job) -> tuple[np.ndarray | None, str | None]:
-        key = job.file.rel_path
-        self.crashes[key] += 1
-        if self.crashes[key] >= 2:
-            return None, "the decoder crashed on this file"
-        self.close()
-        self._new_pool()
+    def _alone(self, job: _Job) -> tuple[np.ndarray | None, str | None]:
+        """Decode one file in a healthy pool, waiting for it."""
+        args = (self.decode, str(job.file.path), self.sample_rate)
         try:
-            return self.pool.submit(decode_file, str(job.file.path), self.sample_rate).result()
-        except BrokenProcessPool:
+            fut = self.pool.submit(*args)
+        except BrokenProcessPool:  # the pool is the broken one: replace it
             self.close()
-            return None, "the decoder crashed on this file"
+            self._new_pool()
+            fut = self.pool.submit(*args)
+        try:
+            return fut.result()
+        except BrokenProcessPool:
+            return None, "the decoder crashed on this file (its worker process died)"
 
     def close(self) -> None:
         if self.pool is not None:

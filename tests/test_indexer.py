@@ -17,7 +17,9 @@ import pytest
 
 from myna_rpe.embed import Embedder
 from myna_rpe.errors import LibraryError
-from playlist.indexer import IndexOptions, index_library, make_batches
+from playlist.indexer import IndexOptions, _Decoder, _Job, decode_file, index_library, make_batches
+from playlist.scan import FileStat
+from playlist.tags import Tags
 from playlist.library import Library
 from playlist.lock import LibraryLock
 from playlist.store import LibraryStore
@@ -290,10 +292,6 @@ def test_hnsw_index_type_is_kept_between_runs(lib: Path, embedder: Embedder) -> 
 
 
 def test_batches_group_similar_durations() -> None:
-    from playlist.indexer import _Job
-    from playlist.scan import FileStat
-    from playlist.tags import Tags
-
     jobs = [_Job(FileStat(Path(f"/x/{i}"), f"{i}", 1000, 0), f"h{i}", Tags(duration=float(d)))
             for i, d in enumerate([200, 10, 190, 12, 205, 11, 198, 9])]
     batches = make_batches(jobs, batch_size=4, max_seconds=10_000, seed=0)
@@ -301,3 +299,25 @@ def test_batches_group_similar_durations() -> None:
     assert spans == [[9, 12], [190, 205]]
     # The seconds cap splits long batches.
     assert all(sum(j.tags.duration for j in b) <= 400 for b in make_batches(jobs, 8, 400, seed=0))
+
+
+def crash_on_marked_files(path: str, sample_rate: int):
+    """A decoder that kills its worker process on files named *crash*, like a segfaulting codec."""
+    if "crash" in Path(path).name:
+        os._exit(3)
+    return decode_file(path, sample_rate)
+
+
+def test_a_decoder_crash_costs_only_that_file(lib: Path) -> None:
+    shutil.copy(lib / "Compilation/a.ogg", lib / "Compilation/crash.ogg")
+    names = ["Compilation/a.ogg", "Compilation/crash.ogg", "Compilation/c.mp3", "日本/曲.mp3"]
+    jobs = [_Job(FileStat(lib / n, n, 0, 0), "", Tags()) for n in names]
+    decoder = _Decoder(workers=1, sample_rate=16000, decode=crash_on_marked_files)
+    try:
+        first = decoder.results(jobs[:2], decoder.submit(jobs[:2]))
+        later = decoder.results(jobs[2:], decoder.submit(jobs[2:]))  # submitted to a pool that broke
+    finally:
+        decoder.close()
+    (ok, _), (wave, message) = first
+    assert ok is not None and wave is None and "crashed" in message
+    assert all(w is not None for w, _ in later)
