@@ -140,26 +140,20 @@ class Skipped:
 def resolve_playlist(entries: Sequence[PlaylistEntry], store, embedded: set[int]) -> tuple[list[int], list[Skipped]]:
     """Map entries to store track ids (in playlist order, first occurrence kept).
 
-    A local path is looked up exactly; a path the store does not know falls back to a
-    unique match on the file name with its parent folder (playlists written on another
-    machine or before a move). Everything else is reported with the reason.
+    A local path is looked up exactly. A path the store does not know (a playlist written
+    on another machine, a Windows path, a moved library) falls back to the longest tail
+    of its path components (up to 4: ".../Artist/Album/01 Song.mp3") that names exactly
+    one library file. Everything else is reported with the reason.
     """
     ids: list[int] = []
     skipped: list[Skipped] = []
-    by_name: dict[tuple[str, str], list[int]] | None = None
+    by_tail: dict[tuple[str, ...], list[int]] | None = None
     for entry in entries:
         track = store.track_by_path(entry.path) if entry.path is not None else None
         if track is None:
-            if by_name is None:
-                by_name = {}
-                for t in store.tracks():
-                    key = (t.path.parent.name.casefold(), t.path.name.casefold())
-                    by_name.setdefault(key, []).append(t.id)
-            parts = Path(entry.location.replace("\\", "/")).parts
-            key = ((parts[-2] if len(parts) > 1 else "").casefold(), entry.name.casefold())
-            hits = by_name.get(key, [])
-            if len(hits) == 1:
-                track = store.track(hits[0])
+            if by_tail is None:
+                by_tail = _tail_index(store)
+            track = _match_tail(entry, by_tail, store)
         if track is None:
             if entry.path is None:
                 reason = entry.note or "not a local file"
@@ -173,3 +167,28 @@ def resolve_playlist(entries: Sequence[PlaylistEntry], store, embedded: set[int]
         elif track.id not in ids:
             ids.append(track.id)
     return ids, skipped
+
+
+_TAIL = 4
+
+
+def _tail_index(store) -> dict[tuple[str, ...], list[int]]:
+    index: dict[tuple[str, ...], list[int]] = {}
+    for t in store.tracks():
+        parts = tuple(p.casefold() for p in t.rel_path.split("/"))
+        for k in range(1, min(_TAIL, len(parts)) + 1):
+            index.setdefault(parts[-k:], []).append(t.id)
+    return index
+
+
+def _match_tail(entry: PlaylistEntry, by_tail: dict[tuple[str, ...], list[int]], store):
+    """The single library track whose path ends like the entry's, longest tail first."""
+    location = entry.location.replace("\\", "/")
+    parts = tuple(p.casefold() for p in location.split("/") if p and not p.endswith(":"))
+    for k in range(min(_TAIL, len(parts)), 0, -1):
+        hits = by_tail.get(parts[-k:], [])
+        if len(hits) == 1:
+            return store.track(hits[0])
+        if len(hits) > 1:
+            return None  # ambiguous; a shorter tail would only be more so
+    return None

@@ -150,3 +150,22 @@ def test_playlist_outside_the_library_is_one_red_line(library, tmp_path) -> None
                           capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "none of the playlist's tracks are in the library index" in proc.stderr
+
+
+def test_foreign_paths_match_by_unique_tail(library, tmp_path) -> None:
+    from playlist.catalog import resolve_playlist
+
+    root, lib = library
+    pl = tmp_path / "windows.m3u"
+    pl.write_text("\r\n".join([
+        r"C:\Users\me\Music\artist0001\album0\00.flac",   # unique tail: artist0001/album0/00.flac
+        "/old/disk/artist0002/album1/05.flac",            # moved library, unique tail
+        r"D:\elsewhere\album0\00.flac",                   # album0/00.flac exists for every artist
+    ]), encoding="utf-8")
+    from playlist.m3u import read_m3u
+
+    with LibraryStore.open(root / ".myna") as store:
+        ids, skipped = resolve_playlist(read_m3u(pl), store, store.embedded_ids())
+        names = [store.track(i).rel_path for i in ids]
+    assert names == ["artist0001/album0/00.flac", "artist0002/album1/05.flac"]
+    assert len(skipped) == 1 and skipped[0].entry.line == 3

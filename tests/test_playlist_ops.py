@@ -178,3 +178,10 @@ def test_selector_refuses_by_title_key_alone() -> None:
     assert sel.offer(other, np.array([0.0, 0.0, 1.0]))
     assert not sel.offer(third, np.array([0.6, 0.8, 0.0]))     # artist cap 1 among added tracks
     assert sel.refused == Counter({"duplicate recording (same title and artist)": 1, "artist cap": 1})
+
+
+def test_one_track_playlist_expands_around_it(lib, catalog) -> None:
+    seed_track = int(lib.ids[lib.artist == 4][0])
+    out = expand(catalog, [seed_track], 5, max_distance=10.0)
+    assert len(out.picks) == 5 and out.hull.rank == 0 and out.hull.scale_source == "fallback"
+    assert all(p.verdict is not Verdict.INSIDE for p in out.picks)
