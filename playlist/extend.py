@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from playlist.catalog import Catalog
-from playlist.hull import HullTolerance
+from playlist.hull import HullTolerance, PlaylistHull
 from playlist.region import Outcome, Pick, make_picks, playlist_hull, shortlist
 from playlist.selection import SelectionRules, Selector
 
@@ -52,7 +52,7 @@ def extend(catalog: Catalog, playlist_ids: Sequence[int], n: int, strategy: str 
     return Outcome(picks=picks, hull=hull, refused=selector.refused)
 
 
-def _candidates(catalog: Catalog, X: np.ndarray, hull, strategy: str, k: int, exclude: set[int],
+def _candidates(catalog: Catalog, X: np.ndarray, hull: PlaylistHull, strategy: str, k: int, exclude: set[int],
                 seed: int) -> Iterator[tuple[int, np.ndarray]]:
     """Candidate (id, vector) pairs in the strategy's order of preference."""
     if strategy == "random":
