@@ -56,6 +56,9 @@ class EmbedderLike(Protocol):
     @property
     def sample_rate(self) -> int: ...
 
+    @property
+    def dim(self) -> int: ...
+
     def embed_batch(self, waves: list[np.ndarray]) -> np.ndarray: ...
 
 
@@ -130,7 +133,7 @@ def index_library(root: str | Path, embedder: EmbedderLike, db_dir: str | Path |
     report = IndexReport()
     with LibraryLock(db_dir), LibraryStore.open(db_dir, root=root, create=True) as store:
         report.previous_model = store.model_id
-        report.dropped_embeddings = store.set_model(embedder.model_id, _config_dict(embedder))
+        report.dropped_embeddings = store.set_model(embedder.model_id, _config_dict(embedder), embedder.dim)
         if report.dropped_embeddings and progress:
             progress.note(f"the model changed ({report.previous_model} -> {embedder.model_id}): dropped "
                           f"{report.dropped_embeddings} embeddings of the old model; re-embedding every track")

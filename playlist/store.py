@@ -246,13 +246,15 @@ class LibraryStore:
     def _bump(self) -> None:
         self.set_meta("generation", self.generation + 1)
 
-    def set_model(self, model_id: str, config: dict | None) -> int:
-        """Make `model_id` current. Embeddings from any other model are deleted in the same
-        transaction; returns how many were dropped."""
+    def set_model(self, model_id: str, config: dict | None, dim: int | None = None) -> int:
+        """Make `model_id` (embedding size `dim`) current. Embeddings from any other model are
+        deleted in the same transaction; returns how many were dropped."""
         with self.transaction():
             dropped = self._conn.execute("DELETE FROM embeddings WHERE model_id != ?", (model_id,)).rowcount
             self.set_meta("model_id", model_id)
             self.set_meta("model_config", config)
+            if dim is not None:
+                self.set_meta("dim", int(dim))
             if dropped:
                 self._bump()
         return dropped

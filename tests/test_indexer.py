@@ -218,7 +218,8 @@ from playlist.indexer import IndexOptions, index_library
 
 class Slow:  # the real model, slowed so the test can kill the run between commits
     def __init__(self, inner):
-        self.inner, self.model_id, self.sample_rate, self.config = inner, inner.model_id, inner.sample_rate, inner.config
+        self.inner, self.model_id, self.config = inner, inner.model_id, inner.config
+        self.sample_rate, self.dim = inner.sample_rate, inner.dim
     def embed_batch(self, waves):
         time.sleep(0.4)
         return self.inner.embed_batch(waves)
@@ -321,3 +322,12 @@ def test_a_decoder_crash_costs_only_that_file(lib: Path) -> None:
     (ok, _), (wave, message) = first
     assert ok is not None and wave is None and "crashed" in message
     assert all(w is not None for w, _ in later)
+
+
+def test_an_empty_library_gives_an_empty_index(tmp_path: Path, embedder: Embedder) -> None:
+    (tmp_path / "empty").mkdir()
+    report = index_library(tmp_path / "empty", embedder, options=INLINE)
+    assert report.files == 0 and report.index_rebuilt
+    with Library.open(tmp_path / "empty" / ".myna") as library:
+        assert len(library) == 0
+        assert library.search(np.ones((1, embedder.dim)), 3)[1].tolist() == [[-1, -1, -1]]
