@@ -1,7 +1,8 @@
 """Grow a playlist outward: tracks just beyond its hull, spread around the boundary.
 
-For D directions u spread over the playlist's span (random Gaussian directions in span
-coordinates, thinned greedily so they point different ways), an LP gives how far the hull
+For D directions u in the playlist's span (first the directions from the centroid through
+each playlist track, then random ones; each group ordered greedily by largest minimum
+angle, so consecutive directions point different ways), an LP gives how far the hull
 reaches from the centroid c along u: t*(u). The target just past the boundary is
 
     target(u) = c + (t*(u) + margin · scale) · u,
@@ -24,25 +25,37 @@ from playlist.region import Outcome, make_picks, playlist_hull, shortlist
 from playlist.selection import SelectionRules, Selector
 
 
-def spread_directions(dim: int, count: int, rng: np.random.Generator, pool_factor: int = 8) -> np.ndarray:
-    """`count` unit vectors in R^dim chosen greedily (max-min angle) from a random pool."""
-    pool = rng.normal(size=(max(count * pool_factor, count), dim))
-    pool /= np.linalg.norm(pool, axis=1, keepdims=True)
+def spread_order(U: np.ndarray, count: int) -> np.ndarray:
+    """Indices of `count` rows of U (unit vectors) chosen greedily for the largest minimum angle."""
     chosen = [0]
-    closest = pool @ pool[0]
-    for _ in range(count - 1):
+    closest = U @ U[0]
+    for _ in range(min(count, len(U)) - 1):
         nxt = int(np.argmin(closest))
         chosen.append(nxt)
-        closest = np.maximum(closest, pool @ pool[nxt])
-    return pool[chosen]
+        closest = np.maximum(closest, U @ U[nxt])
+    return np.array(chosen)
+
+
+def _unit(V: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(V, axis=1, keepdims=True)
+    return V[norms[:, 0] > 0] / norms[norms[:, 0] > 0]
 
 
 def boundary_targets(hull: PlaylistHull, count: int, margin: float, rng: np.random.Generator) -> np.ndarray:
-    """Points `margin` scales beyond the hull's boundary along spread directions, (count, d)."""
+    """Points `margin` scales beyond the hull's boundary, (≤ count, d).
+
+    Directions from the centroid through each playlist track come first (so every part
+    of the playlist is grown), spread by largest minimum angle; random directions in the
+    span fill up to `count`.
+    """
     if hull.rank == 0:
-        U = spread_directions(hull.dim, count, rng)
-        return hull.center + margin * hull.scale * U
-    U_span = spread_directions(hull.rank, count, rng)
+        U = _unit(rng.normal(size=(8 * count, hull.dim)))
+        return hull.center + margin * hull.scale * U[spread_order(U, count)]
+    through = _unit(hull.coords)
+    through = through[spread_order(through, count)]
+    extra = _unit(rng.normal(size=(8 * count, hull.rank)))
+    extra = extra[spread_order(extra, max(count - len(through), 0))] if count > len(through) else extra[:0]
+    U_span = np.vstack([through, extra])
     reach = np.array([hull.boundary_along(u) for u in U_span])
     return hull.center + ((reach + margin * hull.scale)[:, None] * U_span) @ hull.basis.T
 
@@ -57,7 +70,7 @@ def expand(catalog: Catalog, playlist_ids: Sequence[int], n: int, margin: float 
     selector = Selector(rules or SelectionRules(), catalog.meta(playlist_ids).values(), hull.points)
     targets = boundary_targets(hull, directions or max(2 * n, 8), margin, rng)
     exclude = {int(i) for i in playlist_ids}
-    ids = shortlist(catalog, targets, per_target, exclude)
+    ids = shortlist(catalog, targets, per_target + len(exclude), exclude)  # the playlist itself is excluded
     if len(ids) == 0:
         return Outcome(picks=[], hull=hull, refused=selector.refused)
     C = catalog.vectors(ids)

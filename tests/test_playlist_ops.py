@@ -185,3 +185,13 @@ def test_one_track_playlist_expands_around_it(lib, catalog) -> None:
     out = expand(catalog, [seed_track], 5, max_distance=10.0)
     assert len(out.picks) == 5 and out.hull.rank == 0 and out.hull.scale_source == "fallback"
     assert all(p.verdict is not Verdict.INSIDE for p in out.picks)
+
+
+def test_expand_grows_every_part_of_the_playlist(lib, catalog) -> None:
+    shown, _ = split_artists(lib, [2, 23, 41])
+    out = expand(catalog, shown, 6, max_distance=3.0)
+    X = catalog.vectors(shown)
+    owner = np.repeat([2, 23, 41], 6)
+    # The first picks follow directions through different playlist clusters.
+    near = {int(owner[np.argmin(np.linalg.norm(X - catalog.vectors([p.id])[0], axis=1))]) for p in out.picks[:3]}
+    assert near == {2, 23, 41}
