@@ -1,0 +1,297 @@
+"""Same-work retrieval on held-out soundtracks: do a track's nearest neighbours come from its game?
+
+    python benchmarks/bench_retrieval.py --data OUT/heldout \\
+        --checkpoint default=myna_rpe/pretrained --checkpoint alibi1d=runs/alibi1d/checkpoint ...
+
+Every track under --data is embedded whole (one forward pass; MFCC statistics for the
+baseline). A track's "work" is its top-level folder under --data, which
+scripts/build_training_set.py makes the Debian package, i.e. the game's soundtrack; where
+a game's tracks are split over several sub-folders holding two or more tracks each, a
+second level ("folder") treats each sub-folder as an album. Each track is a query in turn
+(leave-one-out), ranked against all the other tracks by cosine similarity; other versions of
+the same composition (SuperTuxKart's `_fast` copies, from the manifest's `variant` column)
+are left out of its candidates, since finding them would measure near-duplicate detection.
+Queries whose work has no other track are skipped.
+
+Reported: precision@5 (share of the 5 nearest that are the same work) and mean average
+precision, each with a 95% bootstrap interval over queries; chance is the exact expectation
+under a random ranking. Two similarity variants: cosine on the raw vectors, and cosine after
+standardising every dimension over the evaluated tracks (no labels used; MFCC statistics mix
+scales, and embeddings can share a large common direction).
+
+Rows: each --checkpoint; the MFCC baseline (`myna eval --model mfcc` features); an untrained
+encoder with each distinct architecture among the checkpoints (`Embedder.random`, same seed).
+Without --checkpoint the bundled default model is used when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+K = 5
+
+
+@dataclass(frozen=True)
+class Track:
+    path: Path
+    key: str  # path relative to --data (cache key)
+    work: str  # top-level folder: the game
+    folder: str  # work + sub-folder: the album, where a game has several
+    variant: str  # tracks sharing this are versions of one composition
+
+
+# -- the tracks -------------------------------------------------------------------------
+
+def discover(data: Path, manifest: Path | None) -> list[Track]:
+    from myna_rpe.audio import AUDIO_EXTENSIONS
+
+    if not data.is_dir():
+        raise SystemExit(f"{data}: not a folder (build it with scripts/build_training_set.py)")
+    variants = _manifest_variants(manifest) if manifest else {}
+    tracks = []
+    for p in sorted(data.rglob("*")):
+        rel = p.relative_to(data)
+        if p.suffix.lower() not in AUDIO_EXTENSIONS or not p.is_file() or len(rel.parts) < 2:
+            continue
+        work = rel.parts[0]
+        variant = variants.get(os.path.abspath(p), rel.relative_to(work).as_posix())
+        tracks.append(Track(p, rel.as_posix(), work, rel.parent.as_posix(), f"{work}/{variant}"))
+    if not tracks:
+        raise SystemExit(f"{data}: no audio files in <work>/ sub-folders")
+    return tracks
+
+
+def first_per_work(tracks: list[Track], n: int) -> list[Track]:
+    seen: dict[str, int] = {}
+    out = []
+    for t in tracks:
+        seen[t.work] = seen.get(t.work, 0) + 1
+        if seen[t.work] <= n:
+            out.append(t)
+    return out
+
+
+def _manifest_variants(manifest: Path) -> dict[str, str]:
+    """abspath of each listed file -> its composition key (manifest paths are relative to its folder)."""
+    out = {}
+    with open(manifest, encoding="utf-8") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            out[os.path.abspath(manifest.parent / row["path"])] = row["variant"]
+    return out
+
+
+# -- metrics ----------------------------------------------------------------------------
+
+def expected_random_ap(n: int, r: int) -> float:
+    """E[average precision] of a uniformly random ranking of n items, r of them relevant.
+
+    A relevant item lands at rank k uniformly; the other r-1 relevant items fill the k-1
+    places above it at rate (r-1)/(n-1), so E[precision at its rank] =
+    (1/n) Σ_k (1 + (k-1)(r-1)/(n-1)) / k = (H_n + (r-1)/(n-1) · (n - H_n)) / n.
+    """
+    h = float(np.sum(1.0 / np.arange(1, n + 1)))
+    return (h + ((r - 1) / (n - 1) * (n - h) if n > 1 else 0.0)) / n
+
+
+def retrieval_scores(X: np.ndarray, labels: list[str], variants: list[str]) -> dict[str, np.ndarray]:
+    """Per-query precision@K, AP and their chance values (cosine, leave-one-out).
+
+    Queries with no other item of their label among the candidates are dropped.
+    """
+    Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    S = Xn @ Xn.T
+    lab = np.asarray(labels)
+    var = np.asarray(variants)
+    p_at_k, ap, chance_p, chance_ap = [], [], [], []
+    for i in range(len(X)):
+        cand = np.flatnonzero(var != var[i])  # drops the query itself and its other versions
+        rel = lab[cand] == lab[i]
+        r, n = int(rel.sum()), len(cand)
+        if r == 0:
+            continue
+        order = np.argsort(-S[i, cand], kind="stable")
+        hits = rel[order]
+        ranks = np.flatnonzero(hits) + 1
+        p_at_k.append(hits[:K].sum() / K)
+        ap.append(float(np.mean(np.arange(1, r + 1) / ranks)))
+        chance_p.append(r / n if n >= K else r / K)
+        chance_ap.append(expected_random_ap(n, r))
+    return {"p_at_k": np.array(p_at_k), "ap": np.array(ap),
+            "chance_p_at_k": np.array(chance_p), "chance_ap": np.array(chance_ap)}
+
+
+def bootstrap_ci(values: np.ndarray, seed: int = 0, n_boot: int = 2000) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(n_boot, len(values)))].mean(axis=1)
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    return float(lo), float(hi)
+
+
+def standardise(X: np.ndarray) -> np.ndarray:
+    return (X - X.mean(axis=0)) / np.maximum(X.std(axis=0), 1e-8)
+
+
+# -- the feature extractors -------------------------------------------------------------
+
+def extractors(args) -> list[tuple[str, str, object]]:
+    """(row label, description, extractor) for every row of the table."""
+    from myna_rpe.embed import Embedder, DEFAULT_CHECKPOINT
+    from myna_rpe.evaluation.features import EncoderFeatures, MfccFeatures
+
+    specs = list(args.checkpoint)
+    if not specs and (DEFAULT_CHECKPOINT / "config.json").is_file():
+        specs = [f"default={DEFAULT_CHECKPOINT}"]
+    rows, configs = [], {}
+    for spec in specs:
+        label, _, path = spec.rpartition("=")
+        path = Path(path)
+        label = label or (path.parent.name if path.name == "checkpoint" else path.name)
+        emb = Embedder.load(path, device=args.device)
+        rows.append((label, _describe(emb.config), EncoderFeatures(emb, "whole")))
+        configs.setdefault(json.dumps(emb.config.to_dict(), sort_keys=True), emb.config)
+    if not args.no_mfcc:
+        rows.append(("mfcc", "20 MFCC + Δ + ΔΔ, mean and std (120-d)", MfccFeatures()))
+    if not args.no_random:
+        if not configs:
+            from myna_rpe.config import EncoderConfig, ModelConfig
+
+            cfg = EncoderConfig(model=ModelConfig.from_preset(args.random_size, args.random_pe))
+            configs[json.dumps(cfg.to_dict(), sort_keys=True)] = cfg
+        for cfg in configs.values():
+            emb = Embedder.random(cfg, seed=args.seed, device=args.device)
+            rows.append((f"untrained {cfg.model.size}/{_pe_name(cfg)}", _describe(cfg) + f", seed {args.seed}",
+                         EncoderFeatures(emb, "whole")))
+    return rows
+
+
+def _pe_name(cfg) -> str:
+    from myna_rpe.config import PE_PRESETS
+
+    return next((name for name, pe in PE_PRESETS.items() if pe == cfg.model.pe), "custom")
+
+
+def _describe(cfg) -> str:
+    m = cfg.model
+    return f"{m.size} (dim {m.dim}, depth {m.depth}), pe {_pe_name(cfg)}"
+
+
+def embed_all(tracks: list[Track], extractor, cache, dataset: str) -> tuple[np.ndarray, list[int], float]:
+    """Vectors of the tracks that decode; their indices; seconds spent computing (not cached)."""
+    from myna_rpe.errors import AudioError
+
+    rows, kept, spent = [], [], 0.0
+    for i, t in enumerate(tracks):
+        vec = cache.get(extractor.id, dataset, t.key) if cache else None
+        if vec is None:
+            start = time.perf_counter()
+            try:
+                vec = extractor(t.path)
+            except AudioError as exc:
+                print(f"skipped: {exc}", file=sys.stderr)
+                continue
+            spent += time.perf_counter() - start
+            if cache:
+                cache.put(extractor.id, dataset, t.key, vec)
+        rows.append(np.asarray(vec, dtype=np.float32))
+        kept.append(i)
+        print(f"\r  {extractor.id}: {len(kept)}/{len(tracks)}", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    return np.stack(rows), kept, spent
+
+
+def levels(tracks: list[Track]) -> dict[str, list[str]]:
+    """Label sets to score: always the game; the sub-folder too where some game has two albums."""
+    out = {"game": [t.work for t in tracks]}
+    sizes: dict[str, dict[str, int]] = {}
+    for t in tracks:
+        sizes.setdefault(t.work, {}).setdefault(t.folder, 0)
+        sizes[t.work][t.folder] += 1
+    if any(sum(1 for n in f.values() if n >= 2) >= 2 for f in sizes.values()):
+        out["folder"] = [t.folder for t in tracks]
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True, help="held-out folder: one sub-folder per work (game)")
+    ap.add_argument("--checkpoint", action="append", default=[], metavar="[LABEL=]PATH",
+                    help="checkpoint folder or .safetensors (repeat for variants)")
+    ap.add_argument("--manifest", type=Path, help="manifest.tsv with a variant column (default: DATA/../manifest.tsv)")
+    ap.add_argument("--no-mfcc", action="store_true")
+    ap.add_argument("--no-random", action="store_true")
+    ap.add_argument("--random-size", default="mini", help="untrained model size when no checkpoint is given")
+    ap.add_argument("--random-pe", default="alibi2d", help="untrained model pe when no checkpoint is given")
+    ap.add_argument("--limit", type=int, help="use only the first N tracks of each work (a quick check)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the untrained model and the bootstrap")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--no-cache", action="store_true", help="recompute every vector")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    args = ap.parse_args(argv)
+
+    from myna_rpe.evaluation.features import EmbeddingCache, default_cache_dir
+
+    manifest = args.manifest or (args.data.parent / "manifest.tsv")
+    tracks = discover(args.data, manifest if manifest.is_file() else None)
+    if args.limit:
+        tracks = first_per_work(tracks, args.limit)
+    cache = None if args.no_cache else EmbeddingCache(default_cache_dir())
+    dataset = f"retrieval-{args.data.resolve().name}"
+    works = sorted({t.work for t in tracks})
+    print(f"{len(tracks)} tracks, {len(works)} works: "
+          + ", ".join(f"{w} ({sum(t.work == w for t in tracks)})" for w in works), file=sys.stderr)
+
+    results = []
+    for label, desc, ex in extractors(args):
+        X, kept, spent = embed_all(tracks, ex, cache, dataset)
+        kt = [tracks[i] for i in kept]
+        for level, labels in levels(kt).items():
+            for sim, M in (("cosine", X), ("z-score cosine", standardise(X))):
+                s = retrieval_scores(M, labels, [t.variant for t in kt])
+                results.append({
+                    "model": label, "description": desc, "level": level, "similarity": sim,
+                    "queries": len(s["ap"]), "tracks": len(kt), "dim": X.shape[1],
+                    "p_at_5": float(s["p_at_k"].mean()), "p_at_5_ci": bootstrap_ci(s["p_at_k"], args.seed),
+                    "map": float(s["ap"].mean()), "map_ci": bootstrap_ci(s["ap"], args.seed),
+                    "chance_p_at_5": float(s["chance_p_at_k"].mean()), "chance_map": float(s["chance_ap"].mean()),
+                    "embed_s_per_track": spent / max(1, len(kt)) if spent else None,
+                })
+
+    import torch
+
+    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"torch threads {torch.get_num_threads()}, device {args.device}; data {args.data} "
+          f"({len(tracks)} tracks, {len(works)} works); whole-track embeddings, leave-one-out, "
+          f"other versions of the query's composition excluded\n")
+    for level in dict.fromkeys(r["level"] for r in results):
+        rs = [r for r in results if r["level"] == level]
+        print(f"same-{level} retrieval ({rs[0]['queries']} queries)\n")
+        print("| model | what | P@5 cosine | mAP cosine | P@5 z-score | mAP z-score |")
+        print("|---|---|---|---|---|---|")
+        for model in dict.fromkeys(r["model"] for r in rs):
+            c, z = (next(r for r in rs if r["model"] == model and r["similarity"] == s)
+                    for s in ("cosine", "z-score cosine"))
+            print(f"| {model} | {c['description']} | {_fmt(c, 'p_at_5')} | {_fmt(c, 'map')} | "
+                  f"{_fmt(z, 'p_at_5')} | {_fmt(z, 'map')} |")
+        print(f"| chance | random ranking (exact expectation) | {rs[0]['chance_p_at_5']:.3f} | "
+              f"{rs[0]['chance_map']:.3f} | {rs[0]['chance_p_at_5']:.3f} | {rs[0]['chance_map']:.3f} |\n")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+def _fmt(r: dict, key: str) -> str:
+    lo, hi = r[f"{key}_ci"]
+    return f"{r[key]:.3f} [{lo:.2f}, {hi:.2f}]"
+
+
+if __name__ == "__main__":
+    main()
