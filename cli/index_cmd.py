@@ -94,15 +94,9 @@ def index_cmd(
 
     from myna_rpe.embed import Embedder
     from playlist.indexer import IndexOptions, index_library
-    from playlist.library import stored_spec
-    from playlist.store import LibraryStore
 
     embedder = Embedder.load(checkpoint, device=device)
-    if spec is None and (db_dir / "library.sqlite").is_file():
-        with LibraryStore.open(db_dir, root=library) as store:  # keep the index type chosen before
-            spec = stored_spec(store)
-    options = IndexOptions(workers=workers, batch_size=batch_size, retry_errors=retry_errors,
-                           index=spec or IndexSpec())
+    options = IndexOptions(workers=workers, batch_size=batch_size, retry_errors=retry_errors, index=spec)
     with progress("tracks") as bar:
         report = index_library(library, embedder, db_dir=db_dir, options=options, progress=_RichHook(bar))
 

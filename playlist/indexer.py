@@ -76,7 +76,7 @@ class IndexOptions:
     batch_size: int = 8  # tracks per forward pass and per commit
     max_batch_seconds: float = 1800.0  # cap on audio per batch, for memory
     prefetch_batches: int = 2  # batches decoded ahead of the model
-    index: IndexSpec = field(default_factory=IndexSpec)
+    index: IndexSpec | None = None  # None: the type chosen before (flat for a new store)
     retry_errors: bool = False  # decode again files that failed before even if unchanged
     rebuild_index: bool = False  # rebuild the FAISS index even if it is fresh
     seed: int = 0  # order in which batches are processed (shuffled, so the ETA is honest)
@@ -137,7 +137,8 @@ def index_library(root: str | Path, embedder: EmbedderLike, db_dir: str | Path |
         if report.dropped_embeddings and progress:
             progress.note(f"the model changed ({report.previous_model} -> {embedder.model_id}): dropped "
                           f"{report.dropped_embeddings} embeddings of the old model; re-embedding every track")
-        store.set_meta("index_spec", asdict(options.index))
+        spec = options.index or stored_spec(store)
+        store.set_meta("index_spec", asdict(spec))
 
         files, report.bad_names = walk_library(root)
         report.files = len(files)
@@ -146,8 +147,8 @@ def index_library(root: str | Path, embedder: EmbedderLike, db_dir: str | Path |
         jobs = _read_tags(plan.embed, progress)
         _embed_jobs(store, embedder, jobs, options, report, progress)
 
-        if options.rebuild_index or load_index(store, options.index) is None:
-            rebuild_index(store, options.index, save=True)
+        if options.rebuild_index or load_index(store, spec) is None:
+            rebuild_index(store, spec, save=True)
             report.index_rebuilt = True
         report.seconds = time.perf_counter() - started
         store.set_meta("last_run", {

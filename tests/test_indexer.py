@@ -23,7 +23,7 @@ from playlist.tags import Tags
 from playlist.library import Library
 from playlist.lock import LibraryLock
 from playlist.store import LibraryStore
-from playlist.vector_index import INDEX_FILENAME, IndexSpec, read_index
+from playlist.vector_index import INDEX_FILENAME, IndexSpec, index_kind, read_index
 from tests.library_helpers import GOOD_FILES, make_test_library, save_tiny_checkpoint, write_track
 
 INLINE = IndexOptions(workers=0, batch_size=4)
@@ -284,11 +284,12 @@ def test_missing_or_corrupt_index_is_rebuilt_from_the_store(lib: Path, embedder:
 
 def test_hnsw_index_type_is_kept_between_runs(lib: Path, embedder: Embedder) -> None:
     index_library(lib, embedder, options=IndexOptions(workers=0, index=IndexSpec(kind="hnsw")))
+    (lib / "Compilation/c.mp3").unlink()
+    report = index_library(lib, embedder, options=INLINE)  # no type given: keep hnsw
+    assert report.index_rebuilt
     with Library.open(lib / ".myna") as library:
         track = library.store.tracks()[0]
-        assert len(library.similar(track.id, 20)) == len(GOOD_FILES) - 1
-        from playlist.vector_index import index_kind
-
+        assert len(library.similar(track.id, 20)) == len(GOOD_FILES) - 2
         assert index_kind(library.index) == "hnsw"
 
 
