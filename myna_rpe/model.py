@@ -68,7 +68,7 @@ class MynaEncoder(nn.Module):
     # -- tokens ---------------------------------------------------------------------
 
     def patchify(self, mels: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, Coords]:
-        """(B, n_mels, T) → tokens (B, N, dim) and their grid coordinates (no CLS yet)."""
+        """(B, n_mels, T) → raw patches (B, N, patch²) and their grid coordinates (no CLS yet)."""
         b, n_mels, t = mels.shape
         if n_mels != self.cfg.n_mels:
             raise ValueError(f"expected {self.cfg.n_mels} mel bins, got {n_mels}")
@@ -83,21 +83,24 @@ class MynaEncoder(nn.Module):
         rows = n_mels // p
         # (B, rows, p, cols, p) → (B, cols, rows, p, p): time-major token order.
         patches = mels.reshape(b, rows, p, cols, p).permute(0, 3, 1, 2, 4).reshape(b, cols * rows, p * p)
-        tokens = self.patch_embed(patches)
         tt = torch.arange(cols, device=mels.device).repeat_interleave(rows)
         ff = torch.arange(rows, device=mels.device).repeat(cols)
         t_idx, f_idx = tt.expand(b, -1), ff.expand(b, -1)
-        if self.abs_pos.active:
-            tokens = tokens + self.abs_pos(t_idx, f_idx)
         valid = t_idx * p < lengths[:, None]
-        coords = Coords(t_idx.float(), f_idx.float(), torch.zeros_like(valid), valid)
-        return tokens, coords
+        return patches, Coords(t_idx.float(), f_idx.float(), torch.zeros_like(valid), valid)
+
+    def embed_patches(self, patches: torch.Tensor, coords: Coords) -> torch.Tensor:
+        """Linear patch embedding plus any absolute position (from each patch's own coordinates)."""
+        tokens = self.patch_embed(patches)
+        if self.abs_pos.active:
+            tokens = tokens + self.abs_pos(coords.t.long(), coords.f.long())
+        return tokens
 
     @staticmethod
     def patchout(
         tokens: torch.Tensor, coords: Coords, ratio: float, generator: torch.Generator | None
     ) -> tuple[torch.Tensor, Coords]:
-        """Drop a fraction `ratio` of each item's valid tokens at random; keep their coordinates."""
+        """Drop a fraction `ratio` of each item's valid patches at random; keep their coordinates."""
         b, n, _ = tokens.shape
         n_valid = coords.valid.sum(1)
         keep = (n_valid.float() * (1.0 - ratio)).round().long().clamp(min=1)
@@ -139,10 +142,10 @@ class MynaEncoder(nn.Module):
         """
         if block_size == "config":
             block_size = self.cfg.attn_block_size
-        tokens, coords = self.patchify(mels, lengths)
-        if mask_ratio > 0:
-            tokens, coords = self.patchout(tokens, coords, mask_ratio, generator)
-        x, coords = self._prepend_cls(tokens, coords)
+        patches, coords = self.patchify(mels, lengths)
+        if mask_ratio > 0:  # before the embedding, so dropped patches cost nothing
+            patches, coords = self.patchout(patches, coords, mask_ratio, generator)
+        x, coords = self._prepend_cls(self.embed_patches(patches, coords), coords)
         last = len(self.blocks) - 1
         for i, blk in enumerate(self.blocks):
             # Only CLS is read out, so the last layer updates CLS alone.

@@ -111,6 +111,10 @@ def test_patch_grid_coordinates_and_patchout_keeps_original_positions():
     mels = torch.randn(2, 128, 16 * 10)
     tokens, c = model.patchify(mels, None)
     assert tokens.shape[1] == 8 * 10
+    # Each patch is the 16×16 block of the spectrogram at its (row, column).
+    for n in (0, 9, 79):
+        f, t = int(c.f[0, n]), int(c.t[0, n])
+        assert torch.equal(tokens[0, n], mels[0, 16 * f : 16 * f + 16, 16 * t : 16 * t + 16].reshape(-1))
     # Token order is time-major: token n sits at time column n // 8, frequency row n % 8.
     n = torch.arange(80, dtype=torch.float32)
     assert torch.equal(c.t[0], n // 8) and torch.equal(c.f[0], n % 8)
