@@ -78,10 +78,11 @@ def test_giantsteps_mfcc_beats_chance(tmp_path: Path, monkeypatch, capsys) -> No
 
 
 def test_emomusic_mfcc_beats_chance(tmp_path: Path, monkeypatch, capsys) -> None:
-    make_emomusic(tmp_path / "data", n=48, duration=1.0)
+    make_emomusic(tmp_path / "data", n=64, duration=1.0)
     result = evaluate("emomusic", tmp_path / "data", tmp_path, monkeypatch, capsys)["datasets"]["emomusic"]
-    linear = result["probes"]["linear"]["test"]
-    assert linear["r2_arousal"] > 0.5 and linear["r2"] > 0.3  # chance: R² <= 0
+    linear, mlp = result["probes"]["linear"]["test"], result["probes"]["mlp"]["test"]
+    assert linear["r2"] > 0.3 and mlp["r2"] > 0.3  # chance: R² <= 0 (16 test songs)
+    assert min(linear["r2_arousal"], linear["r2_valence"]) > 0.2
     assert any("differ from the published 504/115/125" in n for n in result["notes"])
 
 

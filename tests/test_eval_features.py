@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from myna_rpe.audio import write_audio
 from myna_rpe.config import EncoderConfig, FrontendConfig, ModelConfig
 from myna_rpe.evaluation.datasets import EvalDataset, Track
 from myna_rpe.evaluation.features import EmbeddingCache, EncoderFeatures, MfccFeatures, chunk_average, extract, mfcc_stats
-from tests.test_eval_fixtures import SR, midi_hz, tone
+from myna_rpe.synth import synth_track
+from tests.test_eval_fixtures import SR, render
 
 
 def test_chunk_average_drops_remainder_and_keeps_short_tracks() -> None:
@@ -33,7 +33,7 @@ def test_encoder_protocols_match_the_embedder(tmp_path: Path) -> None:
     from myna_rpe.embed import Embedder
 
     emb = Embedder.random(EncoderConfig(model=ModelConfig.from_preset("tiny", "alibi2d")), seed=0)
-    path = write_audio(tmp_path / "t.wav", tone(np.random.default_rng(0), [midi_hz(60)], 2.2), SR)
+    path = render(tmp_path / "t.wav", 2.2)
     wave = load_audio(path, SR)
     whole = EncoderFeatures(emb, "whole")
     chunks = EncoderFeatures(emb, "chunks", chunk_seconds=1.0)
@@ -50,7 +50,7 @@ def test_mfcc_is_dct_of_the_project_log_mel() -> None:
     from myna_rpe.frontend import log_mel
 
     cfg = FrontendConfig()
-    wave = tone(np.random.default_rng(0), [midi_hz(57), midi_hz(64)], 1.5)
+    wave = synth_track(3, 1.5, SR)
     feats = mfcc_stats(wave, cfg)
     assert feats.shape == (120,) and feats.dtype == np.float32
     reference = librosa.feature.mfcc(S=log_mel(wave, cfg).numpy(), n_mfcc=20)  # DCT-II, orthonormal
@@ -71,12 +71,11 @@ def test_cache_roundtrip_and_corrupt_entry(tmp_path: Path) -> None:
 
 
 def test_undecodable_tracks_are_skipped_and_listed(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
     tracks = {}
     for split in ("train", "valid", "test"):
         good = [tmp_path / f"{split}{i}.wav" for i in range(2)]
-        for p in good:
-            write_audio(p, tone(rng, [midi_hz(60)], 0.5), SR)
+        for i, p in enumerate(good):
+            render(p, 0.5, seed=i)
         bad = tmp_path / f"{split}_bad.mp3"
         bad.write_bytes(b"\x00" * 64)
         tracks[split] = [Track(p.name, p, "blues") for p in (good[0], bad, good[1])]

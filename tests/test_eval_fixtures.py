@@ -1,16 +1,17 @@
 """Tiny copies of the four evaluation datasets, laid out exactly like the real ones.
 
-Audio is synthesised so that labels are learnable from it (genre = timbre and tempo,
-key = the tonic and mode of a chord, arousal = loudness and tempo, valence =
-brightness, tags = timbre / loudness / tempo) and written through the project's
-encoder, so loaders and probes see real files. The annotation files use the real
-formats (tab-separated MTAT and GiantSteps tables, EmoMusic CSVs, `.LOFI.key` files).
-The tests in this file check that each loader reads its copy as intended.
+Audio comes from `myna_rpe.synth` (chords in a key, bass, melody, drums), with the
+labels tied to what the audio carries: genre = timbre, tempo and level; key = tonic
+and mode; arousal = loudness and tempo, valence = timbre; tags = timbre, loudness,
+tempo. Files go through the project's encoder, so loaders and probes see real files.
+The annotation files use the real formats (tab-separated MTAT and GiantSteps tables,
+EmoMusic CSVs, `.LOFI.key` files). The tests in this file check each loader's view.
 """
 
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,71 +21,47 @@ from myna_rpe.audio import write_audio
 from myna_rpe.errors import DatasetError
 from myna_rpe.evaluation import emomusic, giantsteps, gtzan, mtat
 from myna_rpe.evaluation.datasets import shipped_list
+from myna_rpe.synth import TIMBRES, TrackSpec, synth_track
 
 SR = 16000
 
 
-def tone(
-    rng: np.random.Generator,
-    pitches: list[float],
-    duration: float,
-    rolloff: float = 1.0,
-    odd_only: bool = False,
-    onset_rate: float = 2.0,
-    loudness: float = 0.3,
-    noise: float = 0.01,
-) -> np.ndarray:
-    """Notes `pitches` (Hz) with harmonics k^-rolloff, re-struck `onset_rate` times a second."""
-    t = np.arange(int(duration * SR)) / SR
-    ks = np.arange(1, 9, 2 if odd_only else 1)
-    sig = np.zeros_like(t)
-    for f in pitches:
-        for k in ks:
-            if f * k < SR / 2:
-                sig += k ** (-rolloff) * np.sin(2 * np.pi * f * k * t + rng.uniform(0, 2 * np.pi))
-    period = 1.0 / onset_rate
-    env = np.exp(-(t % period) / (0.3 * period))
-    sig = sig * env + noise * rng.normal(size=t.size)
-    return (loudness * sig / (np.abs(sig).max() + 1e-9)).astype(np.float32)
-
-
-def midi_hz(note: float) -> float:
-    return 440.0 * 2 ** ((note - 69) / 12)
-
-
-def chord(tonic_pc: int, minor: bool) -> list[float]:
-    root = 60 + tonic_pc
-    return [midi_hz(root), midi_hz(root + (3 if minor else 4)), midi_hz(root + 7), midi_hz(root - 12)]
+def render(path: Path, duration: float, tonic: int = 0, mode: str = "major", tempo: float = 120.0,
+           timbre: str = "bright", loudness_db: float = -20.0, seed: int = 0) -> Path:
+    spec = TrackSpec(tonic=tonic, mode=mode, tempo_bpm=tempo, timbre=timbre, loudness_db=loudness_db, seed=seed)
+    return write_audio(path, synth_track(spec, duration, SR), SR)
 
 
 # -- GTZAN -----------------------------------------------------------------------------------
 
 
-def make_gtzan(root: Path, duration: float = 1.0, folder: str = "genres", seed: int = 0) -> Path:
-    """All 930 files of the fault-filtered lists, each genre a timbre and tempo."""
+def make_gtzan(root: Path, duration: float = 0.5, folder: str = "genres", variants: int = 6, seed: int = 0) -> Path:
+    """All 930 files of the fault-filtered lists; genre g sets timbre, tempo and a level band.
+
+    To keep the test fast each (split, genre) renders `variants` clips and repeats them
+    over its files; no clip is shared between splits, so test audio is never seen in training.
+    """
     rng = np.random.default_rng(seed)
     for split in ("train", "valid", "test"):
-        for rel in shipped_list(f"gtzan_filtered_{split}.txt"):
+        for i, rel in enumerate(shipped_list(f"gtzan_filtered_{split}.txt")):
             g = gtzan.GENRES.index(rel.split("/")[0])
-            wave = tone(
-                rng,
-                [midi_hz(rng.integers(48, 72))],
-                duration,
-                rolloff=0.5 + 0.35 * g,
-                odd_only=g % 2 == 1,
-                onset_rate=1.0 + 0.8 * g,
-                loudness=rng.uniform(0.2, 0.4),
-                noise=0.002 * (g + 1),
-            )
-            write_audio(root / folder / rel, wave, SR)
+            clip = root / folder / gtzan.GENRES[g] / f".{split}-variant{i % variants}.wav"
+            if not clip.exists():
+                render(clip, duration, tonic=int(rng.integers(12)), mode=str(rng.choice(["major", "minor"])),
+                       tempo=(80.0, 120.0, 160.0)[g % 3], timbre=TIMBRES[g % 4],
+                       loudness_db=-32.0 + 2.0 * g + rng.uniform(-0.4, 0.4), seed=int(rng.integers(2**31)))
+            shutil.copyfile(clip, root / folder / rel)
+    for clip in (root / folder).glob("*/.*-variant*.wav"):
+        clip.unlink()
     return root
 
 
 # -- GiantSteps ------------------------------------------------------------------------------
 
-# (annotation spelling, pitch class, minor): enharmonic and case variants as in the real files
-GS_KEYS = [("C major", 0, False), ("A minor", 9, True), ("F# major", 6, False), ("D# minor", 3, True)]
-GS_TEST_SPELLING = {"C major": "C major", "A minor": "A minor", "F# major": "Gb major", "D# minor": "Eb minor"}
+# (annotations.txt spelling, .key spelling, tonic, mode): sharps in the mtg-key table, flats and
+# lower case in .key files, as in the real repositories; no two of these keys are relative keys.
+GS_KEYS = [("C major", "C major", 0, "major"), ("F# major", "Gb major", 6, "major"),
+           ("G minor", "g minor", 7, "minor"), ("C# minor", "Db minor", 1, "minor")]
 
 
 def make_giantsteps(root: Path, n_train: int = 48, n_test: int = 24, duration: float = 2.0, seed: int = 0) -> Path:
@@ -96,10 +73,11 @@ def make_giantsteps(root: Path, n_train: int = 48, n_test: int = 24, duration: f
     artists = [f"DJ {c}" for c in "ABCDEFGHIJKLMNOP"]
     for i in range(n_train):
         track_id = str(100000 + i)
-        spelling, pc, minor = GS_KEYS[i % len(GS_KEYS)]
+        spelling, _, tonic, mode = GS_KEYS[i % len(GS_KEYS)]
         rows.append((track_id, spelling, "2"))
         meta.append((track_id, f"{artists[i % len(artists)]}, {artists[(i + 3) % len(artists)]}" if i % 7 == 0 else artists[i % len(artists)], f"Track {i}"))
-        write_audio(train_repo / "audio" / f"{track_id}.LOFI.mp3", tone(rng, chord(pc, minor), duration, loudness=rng.uniform(0.2, 0.4)), SR)
+        render(train_repo / "audio" / f"{track_id}.LOFI.mp3", duration, tonic, mode, float(rng.uniform(118, 130)),
+               "bright", float(rng.uniform(-21, -19)), seed=int(rng.integers(2**31)))
     # rows the loader must drop: low confidence, several keys, no key (no audio needed for them)
     rows += [("900001", "C minor", "1"), ("900002", "C minor / F# minor", "2"), ("900003", "-", "0"), ("900004", "A-A# minor", "0")]
     meta += [(r, "DJ Z", "dropped") for r in ("900001", "900002", "900003", "900004")]
@@ -108,9 +86,10 @@ def make_giantsteps(root: Path, n_train: int = 48, n_test: int = 24, duration: f
     (test_repo / "annotations" / "key").mkdir(parents=True)
     for i in range(n_test):
         track_id = str(200000 + i)
-        spelling, pc, minor = GS_KEYS[i % len(GS_KEYS)]
-        (test_repo / "annotations" / "key" / f"{track_id}.LOFI.key").write_text(GS_TEST_SPELLING[spelling])
-        write_audio(test_repo / "audio" / f"{track_id}.LOFI.mp3", tone(rng, chord(pc, minor), duration, loudness=rng.uniform(0.2, 0.4)), SR)
+        _, spelling, tonic, mode = GS_KEYS[i % len(GS_KEYS)]
+        (test_repo / "annotations" / "key" / f"{track_id}.LOFI.key").write_text(spelling)
+        render(test_repo / "audio" / f"{track_id}.LOFI.mp3", duration, tonic, mode, float(rng.uniform(118, 130)),
+               "bright", float(rng.uniform(-21, -19)), seed=int(rng.integers(2**31)))
     return root
 
 
@@ -122,16 +101,19 @@ def _write_tsv(path: Path, rows: list[tuple[str, ...]]) -> None:
 
 
 def make_emomusic(root: Path, n: int = 48, duration: float = 2.0, seed: int = 0) -> Path:
-    """Arousal follows loudness and tempo, valence follows brightness (harmonic rolloff)."""
+    """Arousal follows loudness and tempo; valence follows timbre (mellow low ... bright high)."""
     rng = np.random.default_rng(seed)
     (root / "annotations").mkdir(parents=True)
     static = [["song_id", "mean_arousal", "std_arousal", "mean_valence", "std_valence"]]
     info = [["song_id", "file_name", "Artist", "Song title", "start of the segment (min.sec)", "end of the segment (min.sec)", "Genre", "Mediaeval 2013 set"]]
+    brightness = ("mellow", "sine", "square", "bright")
     for i in range(n):
         song = i + 2  # real ids start at 2
-        a, v = rng.uniform(0, 1, size=2)
-        wave = tone(rng, [midi_hz(rng.integers(50, 70))], duration, rolloff=2.5 - 2.0 * v, onset_rate=1.0 + 5.0 * a, loudness=0.02 * 10 ** (1.5 * a))
-        write_audio(root / "clips_45seconds" / f"{song}.mp3", wave, SR)
+        a = float(rng.uniform(0, 1))
+        t = int(rng.integers(4))
+        v = (t + rng.uniform(0, 1)) / 4
+        render(root / "clips_45seconds" / f"{song}.mp3", duration, int(rng.integers(12)), "major", 70.0 + 90.0 * a,
+               brightness[t], -34.0 + 20.0 * a, seed=int(rng.integers(2**31)))
         static.append([str(song), f"{1 + 8 * a:.1f}", "0.9", f"{1 + 8 * v:.1f}", "0.8"])
         info.append([str(song), f"{song}.mp3", f"The {'ABCDEFGHIJKL'[i % 12]} Band", f"Song {i}", "0.30", "1.15", "Pop", "evaluation" if i % 4 == 0 else "development"])
     for name, rows in (("static_annotations.csv", static), ("songs_info.csv", info)):
@@ -153,11 +135,11 @@ def make_mtat(root: Path, per_folder: dict[str, int] | None = None, duration: fl
     rows, clip_id = [columns], 2
     for folder, count in per_folder.items():
         for j in range(count):
-            guitar, loud, fast = rng.integers(0, 2, size=3)
+            guitar, loud, fast = (int(b) for b in rng.integers(0, 2, size=3))
             on = {"guitar": guitar, "piano": 1 - guitar, "loud": loud, "fast": fast}
-            wave = tone(rng, [midi_hz(rng.integers(50, 70))], duration, rolloff=0.6 if guitar else 2.5, odd_only=bool(guitar), onset_rate=6.0 if fast else 1.0, loudness=0.6 if loud else 0.08)
             mp3 = f"{folder}/artist_{j}-album-{clip_id:02d}-track_{clip_id}-0-29.mp3"
-            write_audio(root / mp3, wave, SR)
+            render(root / mp3, duration, int(rng.integers(12)), "major", 170.0 if fast else 75.0,
+                   "bright" if guitar else "mellow", -12.0 if loud else -32.0, seed=int(rng.integers(2**31)))
             rows.append([str(clip_id), *(str(on.get(t, 0)) for t in tags), "0", str(j % 2), mp3])
             clip_id += 1
     # a clip known to be corrupt in the real release (its mp3 is absent here), and one with no mp3
@@ -177,8 +159,8 @@ def test_giantsteps_filters_and_splits_by_artist(tmp_path: Path) -> None:
     train, valid = ds.splits["train"], ds.splits["valid"]
     assert len(train) + len(valid) == 32  # the four unusable rows are dropped
     assert "4 giantsteps-mtg-key tracks dropped" in ds.notes[0]
-    assert {t.label for t in train + valid} == {"C major", "A minor", "Gb major", "Eb minor"}
-    assert {t.label for t in ds.splits["test"]} == {"C major", "A minor", "Gb major", "Eb minor"}
+    assert {t.label for t in train + valid} == {"C major", "Gb major", "G minor", "Db minor"}
+    assert {t.label for t in ds.splits["test"]} == {"C major", "Gb major", "G minor", "Db minor"}
     assert "artist-conditional" in ds.split_source
     # no artist on both sides of the train/valid split
     artists = giantsteps._read_artists(tmp_path / "giantsteps-mtg-key-dataset" / "annotations" / "beatport_metadata.txt")

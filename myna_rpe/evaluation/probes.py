@@ -48,7 +48,7 @@ GRIDS: dict[str, ProbeGrid] = {
     "default": ProbeGrid(),
     # For smoke runs and tests: two linear settings and one MLP.
     "quick": ProbeGrid(
-        linear_C=(0.1, 1.0), ridge_alpha=(1.0, 100.0), mlp_hidden=(64,), mlp_lr=(1e-3,),
+        linear_C=(0.01, 0.1, 1.0), ridge_alpha=(0.1, 1.0, 10.0, 100.0), mlp_hidden=(64,), mlp_lr=(1e-3,),
         mlp_dropout=(0.25,), mlp_weight_decay=(1e-3,), mlp_max_epochs=60, mlp_patience=10,
     ),
 }
