@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -77,14 +77,6 @@ def shipped_list(name: str) -> list[str]:
     """Non-empty lines of a list shipped in myna_rpe/data/splits (see its README for origins)."""
     text = resources.files("myna_rpe").joinpath("data", "splits", name).read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines() if line.strip()]
-
-
-def find_root(data_dir: Path, marker: str, names: Iterable[str]) -> Path | None:
-    """The dataset root: `data_dir` itself or one of its sub-folders `names`, holding `marker`."""
-    for candidate in (data_dir, *(data_dir / n for n in names)):
-        if (candidate / marker).exists():
-            return candidate
-    return None
 
 
 def missing_files_error(dataset: str, missing: list[str], where: Path, source: str) -> DatasetError:

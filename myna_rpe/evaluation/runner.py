@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -51,7 +51,6 @@ class EvalConfig:
     seed: int = 0
     device: str = "cpu"
     probes: tuple[str, ...] = ("linear", "mlp")
-    extra: dict[str, Any] = field(default_factory=dict)  # copied into the report as is
 
 
 @dataclass
@@ -170,7 +169,6 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> dict[str, Any
         "grid": cfg.grid,
         "seed": cfg.seed,
         "machine": platform.platform(),
-        **cfg.extra,
         "datasets": {},
     }
     for dataset in datasets:
