@@ -72,3 +72,12 @@ def test_tagging_metric_is_sklearn_macro_over_defined_tags() -> None:
     assert out["tags_scored"] == 3
     assert out["roc_auc"] == pytest.approx(roc_auc_score(y[:, :3], probs[:, :3], average="macro"))
     assert out["pr_auc"] == pytest.approx(average_precision_score(y[:, :3], probs[:, :3], average="macro"))
+
+
+def test_report_is_strict_json_with_null_for_undefined_metrics(tmp_path) -> None:
+    import json
+
+    from myna_rpe.evaluation.runner import write_report
+
+    out = write_report({"datasets": {"mtat": {"test": {"roc_auc": float("nan"), "pr_auc": np.float64(0.5)}}}}, tmp_path / "r.json")
+    assert json.loads(out.read_text()) == {"datasets": {"mtat": {"test": {"roc_auc": None, "pr_auc": 0.5}}}}

@@ -11,6 +11,7 @@ with its valid and test metrics.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 from dataclasses import dataclass
@@ -177,13 +178,25 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> dict[str, Any
 
 
 def write_report(report: dict[str, Any], path: str | Path) -> Path:
-    """JSON, written through a temporary file so a crash never leaves half a report."""
+    """Strict JSON (an undefined metric is null), written through a temporary file so a
+    crash never leaves half a report."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(report, indent=2, default=_jsonable) + "\n", encoding="utf-8")
+    text = json.dumps(_finite(report), indent=2, default=_jsonable, allow_nan=False)
+    tmp.write_text(text + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _jsonable(value: Any) -> Any:
