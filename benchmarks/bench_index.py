@@ -40,7 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from myna_rpe.audio import write_audio  # noqa: E402
 from myna_rpe.config import EncoderConfig, ModelConfig  # noqa: E402
 from myna_rpe.synth import TIMBRES, TrackSpec, synth_track  # noqa: E402
-from playlist.indexer import IndexOptions, _worker_init, decode_file, default_workers, index_library  # noqa: E402
+from playlist.indexer import (  # noqa: E402
+    IndexOptions,
+    IndexReport,
+    _worker_init,
+    decode_file,
+    default_workers,
+    index_library,
+)
 from playlist.scan import content_hash, full_hash, walk_library  # noqa: E402
 from playlist.store import l2_normalise  # noqa: E402
 from playlist.vector_index import IndexSpec, build_index, configure_search, search  # noqa: E402
@@ -90,14 +97,14 @@ def decode_only(files: list[Path], workers: int, sample_rate: int = 16000) -> tu
     return seconds, sum(len(w) for w, _ in results) / sample_rate / 3600
 
 
-def end_to_end(root: Path, size: str, workers: int) -> tuple[float, int]:
+def end_to_end(root: Path, size: str, workers: int) -> tuple[float, IndexReport]:
     from myna_rpe.embed import Embedder
 
     embedder = Embedder.random(EncoderConfig(model=ModelConfig.from_preset(size, "alibi2d")))
     with tempfile.TemporaryDirectory() as db:
         t = time.perf_counter()
         report = index_library(root, embedder, db_dir=Path(db), options=IndexOptions(workers=workers))
-        return time.perf_counter() - t, report.embedded
+        return time.perf_counter() - t, report
 
 
 def hash_speed(files: list[Path]) -> list[tuple[str, float, float]]:
@@ -151,7 +158,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=default_workers(), help="decoding processes")
     ap.add_argument("--models", nargs="+", default=["tiny", "mini"], help="encoder sizes to time")
     ap.add_argument("--no-inline", action="store_true", help="skip the workers=0 run")
-    ap.add_argument("--vectors", type=float, nargs="+", default=[1e4, 1e5, 1e6])
+    ap.add_argument("--vectors", type=float, nargs="*", default=[1e4, 1e5, 1e6], help="none: skip part 2")
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--hnsw-max", type=float, default=1e6, help="skip HNSW builds above this many vectors")
     ap.add_argument("--dir", type=Path, default=None, help="where the generated library is kept")
@@ -168,16 +175,18 @@ def main() -> None:
 
     print(f"\n## indexing {len(files)} tracks of {args.seconds[0]:.0f}-{args.seconds[1]:.0f} s "
           f"({', '.join(FORMATS)}, {SOURCE_RATE} Hz stereo)\n")
-    print("| run | seconds | tracks/s | × decode-only time |")
-    print("|---|---:|---:|---:|")
+    print("| run | seconds | tracks/s | × decode-only time | in the model s | model waiting for audio s |")
+    print("|---|---:|---:|---:|---:|---:|")
     dec_s, hours = decode_only(files, max(1, args.workers))
-    print(f"| decode only ({args.workers} workers; baseline) | {dec_s:.1f} | {len(files) / dec_s:.2f} | 1.00 |",
+    print(f"| decode only ({args.workers} workers; baseline) | {dec_s:.1f} | {len(files) / dec_s:.2f} | 1.00 | – | – |",
           flush=True)
     runs = [(m, args.workers) for m in args.models] + ([] if args.no_inline else [(args.models[-1], 0)])
     for size, workers in runs:
-        secs, embedded = end_to_end(root, size, workers)
+        secs, report = end_to_end(root, size, workers)
         label = f"end to end, {size} model, " + (f"{workers} decode workers" if workers else "decoding inline")
-        print(f"| {label} | {secs:.1f} | {embedded / secs:.2f} | {secs / dec_s:.2f} |", flush=True)
+        wait = f"{report.decode_wait_seconds:.1f}" + (" (decoding)" if not workers else "")
+        print(f"| {label} | {secs:.1f} | {report.embedded / secs:.2f} | {secs / dec_s:.2f} | "
+              f"{report.model_seconds:.1f} | {wait} |", flush=True)
     print(f"\n({hours * 60:.0f} min of audio.)\n")
 
     print("| fingerprint | ms per file | MiB per file |")
@@ -185,6 +194,8 @@ def main() -> None:
     for name, ms, mib in hash_speed(files):
         print(f"| {name} | {ms:.2f} | {mib:.1f} |")
 
+    if not args.vectors:
+        return
     print(f"\n## similar: top-10 cosine among n random vectors, dim {args.dim}\n")
     print("| n | index | build s | query ms (median) | recall@10 vs flat |")
     print("|---:|---|---:|---:|---:|")

@@ -108,7 +108,8 @@ def index_cmd(
     for name, value in rows:
         table.add_row(name, str(value))
     rate = report.embedded / report.seconds if report.seconds else 0.0
-    table.add_row("time", f"{report.seconds:.1f} s ({rate:.2f} tracks/s)")
+    table.add_row("time", f"{report.seconds:.1f} s ({rate:.2f} tracks/s; in the model {report.model_seconds:.1f} s, "
+                          f"waiting for decoded audio {report.decode_wait_seconds:.1f} s)")
     console.print(table)
     if report.failed or report.known_errors:
         err_console.print(f"[yellow]{report.failed + report.known_errors} file(s) could not be indexed; "

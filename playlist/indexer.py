@@ -99,6 +99,8 @@ class IndexReport:
     dropped_embeddings: int = 0  # embeddings of a previous model, removed
     index_rebuilt: bool = False
     seconds: float = 0.0
+    model_seconds: float = 0.0  # in the encoder (log-mel + forward)
+    decode_wait_seconds: float = 0.0  # the model idle, waiting for decoded audio
 
     @property
     def model_changed(self) -> bool:
@@ -410,7 +412,9 @@ def _embed_jobs(store: LibraryStore, embedder: EmbedderLike, jobs: list[_Job], o
         for i in range(min(options.prefetch_batches + 1, len(batches))):
             ahead[i] = decoder.submit(batches[i])
         for i, batch in enumerate(batches):
+            t = time.perf_counter()
             results = decoder.results(batch, ahead.pop(i))
+            report.decode_wait_seconds += time.perf_counter() - t
             nxt = i + options.prefetch_batches + 1
             if nxt < len(batches):
                 ahead[nxt] = decoder.submit(batches[nxt])
@@ -424,7 +428,9 @@ def _embed_jobs(store: LibraryStore, embedder: EmbedderLike, jobs: list[_Job], o
 def _embed_and_commit(store: LibraryStore, embedder: EmbedderLike, batch: list[_Job],
                       results: list[tuple[np.ndarray | None, str | None]], report: IndexReport) -> None:
     ok = [(job, wave) for job, (wave, _) in zip(batch, results) if wave is not None]
+    t = time.perf_counter()
     vectors = embedder.embed_batch([w for _, w in ok]) if ok else np.zeros((0, 0), np.float32)
+    report.model_seconds += time.perf_counter() - t
     sr = embedder.sample_rate
     with store.transaction():
         for (job, wave), vec in zip(ok, vectors):
