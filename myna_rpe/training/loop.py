@@ -236,16 +236,13 @@ class Trainer:
             z, p = self.net(mels, lengths, cfg.mask_ratio, gen)
         z, p = z.float(), p.float()
         n = cfg.batch_size
-        all_p = gather_with_grad(p, self.dist)
+        all_p = self._gather_views(p)
         g = all_p.shape[0] // 2
-        # Gathered rows are [rank0 a, rank0 b, rank1 a, ...]; regroup into all a's and all b's.
-        all_p = all_p.view(self.dist.world, 2, n, -1)
-        nce = nt_xent(p[:n], p[n:], cfg.temperature, all_p[:, 0].reshape(g, -1), all_p[:, 1].reshape(g, -1),
-                      offset=self.dist.rank * n)
+        nce = nt_xent(p[:n], p[n:], cfg.temperature, all_p[:g], all_p[g:], offset=self.dist.rank * n)
         loss = nce
         km = hull = torch.zeros((), device=self.device)
         if self.kmeans is not None or cfg.hull_weight > 0:
-            all_z = gather_with_grad(z, self.dist)
+            all_z = self._gather_views(z)
             if self.kmeans is not None:
                 km = self.kmeans(z, all_z.detach())
                 loss = loss + cfg.kmeans_weight * km
@@ -274,6 +271,15 @@ class Trainer:
             kmeans=flags[2].item(), hull=flags[3].item(), lr=lr, grad_norm=grad_norm.item(),
             pairs_per_s=self.sampler.global_batch / dt, chunk_frames=batch.length,
         )
+
+    def _gather_views(self, x: torch.Tensor) -> torch.Tensor:
+        """Every rank's (2n, d) rows as [all views a; all views b], the order one process
+        with the whole global batch would have (so K-Means seeding matches too)."""
+        if not self.dist.enabled:
+            return x
+        n = self.cfg.batch_size
+        rows = gather_with_grad(x, self.dist).view(self.dist.world, 2, n, -1)
+        return rows.transpose(0, 1).reshape(2 * self.dist.world * n, -1)
 
     def _diverged(self, what: str, value: float) -> TrainingDiverged:
         last = self.run_dir / CHECKPOINT_LINK
