@@ -46,9 +46,11 @@ RESERVED = frozenset({
     "nexuiz-music", "ufoai-music", "planetblupi-music-ogg", "asc-music", "pingus-data", "music21",
 })
 
-# Held out whole: four soundtracks (≈ 55 tracks, ≈ 2 h) so that same-work retrieval has
-# four works to tell apart, while the five largest training soundtracks stay in training.
-DEFAULT_HELDOUT = ("supertuxkart-data", "flare-game", "extremetuxracer-data", "lincity-ng-data")
+# Held out whole: five soundtracks (31 tracks, ≈ 97 min) from different studios and styles,
+# so that same-game retrieval has five works to tell apart and no single game dominates;
+# the four largest soundtracks (SuperTux, Hedgewars, SuperTuxKart, FreedroidRPG) and the
+# LMMS demos stay in training (≈ 5.5 h).
+DEFAULT_HELDOUT = ("flare-game", "megaglest-data", "extremetuxracer-data", "lincity-ng-data", "frozen-bubble-data")
 
 SNIFF_MIN_BYTES = 64 * 1024  # 30 s of audio is larger than this at any usable bitrate
 
@@ -95,6 +97,14 @@ FREE_LICENCES = frozenset(s.lower() for s in (
     "GPL", "GPL-2", "GPL-2+", "GPL-3", "GPL-3+", "CC-BY-3.0", "CC-BY-4.0", "CC-BY-SA", "CC-BY-SA-3",
     "CC-BY-SA-3.0", "CC-BY-SA-3.0+", "CC-BY-SA-4", "CC-BY-SA-4.0", "CC0", "CC0-1.0", "public-domain",
     "Artistic-2", "Artistic-2.0", "BSD-2-clause", "BSD-3-clause", "Expat", "MIT",
+))
+
+# `--gpl2-compatible`: training files whose licence can be combined under GPL-2 (drops
+# CC-BY-SA, which GPL-2 cannot absorb), for whoever holds that trained weights are a
+# derivative of their training data and wants one licence to satisfy them all.
+GPL2_COMPATIBLE = frozenset(s.lower() for s in (
+    "GPL", "GPL-2", "GPL-2+", "CC0", "CC0-1.0", "public-domain", "Artistic-2", "Artistic-2.0",
+    "BSD-2-clause", "BSD-3-clause", "Expat", "MIT",
 ))
 
 # Files whose DEP-5 licence is stated but not trustworthy enough to train a shipped model on.
@@ -156,11 +166,11 @@ def licence_of(source_path: str, stanzas: list[Stanza]) -> Stanza | None:
     return found
 
 
-def licence_allows_model(expr: str) -> bool:
-    """True if the licence expression (with `or` / `and`) is free for our purpose."""
+def licence_allows_model(expr: str, allowed: frozenset[str] = FREE_LICENCES) -> bool:
+    """True if the licence expression (with `or` / `and`) is made of allowed licences."""
     alternatives = re.split(r"\s+or\s+", expr.strip(), flags=re.IGNORECASE)
     return any(
-        all(term.strip().lower() in FREE_LICENCES for term in re.split(r"\s+and\s+", alt, flags=re.IGNORECASE))
+        all(term.strip().lower() in allowed for term in re.split(r"\s+and\s+", alt, flags=re.IGNORECASE))
         for alt in alternatives
     )
 
@@ -367,8 +377,8 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def select(packages: list[str], heldout: set[str], cache: Path, min_seconds: float, render: bool
-           ) -> tuple[list[Row], list[tuple[str, str, float, str]]]:
+def select(packages: list[str], heldout: set[str], cache: Path, min_seconds: float, render: bool,
+           train_licences: frozenset[str] = FREE_LICENCES) -> tuple[list[Row], list[tuple[str, str, float, str]]]:
     from myna_rpe.audio import audio_duration
     from myna_rpe.errors import AudioError
 
@@ -398,6 +408,8 @@ def select(packages: list[str], heldout: set[str], cache: Path, min_seconds: flo
                 why_not = "no DEP-5 stanza covers it"
             if why_not is None and not licence_allows_model(stanza.licence):
                 why_not = f"licence {stanza.licence} does not allow redistributing a trained model"
+            if why_not is None and package not in heldout and not licence_allows_model(stanza.licence, train_licences):
+                why_not = f"licence {stanza.licence} is outside the training licences chosen (--gpl2-compatible)"
             if why_not is None and (package, stanza.rule) in UNCLEAR:
                 why_not = "unclear licence: " + UNCLEAR[(package, stanza.rule)]
             if why_not is not None:
@@ -413,10 +425,14 @@ def select(packages: list[str], heldout: set[str], cache: Path, min_seconds: flo
 
 
 def _drop_duplicates(rows: list[Row], excluded: list) -> list[Row]:
-    """Keep one copy of byte-identical files, preferring the training copy (so held-out stays unseen)."""
+    """Keep one copy of byte-identical files, preferring the training copy (so held-out stays unseen),
+    and no fast version of a training track: two versions of one piece in a batch would be
+    taught apart as different tracks (held-out keeps them; the benchmark reads `variant`)."""
     first: dict[str, Row] = {}
     for r in sorted(rows, key=lambda r: (r.split != "train", r.package, r.rel)):
-        if r.sha256 in first:
+        if r.split == "train" and r.variant != r.rel:
+            excluded.append((r.package, r.rel, r.duration, f"fast version of training track {r.package}/{r.variant}"))
+        elif r.sha256 in first:
             keep = first[r.sha256]
             excluded.append((r.package, r.rel, r.duration, f"identical to {keep.split} file {keep.package}/{keep.rel}"))
         else:
@@ -491,6 +507,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--min-seconds", type=float, default=30.0, help="shortest track kept")
     ap.add_argument("--no-render", action="store_true", help="skip the LMMS projects (rendering is slow)")
     ap.add_argument("--copy", action="store_true", help="copy the audio instead of symlinking into the cache")
+    ap.add_argument("--gpl2-compatible", action="store_true",
+                    help="train only on files whose licences combine under GPL-2 (drops CC-BY-SA)")
     args = ap.parse_args(argv)
 
     unknown = [p for p in [*args.packages, *args.heldout] if p not in PACKAGES]
@@ -498,7 +516,8 @@ def main(argv: list[str] | None = None) -> None:
         reserved = [p for p in unknown if p in RESERVED]
         raise SystemExit(f"reserved for independent evaluation: {reserved}" if reserved else f"unknown packages: {unknown}")
     args.cache.mkdir(parents=True, exist_ok=True)
-    rows, excluded = select(args.packages, set(args.heldout), args.cache, args.min_seconds, not args.no_render)
+    rows, excluded = select(args.packages, set(args.heldout), args.cache, args.min_seconds, not args.no_render,
+                            GPL2_COMPATIBLE if args.gpl2_compatible else FREE_LICENCES)
     args.out.mkdir(parents=True, exist_ok=True)
     write_set(rows, excluded, args.out, args.copy)
     print(summary(rows, excluded))

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Rebuild the training set from Debian's game packages and retrain the default model that
+# ships in myna_rpe/pretrained/, then measure it on the held-out games. One command:
+#
+#     scripts/train_default_model.sh
+#
+# Settings come from the environment (defaults below); extra arguments go to `myna train`:
+#     STEPS=2000 DEVICE=cuda scripts/train_default_model.sh --lr 3e-4
+#
+#   DATA      the training/held-out set             (runs/default-data)
+#   DEB_CACHE downloaded .debs, extracted trees, LMMS renders  (~/.cache/myna-rpe/debs)
+#   RUNS      run folders, one per positional scheme (runs/default-model)
+#   SIZE, PE  the shipped model                      (mini, alibi2d)
+#   VARIANTS  further schemes trained the same way for the comparison ("alibi1d none"; "" = skip)
+#   STEPS, BATCH, SEED, DEVICE                       (3000, 32, 0, auto)
+#   GPL2_ONLY 1 = train only on music whose licences combine under GPL-2 (drops CC-BY-SA)  (0)
+#   RENDER    1 = render the LMMS demo projects (needs `lmms`), 0 = leave them out  (1)
+#   INSTALL   1 = copy the trained weights into myna_rpe/pretrained/               (1)
+#   BENCH     1 = run benchmarks/bench_retrieval.py at the end                      (1)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python}
+MYNA=${MYNA:-myna}
+DATA=${DATA:-runs/default-data}
+RUNS=${RUNS:-runs/default-model}
+SIZE=${SIZE:-mini}
+PE=${PE:-alibi2d}
+VARIANTS=${VARIANTS-alibi1d none}
+STEPS=${STEPS:-3000}
+BATCH=${BATCH:-32}
+SEED=${SEED:-0}
+DEVICE=${DEVICE:-auto}
+RENDER=${RENDER:-1}
+GPL2_ONLY=${GPL2_ONLY:-0}
+INSTALL=${INSTALL:-1}
+BENCH=${BENCH:-1}
+
+build_args=(--out "$DATA")
+[[ -z "${DEB_CACHE:-}" ]] || build_args+=(--cache "$DEB_CACHE")
+[[ "$RENDER" == 1 ]] || build_args+=(--no-render)
+[[ "$GPL2_ONLY" == 0 ]] || build_args+=(--gpl2-compatible)
+"$PYTHON" scripts/build_training_set.py "${build_args[@]}"
+
+train() {  # $1 = positional scheme; further arguments go to `myna train`
+  local pe=$1; shift
+  "$MYNA" train --data "$DATA/train" --out "$RUNS/$pe" --size "$SIZE" --pe "$pe" \
+    --steps "$STEPS" --batch-size "$BATCH" --seed "$SEED" --device "$DEVICE" \
+    --min-track-seconds 30 "$@"
+}
+
+train "$PE" "$@"
+for pe in $VARIANTS; do
+  [[ "$pe" == "$PE" ]] || train "$pe" "$@"
+done
+
+if [[ "$INSTALL" == 1 ]]; then
+  dest=myna_rpe/pretrained
+  mkdir -p "$dest"
+  cp -L "$RUNS/$PE/checkpoint/model.safetensors" "$RUNS/$PE/checkpoint/config.json" "$dest/"
+  # The attribution list the licences ask for: every training track, its authors and licence.
+  "$PYTHON" - "$DATA/manifest.tsv" "$dest/training_tracks.tsv" <<'EOF'
+import csv, sys
+src, dst = sys.argv[1], sys.argv[2]
+cols = ("package", "source", "duration_s", "licence", "copyright", "sha256")
+with open(src, encoding="utf-8") as fh, open(dst, "w", encoding="utf-8", newline="") as out:
+    w = csv.writer(out, delimiter="\t", lineterminator="\n")
+    w.writerow(cols)
+    for row in csv.DictReader(fh, delimiter="\t"):
+        if row["split"] == "train":
+            w.writerow([row[c] for c in cols])
+EOF
+  echo "installed $RUNS/$PE/checkpoint into $dest/"
+fi
+
+if [[ "$BENCH" == 1 ]]; then
+  ckpts=(--checkpoint "$PE=$RUNS/$PE/checkpoint")
+  for pe in $VARIANTS; do
+    [[ "$pe" == "$PE" ]] || ckpts+=(--checkpoint "$pe=$RUNS/$pe/checkpoint")
+  done
+  "$PYTHON" benchmarks/bench_retrieval.py --data "$DATA/heldout" "${ckpts[@]}" --json "$RUNS/retrieval.json"
+fi
