@@ -209,10 +209,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         except tomllib.TOMLDecodeError as exc:
             raise MynaError(f"invalid TOML ({exc})", path, "fix the syntax") from None
     elif path.suffix in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError:
-            raise MynaError("YAML configs need PyYAML", path, "pip install pyyaml, or write the config as TOML") from None
+        import yaml
+
         try:
             doc = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
