@@ -9,6 +9,8 @@ Distances in the map are shrunk and can overlap; verdicts come from the full spa
 
 from __future__ import annotations
 
+import warnings
+
 from pathlib import Path
 
 import matplotlib
@@ -69,10 +71,13 @@ def plot_playlist(out: str | Path, library: np.ndarray, playlist: np.ndarray, ad
     ax.grid(alpha=0.2)
     fig.text(0.01, 0.005, "2-D projection: points inside the outline may lie far away in the other "
              "dimensions; verdicts are computed in the full space.", fontsize=7, color="#555555")
-    fig.tight_layout(rect=(0, 0.02, 1, 1))
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out)
+        with warnings.catch_warnings():
+            # Titles in scripts the default font lacks (CJK...) draw as boxes; no need to warn.
+            warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+            fig.tight_layout(rect=(0, 0.02, 1, 1))
+            out.parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(out)
     except OSError as exc:
         raise PlaylistError(f"cannot write the map ({exc.strerror})", out) from None
     finally:

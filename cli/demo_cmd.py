@@ -1,0 +1,62 @@
+"""`myna demo`: the whole user journey on a small generated library, one command.
+
+It runs the same commands a user types (printed as it goes): build a library of
+synthetic songs, `myna index` it with the bundled model, write a seed playlist from one
+album, `myna playlist extend` it, and `myna playlist plot` the result.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import typer
+
+from cli.app import app
+from cli.console import console
+
+
+def _run(args: list[str]) -> None:
+    console.rule(f"[bold]$ myna {shlex.join(args)}")
+    app(args, standalone_mode=False)
+
+
+@app.command()
+def demo(
+    folder: Path = typer.Option(Path("myna-demo"), "--dir", help="Where the demo library and playlists go."),
+    tracks: int = typer.Option(48, min=8, help="How many synthetic songs to generate."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c", help="Encoder checkpoint; default: the bundled model."),
+    seed: int = typer.Option(0, help="Seed of the generated library."),
+) -> None:
+    """Generate a small library, index it, extend a playlist and plot it."""
+    from myna_rpe.audio import AUDIO_EXTENSIONS
+    from myna_rpe.synth import make_library
+    from playlist.m3u import PlaylistEntry, write_m3u8
+
+    library = folder / "library"
+    have_songs = library.exists() and any(p.suffix in AUDIO_EXTENSIONS for p in library.rglob("*"))
+    if not have_songs:
+        console.rule("[bold]generating a library of synthetic songs")
+        with console.status(f"writing {tracks} songs to {library}"):
+            make_library(library, tracks, seed=seed, duration=(20.0, 45.0))
+    ckpt = ["--checkpoint", str(checkpoint)] if checkpoint else []
+    _run(["index", str(library), *ckpt])
+
+    # Seed playlist: the biggest album (same artist = timbre, same key).
+    albums = sorted(
+        {p.parent for p in library.rglob("*") if p.suffix in AUDIO_EXTENSIONS},
+        key=lambda d: (-sum(1 for f in d.iterdir() if f.suffix in AUDIO_EXTENSIONS), str(d)),
+    )
+    songs = sorted(f for f in albums[0].iterdir() if f.suffix in AUDIO_EXTENSIONS)[:4]
+    seed_list = folder / "seed.m3u8"
+    write_m3u8(seed_list, [PlaylistEntry(location=str(p), path=p.resolve()) for p in songs])
+    console.print(f"seed playlist: {seed_list} ({len(songs)} songs from {albums[0].relative_to(library)})")
+
+    extended = folder / "seed.extended.m3u8"
+    db = ["--db", str(library / ".myna")]
+    _run(["playlist", "extend", str(seed_list), "--n", "6", "--out", str(extended), *db])
+    plot = folder / "map.png"
+    _run(["playlist", "plot", str(seed_list), "--added", str(extended), "--out", str(plot), *db])
+    console.rule("[bold green]done")
+    console.print(f"extended playlist: {extended}\nmap of the library: {plot}")
+    console.print(f"try: myna similar '{songs[0]}' --n 5 --db {library / '.myna'}")
