@@ -21,35 +21,46 @@ from cli.console import console, err_console, progress
 
 
 class RichReporter:
-    """Progress bars for the mel cache and the steps, with loss, lr and pairs/s."""
+    """A bar for the mel cache (tracks/s), then one for the steps with loss, lr and pairs/s."""
 
     def __init__(self) -> None:
-        self.bar = progress(
+        self.cache_bar = self.step_bar = None
+        self.cache_task = self.step_task = None
+
+    def message(self, text: str) -> None:
+        err_console.print(f"[yellow]{text}[/yellow]", highlight=False, soft_wrap=True)
+
+    def cache_progress(self, done: int, total: int) -> None:
+        if total == 0:
+            return
+        if self.cache_bar is None:
+            self.cache_bar = progress("tracks")
+            self.cache_bar.start()
+            self.cache_task = self.cache_bar.add_task("log-mel cache", total=total)
+        self.cache_bar.update(self.cache_task, completed=done)
+        if done == total:
+            self.cache_bar.stop()
+
+    def start(self, step: int, total: int) -> None:
+        self.step_bar = progress(
             "steps",
             TextColumn("loss [bold]{task.fields[loss]}"),
             TextColumn("lr {task.fields[lr]}"),
             TextColumn("[cyan]{task.fields[pps]} pairs/s"),
         )
-        self.cache_task = self.step_task = None
-
-    def message(self, text: str) -> None:
-        self.bar.console.print(f"[yellow]{text}[/yellow]", highlight=False, soft_wrap=True)
-
-    def cache_progress(self, done: int, total: int) -> None:
-        if total == 0:
-            return
-        if self.cache_task is None:
-            self.cache_task = self.bar.add_task("log-mel cache", total=total, loss="-", lr="-", pps="-")
-        self.bar.update(self.cache_task, completed=done)
-
-    def start(self, step: int, total: int) -> None:
-        self.step_task = self.bar.add_task("training", total=total, completed=step, loss="-", lr="-", pps="-")
+        self.step_bar.start()
+        self.step_task = self.step_bar.add_task("training", total=total, completed=step, loss="-", lr="-", pps="-")
 
     def step(self, m) -> None:
-        self.bar.update(self.step_task, completed=m.step, loss=f"{m.loss:.4f}", lr=f"{m.lr:.2e}", pps=f"{m.pairs_per_s:.1f}")
+        self.step_bar.update(self.step_task, completed=m.step, loss=f"{m.loss:.4f}", lr=f"{m.lr:.2e}", pps=f"{m.pairs_per_s:.1f}")
 
     def saved(self, path: Path, step: int) -> None:
-        self.bar.console.print(f"checkpoint at step {step}: {path}", highlight=False)
+        err_console.print(f"checkpoint at step {step}: {path}", highlight=False)
+
+    def close(self) -> None:
+        for bar in (self.cache_bar, self.step_bar):
+            if bar is not None:
+                bar.stop()
 
 
 def _train(config: Path | None, resume: bool, cache_workers: int, **settings: Any) -> None:
@@ -65,11 +76,11 @@ def _train(config: Path | None, resume: bool, cache_workers: int, **settings: An
         cfg = TrainConfig.from_sources(from_file, flags, source=config)
     main = int(os.environ.get("RANK", "0")) == 0
     reporter = RichReporter() if main else None
-    if reporter is not None:
-        with reporter.bar:
-            result = train(cfg, resume=resume, reporter=reporter, cache_workers=cache_workers)
-    else:
-        result = train(cfg, resume=resume, cache_workers=cache_workers)
+    try:
+        result = train(cfg, resume=resume, reporter=reporter, cache_workers=cache_workers)
+    finally:
+        if reporter is not None:
+            reporter.close()
     if not main:
         return
     table = Table(title="training" + (" (interrupted, saved)" if result.interrupted else ""))
