@@ -174,6 +174,17 @@ def test_cache_keyed_by_content_and_frontend(tmp_path, small_library):
     assert MelCache(tmp_path / "cache", replace(fe, n_mels=64, hop_length=256)).open(other.tracks[0].sha).shape[1] == 64
 
 
+def test_worker_processes_build_the_same_cache(tmp_path, small_library):
+    fe = FrontendConfig()
+    inline = MelCache(tmp_path / "a", fe).build(small_library, min_frames=16)
+    pooled = MelCache(tmp_path / "b", fe).build(small_library, min_frames=16, workers=2)
+    assert pooled.tracks == inline.tracks and pooled.computed == 3
+    assert [p for p, _ in pooled.failed] == [small_library[3]]
+    for t in inline.tracks:
+        a, b = MelCache(tmp_path / "a", fe).open(t.sha), MelCache(tmp_path / "b", fe).open(t.sha)
+        assert np.array_equal(a, b)
+
+
 def test_interrupted_build_keeps_whole_entries_and_resumes(tmp_path, small_library, monkeypatch):
     fe = FrontendConfig()
     real = mel_cache_module._compute

@@ -160,3 +160,29 @@ def test_cli_train_with_config_file_and_flag_override(library, tmp_path):
     saved = TrainConfig.from_sources(__import__("json").loads((out / "train_config.json").read_text()))
     assert saved.steps == 3 and saved.size == "tiny" and saved.batch_size == 4  # flag beat the file
     assert (out / "checkpoint" / "model.safetensors").is_file()
+
+
+def test_metrics_go_to_tensorboard_when_installed(library, tmp_path, monkeypatch):
+    """tensorboard is optional; with a SummaryWriter available every logged step is written."""
+    import sys
+    import types
+
+    written: list[tuple[str, float, int]] = []
+
+    class FakeWriter:
+        def __init__(self, logdir, purge_step=None):
+            self.logdir = logdir
+
+        def add_scalar(self, tag, value, step):
+            written.append((tag, value, step))
+
+        def close(self):
+            written.append(("closed", 0.0, 0))
+
+    fake = types.ModuleType("torch.utils.tensorboard")
+    fake.SummaryWriter = FakeWriter
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
+    train(_cfg(library, tmp_path, "tb", steps=4, log_every=2, kmeans_weight=0.0))
+    steps = sorted({s for tag, _, s in written if tag == "train/loss"})
+    assert steps == [2, 4] and written[-1][0] == "closed"
+    assert {tag for tag, _, _ in written} >= {"train/loss", "train/lr", "train/pairs_per_s"}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import tempfile
 from collections import OrderedDict
@@ -174,7 +175,8 @@ class MelCache:
 
         try:
             if workers > 1 and total > 1:
-                with ProcessPoolExecutor(max_workers=workers) as pool:
+                # spawn, not fork: a forked child of a process that has run OpenMP/torch code can hang.
+                with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                     futures = [(p, sha, pool.submit(_compute_and_store, p, self.entry(sha), self.frontend)) for p, sha in todo]
                     for p, sha, fut in futures:
                         record(p, sha, fut.result()[1])
