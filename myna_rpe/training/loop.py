@@ -185,7 +185,6 @@ class Trainer:
                 self.report.message(f"skipped {len(build.too_short)} tracks shorter than {cfg.min_track_seconds:g} s")
         if not build.tracks:
             raise DatasetError("no usable tracks", cfg.data, "check that the files decode and are long enough")
-        self.tracks = build.tracks
         self.shas = [t.sha for t in build.tracks]
         self.chunk = ChunkSpec.from_settings(
             fps, self.enc_cfg.model.patch_size, cfg.chunk_seconds, cfg.chunk_frames,
@@ -410,6 +409,8 @@ class Trainer:
     # -- the run ---------------------------------------------------------------------
     def run(self, resume: bool = False) -> TrainResult:
         cfg = self.cfg
+        if not cfg.data:
+            raise DatasetError("no training data given", fix="pass --data DIR (a folder of audio) or --data jamendo:DIR")
         link = self.run_dir / CHECKPOINT_LINK
         if not resume and (link.exists() or link.is_symlink()):
             raise MynaError(
