@@ -101,6 +101,18 @@ def test_jamendo_split_layout_tags_and_missing_audio(tmp_path):
         discover(f"jamendo:{tmp_path}", split_index=3)
 
 
+def test_training_runs_on_the_jamendo_layout(tmp_path):
+    from myna_rpe.training.loop import train
+
+    _jamendo(tmp_path / "jamendo")
+    cfg = TrainConfig(
+        data=f"jamendo:{tmp_path / 'jamendo'}", out=str(tmp_path / "run"), cache_dir=str(tmp_path / "mels"),
+        size="tiny", batch_size=2, chunk_seconds=0.5, steps=2, warmup_steps=1, checkpoint_every=2,
+    )
+    result = train(cfg)
+    assert result.step == 2 and (tmp_path / "run" / "checkpoint" / "model.safetensors").is_file()
+
+
 def test_jamendo_wrong_header_is_reported(tmp_path):
     f = tmp_path / "x.tsv"
     f.write_text("id\tpath\n1\ta.mp3\n")
