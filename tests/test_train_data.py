@@ -33,6 +33,13 @@ def test_toml_tables_flatten_and_flags_override(tmp_path):
     assert cfg.model_config().pe.rope == "2d" and cfg.model_config().dim == 64
 
 
+def test_positional_and_frontend_details_reach_the_encoder_config():
+    cfg = TrainConfig(data="x", pe="alibi2d", alibi_freq_weight=0.5, alibi_learnable_slopes=True, db_std=10.0)
+    enc = cfg.encoder_config()
+    assert enc.model.pe.alibi2d and enc.model.pe.alibi_freq_weight == 0.5 and enc.model.pe.alibi_learnable_slopes
+    assert enc.model.pe.alibi_time_weight == 1.0 and enc.frontend.db_std == 10.0
+
+
 def test_yaml_config(tmp_path):
     f = tmp_path / "t.yaml"
     f.write_text("model:\n  size: tiny\nbatch-size: 8\nchunk_seconds: 2\n")

@@ -48,6 +48,11 @@ class TrainConfig:
     patch_size: int = _f(16, "square patch side in mel bins and frames", "model")
     proj_dim: int = _f(128, "projection head width for the contrastive loss", "model")
     attn_block_size: int = _f(512, "query block size of attention (memory linear in length)", "model")
+    alibi_time_weight: float | None = _f(None, "ALiBi weight of time distance (default: the preset's, 1.0)", "model")
+    alibi_freq_weight: float | None = _f(None, "ALiBi weight of frequency distance (default: the preset's, 1.0)", "model")
+    alibi_learnable_slopes: bool | None = _f(None, "learn the ALiBi slopes (default: the preset's, fixed)", "model")
+    rope_base: float | None = _f(None, "RoPE base (default: the preset's, 10000)", "model")
+    max_time_patches: int | None = _f(None, "learned absolute table length in time patches (default: 64)", "model")
     # -- frontend --------------------------------------------------------------------
     sample_rate: int = _f(16000, "audio sample rate (Hz)", "frontend")
     n_mels: int = _f(128, "mel bins", "frontend")
@@ -56,6 +61,8 @@ class TrainConfig:
     f_min: float = _f(0.0, "lowest mel frequency (Hz)", "frontend")
     f_max: float | None = _f(None, "highest mel frequency (Hz; default sample_rate/2)", "frontend")
     top_db: float | None = _f(80.0, "dynamic range clip of the log-mel (dB)", "frontend")
+    db_mean: float = _f(-30.0, "log-mel standardisation: subtract this (dB)", "frontend")
+    db_std: float = _f(20.0, "log-mel standardisation: divide by this (dB)", "frontend")
     # -- objective -------------------------------------------------------------------
     mask_ratio: float = _f(0.9, "patchout: fraction of patches dropped per view", "objective")
     temperature: float = _f(0.1, "NT-Xent temperature", "objective")
@@ -89,7 +96,7 @@ class TrainConfig:
     def frontend_config(self) -> FrontendConfig:
         return FrontendConfig(
             sample_rate=self.sample_rate, n_mels=self.n_mels, n_fft=self.n_fft, hop_length=self.hop_length,
-            f_min=self.f_min, f_max=self.f_max, top_db=self.top_db,
+            f_min=self.f_min, f_max=self.f_max, top_db=self.top_db, db_mean=self.db_mean, db_std=self.db_std,
         )
 
     def model_config(self) -> ModelConfig:
@@ -98,7 +105,15 @@ class TrainConfig:
             self.size, self.pe, mlp_ratio=self.mlp_ratio, patch_size=self.patch_size, n_mels=self.n_mels,
             proj_dim=self.proj_dim, attn_block_size=self.attn_block_size,
         )
-        return replace(cfg, dim=self.dim or dim, depth=self.depth or depth, heads=self.heads or heads)
+        pe_overrides = {
+            k: getattr(self, k)
+            for k in ("alibi_time_weight", "alibi_freq_weight", "alibi_learnable_slopes", "rope_base", "max_time_patches")
+            if getattr(self, k) is not None
+        }
+        return replace(
+            cfg, dim=self.dim or dim, depth=self.depth or depth, heads=self.heads or heads,
+            pe=replace(cfg.pe, **pe_overrides),
+        )
 
     def encoder_config(self) -> EncoderConfig:
         return EncoderConfig(frontend=self.frontend_config(), model=self.model_config())
@@ -120,7 +135,8 @@ class TrainConfig:
 # run must keep them.
 IDENTITY_KEYS = (
     "size", "pe", "dim", "depth", "heads", "mlp_ratio", "patch_size", "proj_dim",
-    "sample_rate", "n_mels", "n_fft", "hop_length", "f_min", "f_max", "top_db",
+    "alibi_time_weight", "alibi_freq_weight", "alibi_learnable_slopes", "rope_base", "max_time_patches",
+    "sample_rate", "n_mels", "n_fft", "hop_length", "f_min", "f_max", "top_db", "db_mean", "db_std",
 )
 
 
