@@ -67,7 +67,7 @@ def _write_one(args: tuple[Path, int, float]) -> None:
 def make_bench_library(root: Path, n: int, seconds: tuple[float, float], workers: int) -> list[Path]:
     """n tracks under root/<timbre>/<NNN>.<ext>; reused when already there with the same parameters."""
     stamp = root / "params.json"
-    params = {"n": n, "seconds": list(seconds), "rate": SOURCE_RATE, "formats": FORMATS}
+    params = {"n": n, "seconds": list(seconds), "rate": SOURCE_RATE, "formats": list(FORMATS)}
     if stamp.is_file() and json.loads(stamp.read_text()) == params:
         return [f.path for f in walk_library(root)[0]]
     rng = np.random.default_rng(0)
