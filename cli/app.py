@@ -60,4 +60,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run through the importable module, so `python -m cli.app` (e.g. under torchrun) and
+    # the command modules share one `app`.
+    from cli.app import main as _main
+
+    _main()
