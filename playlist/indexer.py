@@ -15,8 +15,8 @@ One run, under the store's lock:
    - a file that failed before and has the same size/mtime: skipped (listed by --errors).
    The cheap changes (stamps, moves, copies, deletions) commit together first.
 3. Embed: files are grouped into batches of similar duration (less padding in the padded
-   forward pass), decoded by worker processes a few batches ahead of the model, embedded in
-   the main process, and committed one batch per transaction. A kill loses at most the
+   forward pass), decoded and turned into log-mels by worker processes a few batches ahead
+   of the model, embedded in the main process, and committed one batch per transaction. A kill loses at most the
    batch in flight; the next run finds those files still to do.
 4. Index: the FAISS index is rebuilt from the store if the embeddings changed, and
    written atomically.
@@ -35,10 +35,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
+import torch
 
+from myna_rpe.config import EncoderConfig, FrontendConfig
 from myna_rpe.errors import LibraryError
 from playlist.library import load_index, rebuild_index, stored_spec
 from playlist.lock import LibraryLock
@@ -52,14 +54,12 @@ class EmbedderLike(Protocol):
     """What the indexer needs from `myna_rpe.embed.Embedder`."""
 
     model_id: str
-
-    @property
-    def sample_rate(self) -> int: ...
+    config: EncoderConfig
 
     @property
     def dim(self) -> int: ...
 
-    def embed_batch(self, waves: list[np.ndarray]) -> np.ndarray: ...
+    def embed_mels(self, mels: Sequence[torch.Tensor]) -> np.ndarray: ...
 
 
 class ProgressHook(Protocol):
@@ -99,8 +99,8 @@ class IndexReport:
     dropped_embeddings: int = 0  # embeddings of a previous model, removed
     index_rebuilt: bool = False
     seconds: float = 0.0
-    model_seconds: float = 0.0  # in the encoder (log-mel + forward)
-    decode_wait_seconds: float = 0.0  # the model idle, waiting for decoded audio
+    model_seconds: float = 0.0  # in the encoder's forward passes
+    decode_wait_seconds: float = 0.0  # the model idle, waiting for decoded audio and its log-mel
 
     @property
     def model_changed(self) -> bool:
@@ -135,7 +135,7 @@ def index_library(root: str | Path, embedder: EmbedderLike, db_dir: str | Path |
     report = IndexReport()
     with LibraryLock(db_dir), LibraryStore.open(db_dir, root=root, create=True) as store:
         report.previous_model = store.model_id
-        report.dropped_embeddings = store.set_model(embedder.model_id, _config_dict(embedder), embedder.dim)
+        report.dropped_embeddings = store.set_model(embedder.model_id, embedder.config.to_dict(), embedder.dim)
         if report.dropped_embeddings and progress:
             progress.note(f"the model changed ({report.previous_model} -> {embedder.model_id}): dropped "
                           f"{report.dropped_embeddings} embeddings of the old model; re-embedding every track")
@@ -166,11 +166,6 @@ def rebuild_store_index(db_dir: str | Path, spec: IndexSpec | None = None) -> in
     with LibraryLock(Path(db_dir)), LibraryStore.open(db_dir) as store:
         index = rebuild_index(store, spec or stored_spec(store), save=True)
         return int(index.ntotal)
-
-
-def _config_dict(embedder: EmbedderLike) -> dict | None:
-    config = getattr(embedder, "config", None)
-    return config.to_dict() if hasattr(config, "to_dict") else None
 
 
 # ---------------------------------------------------------------------------- planning
@@ -308,6 +303,21 @@ def decode_file(path: str, sample_rate: int) -> tuple[np.ndarray | None, str | N
         return None, f"{type(exc).__name__}: {exc}"
 
 
+# (log-mel (n_mels, T) float32, seconds of audio, None) or (None, 0.0, error message)
+Prepared = tuple[np.ndarray | None, float, str | None]
+
+
+def prepare_file(path: str, frontend: FrontendConfig) -> Prepared:
+    """Decode a file and compute the model's log-mel input. Runs in a worker, so the main
+    process only runs the transformer; a mel is also 4x smaller than its waveform to send."""
+    wave, message = decode_file(path, frontend.sample_rate)
+    if wave is None:
+        return None, 0.0, message
+    from myna_rpe.frontend import log_mel
+
+    return log_mel(wave, frontend).numpy(), len(wave) / frontend.sample_rate, None
+
+
 def _short(message: str, path: str) -> str:
     """Drop the leading "path: " (the errors table has the path in its own column)."""
     prefix = f"{path}: "
@@ -318,6 +328,7 @@ def _worker_init() -> None:
     # Ctrl-C is the main process's to handle; and a worker exits when the main process is
     # gone (even by SIGKILL), instead of waiting forever on its task queue.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)  # parallelism comes from the worker count; the main process has its own threads
     parent = os.getppid()
 
     def watch() -> None:
@@ -333,7 +344,7 @@ def default_workers() -> int:
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
-Decode = Callable[[str, int], tuple[np.ndarray | None, str | None]]
+Prepare = Callable[[str, FrontendConfig], Prepared]
 
 
 class _Decoder:
@@ -344,10 +355,10 @@ class _Decoder:
     pool: the innocent ones succeed, and the file that kills its worker a second time is
     recorded as an error, so one bad file never stops the run."""
 
-    def __init__(self, workers: int, sample_rate: int, decode: Decode = decode_file) -> None:
+    def __init__(self, workers: int, frontend: FrontendConfig, prepare: Prepare = prepare_file) -> None:
         self.workers = workers
-        self.sample_rate = sample_rate
-        self.decode = decode
+        self.frontend = frontend
+        self.prepare = prepare
         self.pool: ProcessPoolExecutor | None = None
 
     def _new_pool(self) -> None:
@@ -361,15 +372,15 @@ class _Decoder:
         if self.pool is None:
             self._new_pool()
         try:
-            return [self.pool.submit(self.decode, str(j.file.path), self.sample_rate) for j in batch]
+            return [self.pool.submit(self.prepare, str(j.file.path), self.frontend) for j in batch]
         except BrokenProcessPool:  # a worker died since the last batch; its files are redone by _alone
             self.close()
             self._new_pool()
-            return [self.pool.submit(self.decode, str(j.file.path), self.sample_rate) for j in batch]
+            return [self.pool.submit(self.prepare, str(j.file.path), self.frontend) for j in batch]
 
-    def results(self, batch: list[_Job], futures: list[Future] | None) -> list[tuple[np.ndarray | None, str | None]]:
+    def results(self, batch: list[_Job], futures: list[Future] | None) -> list[Prepared]:
         if futures is None:
-            return [self.decode(str(j.file.path), self.sample_rate) for j in batch]
+            return [self.prepare(str(j.file.path), self.frontend) for j in batch]
         out = []
         for job, fut in zip(batch, futures):
             try:
@@ -378,9 +389,9 @@ class _Decoder:
                 out.append(self._alone(job))
         return out
 
-    def _alone(self, job: _Job) -> tuple[np.ndarray | None, str | None]:
+    def _alone(self, job: _Job) -> Prepared:
         """Decode one file in a healthy pool, waiting for it."""
-        args = (self.decode, str(job.file.path), self.sample_rate)
+        args = (self.prepare, str(job.file.path), self.frontend)
         try:
             fut = self.pool.submit(*args)
         except BrokenProcessPool:  # the pool is the broken one: replace it
@@ -390,7 +401,7 @@ class _Decoder:
         try:
             return fut.result()
         except BrokenProcessPool:
-            return None, "the decoder crashed on this file (its worker process died)"
+            return None, 0.0, "the decoder crashed on this file (its worker process died)"
 
     def close(self) -> None:
         if self.pool is not None:
@@ -406,7 +417,7 @@ def _embed_jobs(store: LibraryStore, embedder: EmbedderLike, jobs: list[_Job], o
         return
     batches = make_batches(jobs, options.batch_size, options.max_batch_seconds, options.seed)
     workers = default_workers() if options.workers is None else options.workers
-    decoder = _Decoder(min(workers, len(jobs)), embedder.sample_rate)
+    decoder = _Decoder(min(workers, len(jobs)), embedder.config.frontend)
     ahead: dict[int, list[Future] | None] = {}
     try:
         for i in range(min(options.prefetch_batches + 1, len(batches))):
@@ -426,21 +437,20 @@ def _embed_jobs(store: LibraryStore, embedder: EmbedderLike, jobs: list[_Job], o
 
 
 def _embed_and_commit(store: LibraryStore, embedder: EmbedderLike, batch: list[_Job],
-                      results: list[tuple[np.ndarray | None, str | None]], report: IndexReport) -> None:
-    ok = [(job, wave) for job, (wave, _) in zip(batch, results) if wave is not None]
+                      results: list[Prepared], report: IndexReport) -> None:
+    ok = [(job, mel, seconds) for job, (mel, seconds, _) in zip(batch, results) if mel is not None]
     t = time.perf_counter()
-    vectors = embedder.embed_batch([w for _, w in ok]) if ok else np.zeros((0, 0), np.float32)
+    vectors = embedder.embed_mels([torch.from_numpy(mel) for _, mel, _ in ok]) if ok else []
     report.model_seconds += time.perf_counter() - t
-    sr = embedder.sample_rate
     with store.transaction():
-        for (job, wave), vec in zip(ok, vectors):
+        for (job, _, seconds), vec in zip(ok, vectors):
             if not np.all(np.isfinite(vec)):
                 _fail(store, job, "the model produced a non-finite embedding", report)
                 continue
-            store.add_track(_info(job.file, job.content_hash, job.tags, len(wave) / sr), vec)
+            store.add_track(_info(job.file, job.content_hash, job.tags, seconds), vec)
             report.embedded += 1
-        for job, (wave, message) in zip(batch, results):
-            if wave is None:
+        for job, (mel, _, message) in zip(batch, results):
+            if mel is None:
                 _fail(store, job, message or "unknown decoding error", report)
 
 

@@ -17,7 +17,8 @@ import pytest
 
 from myna_rpe.embed import Embedder
 from myna_rpe.errors import LibraryError
-from playlist.indexer import IndexOptions, _Decoder, _Job, decode_file, index_library, make_batches
+from myna_rpe.config import FrontendConfig
+from playlist.indexer import IndexOptions, _Decoder, _Job, index_library, make_batches, prepare_file
 from playlist.scan import FileStat
 from playlist.tags import Tags
 from playlist.library import Library
@@ -218,11 +219,10 @@ from playlist.indexer import IndexOptions, index_library
 
 class Slow:  # the real model, slowed so the test can kill the run between commits
     def __init__(self, inner):
-        self.inner, self.model_id, self.config = inner, inner.model_id, inner.config
-        self.sample_rate, self.dim = inner.sample_rate, inner.dim
-    def embed_batch(self, waves):
+        self.inner, self.model_id, self.config, self.dim = inner, inner.model_id, inner.config, inner.dim
+    def embed_mels(self, mels):
         time.sleep(0.4)
-        return self.inner.embed_batch(waves)
+        return self.inner.embed_mels(mels)
 
 index_library(sys.argv[1], Slow(Embedder.load(sys.argv[2])), options=IndexOptions(workers=1, batch_size=2))
 """
@@ -303,26 +303,27 @@ def test_batches_group_similar_durations() -> None:
     assert all(sum(j.tags.duration for j in b) <= 400 for b in make_batches(jobs, 8, 400, seed=0))
 
 
-def crash_on_marked_files(path: str, sample_rate: int):
+def crash_on_marked_files(path: str, frontend: FrontendConfig):
     """A decoder that kills its worker process on files named *crash*, like a segfaulting codec."""
     if "crash" in Path(path).name:
         os._exit(3)
-    return decode_file(path, sample_rate)
+    return prepare_file(path, frontend)
 
 
 def test_a_decoder_crash_costs_only_that_file(lib: Path) -> None:
     shutil.copy(lib / "Compilation/a.ogg", lib / "Compilation/crash.ogg")
     names = ["Compilation/a.ogg", "Compilation/crash.ogg", "Compilation/c.mp3", "日本/曲.mp3"]
     jobs = [_Job(FileStat(lib / n, n, 0, 0), "", Tags()) for n in names]
-    decoder = _Decoder(workers=1, sample_rate=16000, decode=crash_on_marked_files)
+    decoder = _Decoder(workers=1, frontend=FrontendConfig(), prepare=crash_on_marked_files)
     try:
         first = decoder.results(jobs[:2], decoder.submit(jobs[:2]))
         later = decoder.results(jobs[2:], decoder.submit(jobs[2:]))  # submitted to a pool that broke
     finally:
         decoder.close()
-    (ok, _), (wave, message) = first
-    assert ok is not None and wave is None and "crashed" in message
-    assert all(w is not None for w, _ in later)
+    (ok, seconds, _), (mel, _, message) = first
+    assert ok is not None and ok.shape[0] == FrontendConfig().n_mels and seconds == pytest.approx(2.0, abs=0.1)
+    assert mel is None and "crashed" in message
+    assert all(m is not None for m, _, _ in later)
 
 
 def test_an_empty_library_gives_an_empty_index(tmp_path: Path, embedder: Embedder) -> None:
