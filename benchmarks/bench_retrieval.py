@@ -3,22 +3,24 @@
     python benchmarks/bench_retrieval.py --data OUT/heldout \\
         --checkpoint default=myna_rpe/pretrained --checkpoint alibi1d=runs/alibi1d/checkpoint ...
 
-Every track under --data is embedded whole (one forward pass; MFCC statistics for the
-baseline). A track's "work" is its top-level folder under --data, which
-scripts/build_training_set.py makes the Debian package, i.e. the game's soundtrack; where
-a game's tracks are split over several sub-folders holding two or more tracks each, a
-second level ("folder") treats each sub-folder as an album. Each track is a query in turn
-(leave-one-out), ranked against all the other tracks by cosine similarity; other versions of
-the same composition (SuperTuxKart's `_fast` copies, from the manifest's `variant` column)
-are left out of its candidates, since finding them would measure near-duplicate detection.
-Queries whose work has no other track are skipped.
+Every track under --data is embedded whole, in one forward pass (`--protocol chunks`
+averages 3 s chunks instead, as a diagnostic; the baseline takes MFCC statistics). A track's
+"work" is its top-level folder under --data, which scripts/build_training_set.py makes the
+Debian package, i.e. the game's soundtrack; where a game's tracks are split over several
+sub-folders holding two or more tracks each, a second level ("folder") treats each
+sub-folder as an album. Each track is a query in turn (leave-one-out), ranked against all
+the other tracks by cosine similarity; other versions of the same composition
+(SuperTuxKart's `_fast` copies, from the manifest's `variant` column) are left out of its
+candidates, since finding them would measure near-duplicate detection. Queries whose work
+has no other track are skipped.
 
 Reported: precision@5 (share of the 5 nearest that are the same work) and mean average
-precision, averaged over all queries and with every work weighing the same ("games equal":
-a large soundtrack would otherwise dominate), each with a 95% bootstrap interval (queries
-resampled within each work); chance is the exact expectation under a random ranking. Two similarity variants: cosine on the raw vectors, and cosine after
-standardising every dimension over the evaluated tracks (no labels used; MFCC statistics mix
-scales, and embeddings can share a large common direction).
+precision, averaged over all queries and with every work weighing the same ("games equal": a
+large soundtrack would otherwise dominate), each with a 95% bootstrap interval (queries
+resampled within each work); chance is the exact expectation under a random ranking. Two
+similarity variants: cosine on the raw vectors, and cosine after standardising every
+dimension over the evaluated tracks (no labels used; MFCC statistics mix scales, and
+embeddings can share a large common direction).
 
 Rows: each --checkpoint; the MFCC baseline (`myna eval --model mfcc` features); an untrained
 encoder with each distinct architecture among the checkpoints (`Embedder.random`, same seed).
@@ -178,7 +180,7 @@ def extractors(args) -> list[tuple[str, str, object]]:
         path = Path(path)
         label = label or (path.parent.name if path.name == "checkpoint" else path.name)
         emb = Embedder.load(path, device=args.device)
-        rows.append((label, _describe(emb.config), EncoderFeatures(emb, "whole")))
+        rows.append((label, _describe(emb.config), EncoderFeatures(emb, args.protocol)))
         configs.setdefault(json.dumps(emb.config.to_dict(), sort_keys=True), emb.config)
     if not args.no_mfcc:
         rows.append(("mfcc", "20 MFCC + Δ + ΔΔ, mean and std (120-d)", MfccFeatures()))
@@ -191,7 +193,7 @@ def extractors(args) -> list[tuple[str, str, object]]:
         for cfg in configs.values():
             emb = Embedder.random(cfg, seed=args.seed, device=args.device)
             rows.append((f"untrained {cfg.model.size}/{_pe_name(cfg)}", _describe(cfg) + f", seed {args.seed}",
-                         EncoderFeatures(emb, "whole")))
+                         EncoderFeatures(emb, args.protocol)))
     return rows
 
 
@@ -252,6 +254,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-random", action="store_true")
     ap.add_argument("--random-size", default="mini", help="untrained model size when no checkpoint is given")
     ap.add_argument("--random-pe", default="alibi2d", help="untrained model pe when no checkpoint is given")
+    ap.add_argument("--protocol", choices=("whole", "chunks"), default="whole",
+                    help="encoders: whole track in one pass, or the mean over 3 s chunks (Myna's protocol)")
     ap.add_argument("--limit", type=int, help="use only the first N tracks of each work (a quick check)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the untrained model and the bootstrap")
     ap.add_argument("--device", default="cpu")
@@ -288,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch threads {torch.get_num_threads()}, device {args.device}; data {args.data} "
-          f"({len(tracks)} tracks, {len(works)} works); whole-track embeddings, leave-one-out, "
+          f"({len(tracks)} tracks, {len(works)} works); encoder protocol {args.protocol}, leave-one-out, "
           f"other versions of the query's composition excluded; [95% bootstrap interval]\n")
     cols = ("p_at_5", "map", "p_at_5_games", "map_games")
     for level in dict.fromkeys(r["level"] for r in results):

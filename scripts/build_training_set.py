@@ -8,8 +8,8 @@ Steps, each skipped when its result is already in the cache:
 2. `dpkg -x` the .deb into CACHE/x/PKG;
 3. find the audio: every file with an audio suffix, files of 64 KB or more without one that
    the decoder recognises (`myna_rpe.audio.is_audio_file` sniffs content), and audio inside
-   zip/tar archives; LMMS demo projects (.mmpz) are rendered with `lmms render` when lmms is
-   installed;
+   zip/tar archives; LMMS demo projects (.mmpz) that pass the checks below are rendered
+   with `lmms render` (when lmms is installed);
 4. keep the music: files in the package's music locations (MUSIC rules below; sound effects,
    ambience and voice acting live elsewhere or are listed in SKIP with the reason), at least
    --min-seconds long, byte-identical copies dropped (a held-out copy of a training file too);
@@ -113,6 +113,11 @@ UNCLEAR = {
         "only the catch-all `Files: *` (GPL-2+) covers this project, and the copyright file itself "
         "notes that LMMS is not GPL-2+ as a whole (LMMS issue 2752)"
     ),
+    ("supertuxkart-data", "Files: *"): (
+        "every other music file has its own stanza naming composer and licence; this one falls to "
+        "the package-wide `Files: *` (GPL-3+, SuperTuxKart-Team), which names neither its composer nor a "
+        "licence chosen for it"
+    ),
 }
 
 
@@ -207,7 +212,7 @@ class Candidate:
     package: str
     rel: str  # path relative to the package's data_root (for archives: archive/member)
     file: Path  # the audio file on disk (extracted or rendered if needed)
-    how: str  # "suffix", "sniffed", "archive", "rendered"
+    how: str  # "suffix", "sniffed", "archive", "project" (LMMS, not yet rendered), "rendered"
 
 
 def _glob_match(rel: str, pattern: str) -> bool:
@@ -218,14 +223,12 @@ def _glob_match(rel: str, pattern: str) -> bool:
     return re.fullmatch(rx, rel) is not None
 
 
-def find_audio(package: str, root: Path, cache: Path, render: bool) -> tuple[list[Candidate], list[tuple[str, str]]]:
-    """Audio files (and rendered projects) under the package's data root; plus render failures."""
+def find_audio(package: str, root: Path, cache: Path) -> list[Candidate]:
+    """Audio files under the package's data root, and LMMS projects (rendered later, if kept)."""
     from myna_rpe.audio import AUDIO_EXTENSIONS, is_audio_file
 
-    spec = PACKAGES[package]
-    data = root / spec.data_root
+    data = root / PACKAGES[package].data_root
     found: list[Candidate] = []
-    failed: list[tuple[str, str]] = []
     for p in sorted(data.rglob("*")):
         if not p.is_file() or p.is_symlink():
             continue
@@ -234,19 +237,13 @@ def find_audio(package: str, root: Path, cache: Path, render: bool) -> tuple[lis
         if suffix in AUDIO_EXTENSIONS:
             found.append(Candidate(package, rel, p, "suffix"))
         elif suffix == ".mmpz":
-            if render:
-                out = cache / "rendered" / package / (rel + ".ogg")
-                err = render_lmms(p, out)
-                if err:
-                    failed.append((rel, err))
-                else:
-                    found.append(Candidate(package, rel, out, "rendered"))
+            found.append(Candidate(package, rel, p, "project"))
         elif p.stat().st_size >= SNIFF_MIN_BYTES:
             if zipfile.is_zipfile(p) or _is_tar(p):
                 found += _archive_audio(package, rel, p, cache / "unpacked" / package)
             elif is_audio_file(p):
                 found.append(Candidate(package, rel, p, "sniffed"))
-    return found, failed
+    return found
 
 
 def _is_tar(p: Path) -> bool:
@@ -390,17 +387,16 @@ def select(packages: list[str], heldout: set[str], cache: Path, min_seconds: flo
         copyright_file = root / "usr/share/doc" / package / "copyright"
         stanzas = parse_dep5(copyright_file.read_text(encoding="utf-8", errors="replace"))
         named, variants = read_descriptors(root, package)
-        candidates, failed = find_audio(package, root, cache, render)
-        for rel, err in failed:
-            excluded.append((package, rel, float("nan"), err))
-        for c in candidates:
-            try:
-                duration = audio_duration(c.file)
-            except AudioError as exc:
-                excluded.append((package, c.rel, float("nan"), f"undecodable: {exc}"))
-                continue
-            if duration < min_seconds:
-                continue  # short files are effects or jingles; not worth listing one by one
+        for c in find_audio(package, root, cache):
+            duration = float("nan")
+            if c.how != "project":  # an LMMS project is rendered only once it has passed the checks
+                try:
+                    duration = audio_duration(c.file)
+                except AudioError as exc:
+                    excluded.append((package, c.rel, duration, f"undecodable: {exc}"))
+                    continue
+                if duration < min_seconds:
+                    continue  # short files are effects or jingles; not worth listing one by one
             why_not = music_verdict(package, c.rel, named)
             source = str(PurePosixPath(spec.source_root) / c.rel) if spec.source_root else c.rel
             stanza = licence_of(source, stanzas)
@@ -412,6 +408,12 @@ def select(packages: list[str], heldout: set[str], cache: Path, min_seconds: flo
                 why_not = f"licence {stanza.licence} is outside the training licences chosen (--gpl2-compatible)"
             if why_not is None and (package, stanza.rule) in UNCLEAR:
                 why_not = "unclear licence: " + UNCLEAR[(package, stanza.rule)]
+            if why_not is None and c.how == "project":
+                why_not, c = _render(c, cache, render)
+                if why_not is None:
+                    duration = audio_duration(c.file)
+                    if duration < min_seconds:
+                        continue
             if why_not is not None:
                 excluded.append((package, c.rel, duration, why_not))
                 continue
@@ -422,6 +424,15 @@ def select(packages: list[str], heldout: set[str], cache: Path, min_seconds: flo
                 sha256=_sha256(c.file), how=c.how,
             ))
     return _drop_duplicates(rows, excluded), excluded
+
+
+def _render(c: Candidate, cache: Path, render: bool) -> tuple[str | None, Candidate]:
+    """(why not, candidate): the project rendered to audio in the cache, or the reason it is not."""
+    if not render:
+        return "LMMS projects skipped (--no-render)", c
+    out = cache / "rendered" / c.package / (c.rel + ".ogg")
+    err = render_lmms(c.file, out)
+    return err, Candidate(c.package, c.rel, out, "rendered") if err is None else c
 
 
 def _drop_duplicates(rows: list[Row], excluded: list) -> list[Row]:
