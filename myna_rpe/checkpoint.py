@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from myna_rpe.config import EncoderConfig
 from myna_rpe.errors import CheckpointError
+from myna_rpe.fileio import atomic_write_bytes
 from myna_rpe.model import MynaEncoder
 
 FORMAT = "myna-rpe/1"
@@ -43,21 +43,6 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so readers see the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(
     directory: str | Path, model: MynaEncoder, cfg: EncoderConfig, meta: dict[str, Any] | None = None
 ) -> Path:
@@ -65,15 +50,9 @@ def save_checkpoint(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{WEIGHTS}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"format": FORMAT})
-        digest = file_sha256(Path(tmp))
-        os.replace(tmp, directory / WEIGHTS)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    weights = safetensors_bytes(state, metadata={"format": FORMAT})
+    atomic_write_bytes(directory / WEIGHTS, weights)
+    digest = hashlib.sha256(weights).hexdigest()
     doc = {"format": FORMAT, "config": cfg.to_dict(), "weights_sha256": digest, "meta": meta or {}}
     atomic_write_bytes(directory / CONFIG, (json.dumps(doc, indent=2) + "\n").encode())
     return directory

@@ -16,13 +16,13 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 from urllib.parse import unquote, urlsplit
 
 from myna_rpe.errors import PlaylistError
+from myna_rpe.fileio import atomic_write_bytes
 
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
@@ -167,17 +167,7 @@ def write_m3u8(path: str | Path, entries: Iterable[PlaylistEntry], absolute: boo
             lines.append(_relative_or_absolute(entry.path, folder, absolute))
     data = ("\n".join(lines) + "\n").encode("utf-8")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(out, data)
     except OSError as exc:
         raise PlaylistError(f"cannot write playlist ({exc.strerror})", out, "check the folder's permissions") from None
     return out

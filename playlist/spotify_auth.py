@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from spotipy.cache_handler import CacheFileHandler
 from spotipy.oauth2 import SpotifyPKCE
 
 from myna_rpe.errors import SpotifyError
+from myna_rpe.fileio import atomic_write_text
 
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"
 # Read for import, write for export: one sign-in serves both commands.
@@ -56,13 +56,9 @@ class PrivateTokenCache(CacheFileHandler):
 
     def save_token_to_cache(self, token_info: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".spotify-token-")  # mode 0600
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(token_info, f)
-            os.replace(tmp, self.path)
+            atomic_write_text(self.path, json.dumps(token_info), mode=0o600)
         except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
             raise SpotifyError(f"cannot save the Spotify token: {exc.strerror}", path=self.path) from exc
 
     def clear(self) -> bool:

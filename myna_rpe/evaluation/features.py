@@ -19,6 +19,7 @@ from scipy.fft import dct
 from myna_rpe.config import FrontendConfig
 from myna_rpe.errors import AudioError
 from myna_rpe.evaluation.datasets import SPLITS, EvalDataset
+from myna_rpe.fileio import atomic_write
 
 EmbedProtocol = Literal["whole", "chunks"]
 
@@ -130,12 +131,8 @@ class EmbeddingCache:
             return None
 
     def put(self, extractor_id: str, dataset: str, key: str, vector: np.ndarray) -> None:
-        p = self.path(extractor_id, dataset, key)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
+        with atomic_write(self.path(extractor_id, dataset, key)) as fh:
             np.save(fh, np.asarray(vector, dtype=np.float32), allow_pickle=False)
-        os.replace(tmp, p)
 
 
 @dataclass

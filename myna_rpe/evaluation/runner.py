@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -33,6 +32,7 @@ from myna_rpe.evaluation.features import (
     extract,
 )
 from myna_rpe.evaluation.metrics import metric_for
+from myna_rpe.fileio import atomic_write_text
 from myna_rpe.evaluation.probes import GRIDS, Split, grid_size, run_probes
 
 LOADERS = {"gtzan": gtzan, "giantsteps": giantsteps, "emomusic": emomusic, "mtat": mtat}
@@ -180,13 +180,8 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> dict[str, Any
 def write_report(report: dict[str, Any], path: str | Path) -> Path:
     """Strict JSON (an undefined metric is null), written through a temporary file so a
     crash never leaves half a report."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     text = json.dumps(_finite(report), indent=2, default=_jsonable, allow_nan=False)
-    tmp.write_text(text + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, text + "\n")
 
 
 def _finite(value: Any) -> Any:

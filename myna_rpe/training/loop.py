@@ -36,7 +36,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from myna_rpe.checkpoint import atomic_write_bytes, build_model, load_checkpoint, save_checkpoint
+from myna_rpe.checkpoint import build_model, load_checkpoint, save_checkpoint
+from myna_rpe.fileio import atomic_write_bytes
 from myna_rpe.errors import CheckpointError, DatasetError, MynaError
 from myna_rpe.frontend import silence_value
 from myna_rpe.training.config import (

@@ -20,8 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -32,6 +30,7 @@ import numpy as np
 
 from myna_rpe.config import FrontendConfig
 from myna_rpe.errors import AudioError
+from myna_rpe.fileio import atomic_write
 
 CACHE_FORMAT = 1
 MANIFEST = "manifest.json"
@@ -76,17 +75,8 @@ def _compute(path: Path, cfg: FrontendConfig) -> np.ndarray:
 
 
 def _write_npy_atomic(target: Path, array: np.ndarray) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(target) as fh:
+        np.save(fh, array)
 
 
 def _compute_and_store(path: Path, target: Path, cfg: FrontendConfig) -> tuple[int | None, str | None]:
