@@ -45,7 +45,6 @@ from playlist.indexer import (  # noqa: E402
     IndexReport,
     _worker_init,
     decode_file,
-    default_workers,
     index_library,
 )
 from playlist.scan import content_hash, full_hash, walk_library  # noqa: E402
@@ -155,7 +154,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=200, help="tracks in the generated library")
     ap.add_argument("--seconds", type=float, nargs=2, default=(180.0, 240.0), help="track length range")
-    ap.add_argument("--workers", type=int, default=default_workers(), help="decoding processes")
+    ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1),
+                    help="decoding processes for the pooled runs (the inline run uses none)")
     ap.add_argument("--models", nargs="+", default=["tiny", "mini"], help="encoder sizes to time")
     ap.add_argument("--no-inline", action="store_true", help="skip the workers=0 run")
     ap.add_argument("--vectors", type=float, nargs="*", default=[1e4, 1e5, 1e6], help="none: skip part 2")
@@ -170,7 +170,8 @@ def main() -> None:
 
     root = args.dir or Path(tempfile.gettempdir()) / f"myna-bench-library-{args.n}"
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
-          f"torch threads {torch.get_num_threads()}, decode workers {args.workers}, python {platform.python_version()}")
+          f"torch threads {torch.get_num_threads()} (fewer while decode workers run: cores - workers), "
+          f"python {platform.python_version()}")
     files = make_bench_library(root, args.n, tuple(args.seconds), max(1, args.workers))
 
     print(f"\n## indexing {len(files)} tracks of {args.seconds[0]:.0f}-{args.seconds[1]:.0f} s "

@@ -72,7 +72,7 @@ class ProgressHook(Protocol):
 
 @dataclass(frozen=True)
 class IndexOptions:
-    workers: int | None = None  # decoding processes; None = CPU count - 1 (at most 8); 0 = in this process
+    workers: int | None = None  # decoding processes; None = default_workers(); 0 = in this process
     batch_size: int = 8  # tracks per forward pass and per commit
     max_batch_seconds: float = 1800.0  # cap on audio per batch, for memory
     prefetch_batches: int = 2  # batches decoded ahead of the model
@@ -340,8 +340,16 @@ def _worker_init() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def default_workers() -> int:
-    return max(1, min(8, (os.cpu_count() or 2) - 1))
+def default_workers(device: str = "cpu", cpus: int | None = None) -> int:
+    """Decode processes for a run. Decoding plus the log-mel costs about a fifth of the
+    `mini` encoder's CPU time per track, so on a CPU a quarter of the cores keeps the model
+    fed and the rest go to its threads. With 2 cores or fewer a worker only takes CPU from
+    the model (measured: inline was faster, benchmarks/README.md), so decode inline. A GPU
+    model is fast: give decoding every core but one."""
+    cpus = cpus or os.cpu_count() or 1
+    if device != "cpu":
+        return max(1, min(8, cpus - 1))
+    return 0 if cpus <= 2 else max(1, cpus // 4)
 
 
 Prepare = Callable[[str, FrontendConfig], Prepared]
@@ -416,9 +424,13 @@ def _embed_jobs(store: LibraryStore, embedder: EmbedderLike, jobs: list[_Job], o
     if not jobs:
         return
     batches = make_batches(jobs, options.batch_size, options.max_batch_seconds, options.seed)
-    workers = default_workers() if options.workers is None else options.workers
-    decoder = _Decoder(min(workers, len(jobs)), embedder.config.frontend)
+    device = str(getattr(embedder, "device", "cpu"))
+    workers = min(default_workers(device) if options.workers is None else options.workers, len(jobs))
+    decoder = _Decoder(workers, embedder.config.frontend)
     ahead: dict[int, list[Future] | None] = {}
+    threads = torch.get_num_threads()
+    if workers and device == "cpu":  # the workers have their cores; don't oversubscribe them
+        torch.set_num_threads(max(1, min(threads, (os.cpu_count() or 1) - workers)))
     try:
         for i in range(min(options.prefetch_batches + 1, len(batches))):
             ahead[i] = decoder.submit(batches[i])
@@ -434,6 +446,7 @@ def _embed_jobs(store: LibraryStore, embedder: EmbedderLike, jobs: list[_Job], o
                 progress.advance(len(batch))
     finally:
         decoder.close()
+        torch.set_num_threads(threads)
 
 
 def _embed_and_commit(store: LibraryStore, embedder: EmbedderLike, batch: list[_Job],

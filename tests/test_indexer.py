@@ -333,3 +333,11 @@ def test_an_empty_library_gives_an_empty_index(tmp_path: Path, embedder: Embedde
     with Library.open(tmp_path / "empty" / ".myna") as library:
         assert len(library) == 0
         assert library.search(np.ones((1, embedder.dim)), 3)[1].tolist() == [[-1, -1, -1]]
+
+
+def test_default_worker_count_follows_cores_and_device() -> None:
+    from playlist.indexer import default_workers
+
+    assert default_workers("cpu", cpus=2) == 0  # a worker would only take CPU from the model
+    assert (default_workers("cpu", cpus=4), default_workers("cpu", cpus=16)) == (1, 4)
+    assert (default_workers("cuda", cpus=2), default_workers("cuda", cpus=32)) == (1, 8)
