@@ -3,7 +3,7 @@
     python benchmarks/bench_forward.py [--sizes mini vit-s] [--seconds 30 180 600]
 
 Each measurement runs in a fresh subprocess: the peak resident memory it adds during
-the forward pass (VmHWM after − VmRSS before) and the wall time of the pass. "dense"
+the forward pass (VmHWM after − VmRSS before) and the median wall time of --repeats passes. "dense"
 is the baseline: the same model with the whole (heads × N × N) bias built at once.
 """
 
@@ -26,7 +26,7 @@ def _rss_kib(field: str) -> int:
     raise RuntimeError(field)
 
 
-def measure(size: str, seconds: float, mode: str, pe: str) -> dict:
+def measure(size: str, seconds: float, mode: str, pe: str, repeats: int = 3) -> dict:
     import torch
 
     from myna_rpe.config import EncoderConfig, ModelConfig
@@ -41,10 +41,13 @@ def measure(size: str, seconds: float, mode: str, pe: str) -> dict:
     with torch.inference_mode():
         model(mels[..., :64], block_size=block)  # warm up kernels
         before = _rss_kib("VmRSS")
-        start = time.perf_counter()
-        model(mels, block_size=block)
-        elapsed = time.perf_counter() - start
-    peak = _rss_kib("VmHWM")
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(mels, block_size=block)
+            times.append(time.perf_counter() - start)
+        peak = _rss_kib("VmHWM")
+    elapsed = sorted(times)[len(times) // 2]  # median: robust to a busy machine
     tokens = cfg.model.freq_patches * -(-frames // cfg.model.patch_size) + 1
     return {"size": size, "seconds": seconds, "mode": mode, "tokens": tokens,
             "time_s": elapsed, "peak_mib": max(0, peak - before) / 1024}
@@ -56,11 +59,12 @@ def main() -> None:
     ap.add_argument("--seconds", nargs="+", type=float, default=[30, 180, 600])
     ap.add_argument("--pe", default="alibi2d")
     ap.add_argument("--max-dense-tokens", type=int, default=10_000, help="skip dense runs above this (memory)")
+    ap.add_argument("--repeats", type=int, default=3, help="passes per measurement (median reported)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         size, seconds, mode = args.one.split(",")
-        print(json.dumps(measure(size, float(seconds), mode, args.pe)))
+        print(json.dumps(measure(size, float(seconds), mode, args.pe, args.repeats)))
         return
 
     rows = []
@@ -73,7 +77,8 @@ def main() -> None:
                                  "time_s": float("nan"), "peak_mib": float("nan")})
                     continue
                 out = subprocess.run(
-                    [sys.executable, __file__, "--pe", args.pe, "--one", f"{size},{seconds},{mode}"],
+                    [sys.executable, __file__, "--pe", args.pe, "--repeats", str(args.repeats),
+                     "--one", f"{size},{seconds},{mode}"],
                     capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()},
                 )
                 if out.returncode:
