@@ -342,14 +342,13 @@ def _worker_init() -> None:
 
 def default_workers(device: str = "cpu", cpus: int | None = None) -> int:
     """Decode processes for a run. Decoding plus the log-mel costs about a fifth of the
-    `mini` encoder's CPU time per track, so on a CPU a quarter of the cores keeps the model
-    fed and the rest go to its threads. With 2 cores or fewer a worker only takes CPU from
-    the model (measured: inline was faster, benchmarks/README.md), so decode inline. A GPU
-    model is fast: give decoding every core but one."""
+    `mini` encoder's CPU time per track, so on a CPU a quarter of the cores (at least one)
+    keeps the model fed, and the run lowers the encoder's torch threads to the cores left.
+    A GPU model is fast: give decoding every core but one."""
     cpus = cpus or os.cpu_count() or 1
     if device != "cpu":
         return max(1, min(8, cpus - 1))
-    return 0 if cpus <= 2 else max(1, cpus // 4)
+    return max(1, cpus // 4)
 
 
 Prepare = Callable[[str, FrontendConfig], Prepared]
