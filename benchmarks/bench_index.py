@@ -37,19 +37,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from myna_rpe.audio import write_audio  # noqa: E402
-from myna_rpe.config import EncoderConfig, ModelConfig  # noqa: E402
-from myna_rpe.synth import TIMBRES, TrackSpec, synth_track  # noqa: E402
-from playlist.indexer import (  # noqa: E402
+from myna_rpe.audio import write_audio
+from myna_rpe.config import EncoderConfig, ModelConfig
+from myna_rpe.synth import TIMBRES, TrackSpec, synth_track
+from playlist.indexer import (
     IndexOptions,
     IndexReport,
     _worker_init,
     decode_file,
     index_library,
 )
-from playlist.scan import content_hash, full_hash, walk_library  # noqa: E402
-from playlist.store import l2_normalise  # noqa: E402
-from playlist.vector_index import IndexSpec, build_index, configure_search, search  # noqa: E402
+from playlist.scan import content_hash, full_hash, walk_library
+from playlist.store import l2_normalise
+from playlist.vector_index import IndexSpec, build_index, configure_search, search
 
 FORMATS = ("mp3", "flac", "ogg", "m4a")
 SOURCE_RATE = 44100

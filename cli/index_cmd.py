@@ -137,15 +137,15 @@ def _print_status(db_dir: Path) -> None:
             ("errors", str(len(store.errors()))),
             ("model", f"{store.model_id or '–'} (dim {store.get_meta('dim') or '–'})"),
             ("index", f"{spec.kind}, " + ("up to date" if index_is_fresh(store, spec) else "stale (rebuilt on next use)")),
-            ("size", f"store {sizes / 2**20:.1f} MiB, index "
-                     f"{index_path.stat().st_size / 2**20 if index_path.exists() else 0:.1f} MiB"),
+            ("size", (f"store {sizes / 2**20:.1f} MiB, index "
+                      f"{index_path.stat().st_size / 2**20 if index_path.exists() else 0:.1f} MiB")),
         ]
         if last:
             ago = time.time() - last["finished_at"]
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["finished_at"]))
-            rows.append(("last run", f"{when} ({ago / 3600:.1f} h ago), {last['seconds']:.1f} s: "
-                                     f"{last['embedded']} embedded, {last['moved']} moved, "
-                                     f"{last['removed']} removed, {last['failed']} failed"))
+            rows.append(("last run", (f"{when} ({ago / 3600:.1f} h ago), {last['seconds']:.1f} s: "
+                                      f"{last['embedded']} embedded, {last['moved']} moved, "
+                                      f"{last['removed']} removed, {last['failed']} failed")))
         else:
             rows.append(("last run", "never finished"))
         for name, value in rows:

@@ -31,11 +31,12 @@ import signal
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -321,7 +322,7 @@ def prepare_file(path: str, frontend: FrontendConfig) -> Prepared:
 def _short(message: str, path: str) -> str:
     """Drop the leading "path: " (the errors table has the path in its own column)."""
     prefix = f"{path}: "
-    return message[len(prefix):] if message.startswith(prefix) else message
+    return message.removeprefix(prefix)
 
 
 def _worker_init() -> None:

@@ -79,7 +79,7 @@ class Library:
         self.index = index
 
     @classmethod
-    def open(cls, db_dir: str | Path, root: str | Path | None = None, spec: IndexSpec | None = None) -> "Library":
+    def open(cls, db_dir: str | Path, root: str | Path | None = None, spec: IndexSpec | None = None) -> Library:
         store = LibraryStore.open(db_dir, root=root)
         try:
             spec = spec or stored_spec(store)
@@ -101,7 +101,7 @@ class Library:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> "Library":
+    def __enter__(self) -> Library:
         return self
 
     def __exit__(self, *exc: object) -> None:

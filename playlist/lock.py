@@ -47,7 +47,7 @@ class LibraryLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "LibraryLock":
+    def __enter__(self) -> LibraryLock:
         self.acquire()
         return self
 

@@ -153,7 +153,7 @@ class LibraryStore:
     # ------------------------------------------------------------------ opening
 
     @classmethod
-    def open(cls, db_dir: str | Path, root: str | Path | None = None, create: bool = False) -> "LibraryStore":
+    def open(cls, db_dir: str | Path, root: str | Path | None = None, create: bool = False) -> LibraryStore:
         """Open the store in `db_dir`. `root` is the library folder; by default the parent
         of a `.myna` folder, or the root recorded when the store was created."""
         db_dir = Path(db_dir).expanduser().absolute()
@@ -202,7 +202,7 @@ class LibraryStore:
     def close(self) -> None:
         self._conn.close()
 
-    def __enter__(self) -> "LibraryStore":
+    def __enter__(self) -> LibraryStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

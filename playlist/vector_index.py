@@ -58,7 +58,7 @@ def build_index(ids: np.ndarray, X: np.ndarray, spec: IndexSpec = IndexSpec()) -
         base.hnsw.efSearch = spec.hnsw_ef_search
     elif spec.kind == "ivf":
         # 4·sqrt(n) cells, but at least 39 training points per cell (FAISS's k-means minimum).
-        nlist = spec.ivf_nlist or min(int(round(4 * math.sqrt(len(X)))), len(X) // 39)
+        nlist = spec.ivf_nlist or min(round(4 * math.sqrt(len(X))), len(X) // 39)
         nlist = max(1, min(nlist, len(X)))
         quantizer = faiss.IndexFlatIP(dim)
         base = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)

@@ -15,17 +15,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from myna_rpe.config import FrontendConfig
 from myna_rpe.embed import Embedder
 from myna_rpe.errors import LibraryError
-from myna_rpe.config import FrontendConfig
-from playlist.indexer import IndexOptions, _Decoder, _Job, index_library, make_batches, prepare_file
-from playlist.scan import FileStat
-from playlist.tags import Tags
+from playlist.indexer import (
+    IndexOptions,
+    _Decoder,
+    _Job,
+    index_library,
+    make_batches,
+    prepare_file,
+)
 from playlist.library import Library
 from playlist.lock import LibraryLock
+from playlist.scan import FileStat
 from playlist.store import LibraryStore
+from playlist.tags import Tags
 from playlist.vector_index import INDEX_FILENAME, IndexSpec, index_kind, read_index
-from tests.library_helpers import GOOD_FILES, make_test_library, save_tiny_checkpoint, write_track
+from tests.library_helpers import (
+    GOOD_FILES,
+    make_test_library,
+    save_tiny_checkpoint,
+    write_track,
+)
 
 INLINE = IndexOptions(workers=0, batch_size=4)
 
@@ -89,7 +101,7 @@ def test_first_run_indexes_good_files_and_records_bad_ones(lib: Path, embedder: 
         assert song.duration == pytest.approx(3.0, abs=0.1)
         assert store.track_by_path("日本/曲.mp3").artist == "歌手"
         # A stored vector is the file's own embedding (batching and padding change nothing).
-        ids, X = store.embeddings([song.id])
+        _, X = store.embeddings([song.id])
         alone = embedder.embed_file(song.path)
         assert np.allclose(X[0], alone / np.linalg.norm(alone), atol=1e-4)
     assert_consistent(lib, embedder.model_id)
@@ -198,17 +210,16 @@ def test_worker_processes_give_the_same_result_as_inline(lib: Path, embedder: Em
         pa = {t.rel_path: t.id for t in a.tracks()}
         pb = {t.rel_path: t.id for t in b.tracks()}
         assert set(pa) == set(pb)
-        for rel in pa:
-            _, xa = a.embeddings([pa[rel]])
+        for rel, track_id in pa.items():
+            _, xa = a.embeddings([track_id])
             _, xb = b.embeddings([pb[rel]])
             assert np.allclose(xa, xb, atol=1e-5)
     assert not (lib / ".myna").exists()  # --db elsewhere leaves the library folder untouched
 
 
 def test_concurrent_run_is_refused(lib: Path, embedder: Embedder) -> None:
-    with LibraryLock(lib / ".myna"):
-        with pytest.raises(LibraryError, match="another `myna index`"):
-            index_library(lib, embedder, options=INLINE)
+    with LibraryLock(lib / ".myna"), pytest.raises(LibraryError, match="another `myna index`"):
+        index_library(lib, embedder, options=INLINE)
     assert index_library(lib, embedder, options=INLINE).embedded == len(GOOD_FILES)
 
 

@@ -106,17 +106,15 @@ def test_switching_model_drops_old_embeddings_only(store: LibraryStore) -> None:
 def test_dimension_change_within_a_model_is_refused(store: LibraryStore) -> None:
     with store.transaction():
         store.add_track(info("a.mp3"), np.ones(3))
-    with pytest.raises(LibraryError, match="embedding size 4"):
-        with store.transaction():
-            store.add_track(info("b.mp3"), np.ones(4))
+    with pytest.raises(LibraryError, match="embedding size 4"), store.transaction():
+        store.add_track(info("b.mp3"), np.ones(4))
     assert store.count_tracks() == 1  # the failed transaction left nothing behind
 
 
 def test_transaction_rolls_back_on_error(store: LibraryStore) -> None:
-    with pytest.raises(RuntimeError):
-        with store.transaction():
-            store.add_track(info("a.mp3"), np.ones(3))
-            raise RuntimeError("killed mid-batch")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.add_track(info("a.mp3"), np.ones(3))
+        raise RuntimeError("killed mid-batch")
     assert store.count_tracks() == 0
 
 
