@@ -16,6 +16,9 @@ Public API (read side, used by the playlist tools)::
         store.find("beatles - help")             # list[Track]: path or "artist - title" substring
         ids, X = store.embeddings()              # int64 (n,), float32 (n, dim), rows L2-normalised
 
+    with Library.open(db_dir) as lib:            # playlist.library: the store + its FAISS index
+        scores, ids = lib.search(vectors, k)     # cosine; ids are track ids, -1 where fewer than k
+
 Track ids are SQLite AUTOINCREMENT keys: never reused, kept when a file is moved or
 re-embedded, and used as the FAISS ids, so an id means the same track everywhere.
 Paths are stored relative to the library root (POSIX separators), so moving the whole
