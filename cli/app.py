@@ -39,7 +39,7 @@ def main() -> None:
 
     _register()
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
     except MynaError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)
@@ -57,6 +57,10 @@ def main() -> None:
             raise
         show()
         sys.exit(getattr(exc, "exit_code", 2))
+    if rc == 130:  # typer turns Ctrl-C inside a command into a return value
+        err_console.print("[yellow]interrupted[/yellow]")
+    if isinstance(rc, int) and rc:
+        sys.exit(rc)
 
 
 if __name__ == "__main__":

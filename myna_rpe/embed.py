@@ -10,6 +10,7 @@ Embeddings are the raw CLS vectors; L2-normalise them where cosine similarity is
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -52,7 +53,11 @@ class Embedder:
         path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
         model, cfg, _ = load_checkpoint(path, device)
         _, _, digest = read_config(path)
-        return cls(model, cfg, model_id=digest[:16] or _state_hash(model, cfg), device=device)
+        if not digest:
+            return cls(model, cfg, model_id=_state_hash(model, cfg), device=device)
+        # Weights and config both define the model: a new frontend setting is a new model.
+        config = json.dumps(cfg.to_dict(), sort_keys=True)
+        return cls(model, cfg, model_id=hashlib.sha256((digest + config).encode()).hexdigest()[:16], device=device)
 
     @classmethod
     def random(cls, cfg: EncoderConfig | None = None, seed: int = 0, device: str = "cpu") -> "Embedder":

@@ -139,3 +139,14 @@ def test_embed_file_reads_audio(tmp_path):
     wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000 * 2) / 16000)).astype(np.float32)
     path = write_audio(tmp_path / "tone.flac", wave, 16000)
     assert np.allclose(emb.embed_file(path), emb.embed_waveform(wave), atol=1e-4)
+
+
+def test_model_id_changes_with_the_config_even_for_the_same_weights(tmp_path):
+    from dataclasses import replace
+
+    cfg = tiny_cfg()
+    model = build_model(cfg)
+    save_checkpoint(tmp_path / "a", model, cfg)
+    other = EncoderConfig(frontend=replace(cfg.frontend, top_db=60.0), model=cfg.model)
+    save_checkpoint(tmp_path / "b", model, other)
+    assert Embedder.load(tmp_path / "a").model_id != Embedder.load(tmp_path / "b").model_id
