@@ -5,14 +5,18 @@
 #     scripts/train_default_model.sh
 #
 # Settings come from the environment (defaults below); extra arguments go to `myna train`:
-#     STEPS=2000 DEVICE=cuda scripts/train_default_model.sh --lr 3e-4
+#     STEPS=4000 DEVICE=cuda scripts/train_default_model.sh --lr 3e-4
 #
 #   DATA      the training/held-out set             (runs/default-data)
 #   DEB_CACHE downloaded .debs, extracted trees, LMMS renders  (~/.cache/myna-rpe/debs)
 #   RUNS      run folders, one per positional scheme (runs/default-model)
 #   SIZE, PE  the shipped model                      (mini, alibi2d)
 #   VARIANTS  further schemes trained the same way for the comparison ("alibi1d none"; "" = skip)
-#   STEPS, BATCH, SEED, DEVICE                       (3000, 32, 0, auto)
+#   STEPS, BATCH, SEED, DEVICE                       (2000, 32, 0, auto)
+#   CHUNK_MIN, CHUNK_MAX, MASK  view length range (s) and patchout ratio  (3, 15, 0.75)
+#             Longer, variable views than Myna's 3 s / 90 %: the model embeds whole tracks,
+#             and on the held-out games 3 s views scored below the untrained model
+#             (docs/default_model.md, "Recipe").
 #   GPL2_ONLY 1 = train only on music whose licences combine under GPL-2 (drops CC-BY-SA)  (0)
 #   RENDER    1 = render the LMMS demo projects (needs `lmms`), 0 = leave them out  (1)
 #   INSTALL   1 = copy the trained weights into myna_rpe/pretrained/               (1)
@@ -27,10 +31,13 @@ RUNS=${RUNS:-runs/default-model}
 SIZE=${SIZE:-mini}
 PE=${PE:-alibi2d}
 VARIANTS=${VARIANTS-alibi1d none}
-STEPS=${STEPS:-3000}
+STEPS=${STEPS:-2000}
 BATCH=${BATCH:-32}
 SEED=${SEED:-0}
 DEVICE=${DEVICE:-auto}
+CHUNK_MIN=${CHUNK_MIN:-3}
+CHUNK_MAX=${CHUNK_MAX:-15}
+MASK=${MASK:-0.75}
 RENDER=${RENDER:-1}
 GPL2_ONLY=${GPL2_ONLY:-0}
 INSTALL=${INSTALL:-1}
@@ -46,6 +53,7 @@ train() {  # $1 = positional scheme; further arguments go to `myna train`
   local pe=$1; shift
   "$MYNA" train --data "$DATA/train" --out "$RUNS/$pe" --size "$SIZE" --pe "$pe" \
     --steps "$STEPS" --batch-size "$BATCH" --seed "$SEED" --device "$DEVICE" \
+    --chunk-min-seconds "$CHUNK_MIN" --chunk-max-seconds "$CHUNK_MAX" --mask-ratio "$MASK" \
     --min-track-seconds 30 "$@"
 }
 
