@@ -28,10 +28,10 @@ def blocked_attention(
     alibi: AlibiBias | None,
     block_size: int | None,
 ) -> torch.Tensor:
-    """softmax(q·kᵀ/√d + bias + key_mask)·v over (B, H, N, d) tensors, in query blocks."""
+    """softmax(q·kᵀ/√d + bias)·v over (B, H, N, d) tensors in query blocks; padding keys get −inf."""
     n_q = q.shape[2]
     key_mask = None
-    if not bool(k_coords.valid.all()):
+    if alibi is None and not bool(k_coords.valid.all()):  # ALiBi's bias masks padding itself
         key_mask = torch.zeros(k_coords.valid.shape, dtype=q.dtype, device=q.device)
         key_mask = key_mask.masked_fill(~k_coords.valid, float("-inf"))[:, None, None, :]
     if alibi is None and key_mask is None:
@@ -41,11 +41,9 @@ def blocked_attention(
     out = []
     for start in range(0, n_q, step):
         stop = min(n_q, start + step)
-        bias = None
+        bias = key_mask
         if alibi is not None:
             bias = alibi(_slice(q_coords, start, stop), k_coords).to(q.dtype)
-        if key_mask is not None:
-            bias = key_mask if bias is None else bias + key_mask
         out.append(F.scaled_dot_product_attention(q[:, :, start:stop], k, v, attn_mask=bias))
     return torch.cat(out, dim=2) if len(out) > 1 else out[0]
 

@@ -76,13 +76,25 @@ class AlibiBias(nn.Module):
         return self.log_slopes.exp()
 
     def forward(self, q: Coords, k: Coords) -> torch.Tensor:
-        """Bias (B, H, Nq, Nk) between query coords `q` and key coords `k`."""
-        dist = self.w_t * (q.t[:, :, None] - k.t[:, None, :]).abs()
+        """Bias (B, H, Nq, Nk) between query coords `q` and key coords `k`; −inf on padding keys.
+
+        This runs once per layer and query block over Nq × Nk pairs, so it works in place
+        on one (B, Nq, Nk) distance tensor and expands to heads only in the last step.
+        """
+        dist = (q.t[:, :, None] - k.t[:, None, :]).abs_()
+        if self.w_t != 1.0:
+            dist.mul_(self.w_t)
         if self.two_d:
-            dist = dist + self.w_f * (q.f[:, :, None] - k.f[:, None, :]).abs()
-        touches_cls = q.is_cls[:, :, None] | k.is_cls[:, None, :]
-        dist = dist.masked_fill(touches_cls, 0.0)
-        return -self.slopes.to(dist.dtype)[None, :, None, None] * dist[:, None]
+            dist.add_((q.f[:, :, None] - k.f[:, None, :]).abs_(), alpha=self.w_f)
+        dist.masked_fill_(q.is_cls[:, :, None] | k.is_cls[:, None, :], 0.0)
+        padding = None if bool(k.valid.all()) else ~k.valid[:, None, :]
+        slopes_learn = self.log_slopes.requires_grad and torch.is_grad_enabled()
+        if padding is not None and not slopes_learn:
+            dist.masked_fill_(padding, float("inf"))  # −slope · inf = −inf: masked out
+        bias = dist[:, None] * (-self.slopes.to(dist.dtype))[None, :, None, None]
+        if padding is not None and slopes_learn:  # inf would make the slopes' gradient NaN
+            bias = bias.masked_fill(padding[:, None], float("-inf"))
+        return bias
 
 
 class Rope(nn.Module):

@@ -212,3 +212,11 @@ def test_relative_only_model_is_invariant_to_time_shift_of_content():
     model = tiny("alibi2d")
     with torch.no_grad():
         assert not torch.allclose(model(x), model(shuffled), atol=1e-4)
+
+
+def test_learnable_slopes_get_finite_gradients_through_padding():
+    cfg = ModelConfig(dim=64, depth=2, heads=4, pe=PositionalConfig(alibi2d=True, alibi_learnable_slopes=True))
+    model = MynaEncoder(cfg)
+    z = model(torch.randn(2, 128, 64), torch.tensor([64, 20]))
+    z.sum().backward()
+    assert torch.isfinite(model.alibi.log_slopes.grad).all() and model.alibi.log_slopes.grad.abs().sum() > 0
