@@ -227,8 +227,9 @@ def embed_all(tracks: list[Track], extractor, cache, dataset: str) -> tuple[np.n
                 cache.put(extractor.id, dataset, t.key, vec)
         rows.append(np.asarray(vec, dtype=np.float32))
         kept.append(i)
-        print(f"\r  {extractor.id}: {len(kept)}/{len(tracks)}", end="", file=sys.stderr)
-    print(file=sys.stderr)
+        if sys.stderr.isatty():
+            print(f"\r  {extractor.id}: {len(kept)}/{len(tracks)}", end="", file=sys.stderr)
+    print(f"\r  {extractor.id}: {len(kept)}/{len(tracks)} tracks", file=sys.stderr)
     return np.stack(rows), kept, spent
 
 

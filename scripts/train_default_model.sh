@@ -9,7 +9,8 @@
 #
 #   DATA      the training/held-out set             (runs/default-data)
 #   DEB_CACHE downloaded .debs, extracted trees, LMMS renders  (~/.cache/myna-rpe/debs)
-#   RUNS      run folders, one per positional scheme (runs/default-model)
+#   RUNS      run folders, one per positional scheme (runs/default-model); each run of this
+#             script retrains from scratch, replacing the folders of the schemes it trains
 #   SIZE, PE  the shipped model                      (mini, alibi2d)
 #   VARIANTS  further schemes trained the same way for the comparison ("alibi1d none"; "" = skip)
 #   STEPS, BATCH, SEED, DEVICE                       (2000, 32, 0, auto)
@@ -19,7 +20,8 @@
 #             (docs/default_model.md, "Recipe").
 #   GPL2_ONLY 1 = train only on music whose licences combine under GPL-2 (drops CC-BY-SA)  (0)
 #   RENDER    1 = render the LMMS demo projects (needs `lmms`), 0 = leave them out  (1)
-#   INSTALL   1 = copy the trained weights into myna_rpe/pretrained/               (1)
+#   INSTALL   1 = copy the trained weights into PRETRAINED                         (1)
+#   PRETRAINED  where the shipped model lives                                    (myna_rpe/pretrained)
 #   BENCH     1 = run benchmarks/bench_retrieval.py at the end                      (1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +43,7 @@ MASK=${MASK:-0.75}
 RENDER=${RENDER:-1}
 GPL2_ONLY=${GPL2_ONLY:-0}
 INSTALL=${INSTALL:-1}
+PRETRAINED=${PRETRAINED:-myna_rpe/pretrained}
 BENCH=${BENCH:-1}
 
 build_args=(--out "$DATA")
@@ -51,6 +54,7 @@ build_args=(--out "$DATA")
 
 train() {  # $1 = positional scheme; further arguments go to `myna train`
   local pe=$1; shift
+  rm -rf "${RUNS:?}/$pe"
   "$MYNA" train --data "$DATA/train" --out "$RUNS/$pe" --size "$SIZE" --pe "$pe" \
     --steps "$STEPS" --batch-size "$BATCH" --seed "$SEED" --device "$DEVICE" \
     --chunk-min-seconds "$CHUNK_MIN" --chunk-max-seconds "$CHUNK_MAX" --mask-ratio "$MASK" \
@@ -63,7 +67,7 @@ for pe in $VARIANTS; do
 done
 
 if [[ "$INSTALL" == 1 ]]; then
-  dest=myna_rpe/pretrained
+  dest=$PRETRAINED
   mkdir -p "$dest"
   cp -L "$RUNS/$PE/checkpoint/model.safetensors" "$RUNS/$PE/checkpoint/config.json" "$dest/"
   # The attribution list the licences ask for: every training track, its authors and licence.
