@@ -28,7 +28,7 @@ def demo(
     checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c", help="Encoder checkpoint; default: the bundled model."),
     seed: int = typer.Option(0, help="Seed of the generated library."),
 ) -> None:
-    """Generate a small library, index it, extend a playlist and plot it."""
+    """Generate a small library, index it, extend a playlist and plot it (what `python3 bootstrap.py demo` runs)."""
     from myna_rpe.audio import AUDIO_EXTENSIONS
     from myna_rpe.synth import make_library
     from playlist.m3u import PlaylistEntry, write_m3u8
@@ -42,15 +42,16 @@ def demo(
     ckpt = ["--checkpoint", str(checkpoint)] if checkpoint else []
     _run(["index", str(library), *ckpt])
 
-    # Seed playlist: the biggest album (same artist = timbre, same key).
-    albums = sorted(
-        {p.parent for p in library.rglob("*") if p.suffix in AUDIO_EXTENSIONS},
-        key=lambda d: (-sum(1 for f in d.iterdir() if f.suffix in AUDIO_EXTENSIONS), str(d)),
-    )
-    songs = sorted(f for f in albums[0].iterdir() if f.suffix in AUDIO_EXTENSIONS)[:4]
+    # Seed playlist: five songs of the artist with the most songs (one timbre, several keys).
+    songs_of: dict[Path, list[Path]] = {}
+    for song in sorted(p for p in library.rglob("*") if p.suffix in AUDIO_EXTENSIONS):
+        artist = library / song.relative_to(library).parts[0]
+        songs_of.setdefault(artist, []).append(song)
+    artist = max(songs_of, key=lambda a: (len(songs_of[a]), str(a)))
+    songs = songs_of[artist][:5]
     seed_list = folder / "seed.m3u8"
     write_m3u8(seed_list, [PlaylistEntry(location=str(p), path=p.resolve()) for p in songs])
-    console.print(f"seed playlist: {seed_list} ({len(songs)} songs from {albums[0].relative_to(library)})")
+    console.print(f"seed playlist: {seed_list} ({len(songs)} songs by {artist.name})")
 
     extended = folder / "seed.extended.m3u8"
     db = ["--db", str(library / ".myna")]
