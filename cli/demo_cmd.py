@@ -7,13 +7,25 @@ album, `myna playlist extend` it, and `myna playlist plot` the result.
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
+import sys
 from pathlib import Path
 
 import typer
 
 from cli.app import app
 from cli.console import console
+
+
+def _myna_command() -> str:
+    """How the user can call `myna` again: plain `myna` if it is on PATH, else its path."""
+    exe = Path(sys.argv[0])
+    on_path = shutil.which("myna")
+    if exe.name == "myna" and (on_path is None or Path(on_path).resolve() != exe.resolve()):
+        return shlex.quote(os.path.relpath(exe))
+    return "myna"
 
 
 def _run(args: list[str]) -> None:
@@ -60,4 +72,4 @@ def demo(
     _run(["playlist", "plot", str(seed_list), "--added", str(extended), "--out", str(plot), *db])
     console.rule("[bold green]done")
     console.print(f"extended playlist: {extended}\nmap of the library: {plot}")
-    console.print(f"try: myna similar '{songs[0]}' --n 5 --db {library / '.myna'}")
+    console.print(f"try: {_myna_command()} similar {shlex.quote(str(songs[0]))} --n 5 --db {library / '.myna'}")
