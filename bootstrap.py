@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Set up a virtual environment in .venv and run the demo or the tests.
 
-    python3 bootstrap.py demo     # install, then run `myna demo` on built-in defaults
-    python3 bootstrap.py test     # install (with test extras), then run the whole test suite
+    ./bootstrap.py demo     # install, then run `myna demo` on built-in defaults
+    ./bootstrap.py test     # install (with test extras), then run the whole test suite
 
 Idempotent: the install is redone only when pyproject.toml or constraints.txt change.
 Needs nothing but Python >= 3.11. Extra arguments go to `myna demo` or to pytest.

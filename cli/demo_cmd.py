@@ -40,7 +40,7 @@ def demo(
     checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c", help="Encoder checkpoint; default: the bundled model."),
     seed: int = typer.Option(0, help="Seed of the generated library."),
 ) -> None:
-    """Generate a small library, index it, extend a playlist and plot it (what `python3 bootstrap.py demo` runs)."""
+    """Generate a small library, index it, extend a playlist and plot it (what `./bootstrap.py demo` runs)."""
     from myna_rpe.audio import AUDIO_EXTENSIONS
     from myna_rpe.synth import make_library
     from playlist.m3u import PlaylistEntry, write_m3u8
