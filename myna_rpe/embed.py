@@ -84,11 +84,33 @@ class Embedder:
         with torch.inference_mode():
             return self.frontend(w)[0]
 
-    @torch.inference_mode()
+    # Items are batched into one forward pass only while batch × tokens stays under this:
+    # on a CPU, a batch of whole tracks (each ~3,000 tokens) is slower per track than one
+    # track at a time (measured 1.07 s vs 0.58 s per 3.5-min track, one thread), because
+    # each query block's bias grows with the batch and falls out of cache.
+    max_batch_tokens = 4096
+
     def embed_mels(self, mels: Sequence[torch.Tensor]) -> np.ndarray:
-        """(B, dim) for log-mels of any lengths: one padded forward pass with a key mask."""
-        if not mels:
-            return np.zeros((0, self.dim), dtype=np.float32)
+        """(B, dim) for log-mels of any lengths, in order; short items share padded passes."""
+        out, group, longest = [], [], 0
+        for m in mels:
+            tokens = self._tokens(m.shape[-1])
+            if group and (len(group) + 1) * max(longest, tokens) > self.max_batch_tokens:
+                out.append(self._forward(group))
+                group, longest = [], 0
+            group.append(m)
+            longest = max(longest, tokens)
+        if group:
+            out.append(self._forward(group))
+        return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+
+    def _tokens(self, frames: int) -> int:
+        p = self.config.model.patch_size
+        return self.config.model.freq_patches * max(1, -(-frames // p)) + 1
+
+    @torch.inference_mode()
+    def _forward(self, mels: Sequence[torch.Tensor]) -> np.ndarray:
+        """One padded forward pass with a key mask: the same vectors as item by item."""
         lengths = torch.tensor([m.shape[-1] for m in mels])
         batch = torch.full(
             (len(mels), self.config.model.n_mels, int(lengths.max())), self.model.pad_value, device=self.device

@@ -150,3 +150,15 @@ def test_model_id_changes_with_the_config_even_for_the_same_weights(tmp_path):
     other = EncoderConfig(frontend=replace(cfg.frontend, top_db=60.0), model=cfg.model)
     save_checkpoint(tmp_path / "b", model, other)
     assert Embedder.load(tmp_path / "a").model_id != Embedder.load(tmp_path / "b").model_id
+
+
+def test_embed_mels_groups_by_token_budget_and_keeps_order():
+    emb = Embedder.random(tiny_cfg("alibi2d"), seed=2)
+    torch.manual_seed(0)
+    mels = [torch.randn(128, n) for n in (300, 20, 700, 5, 64, 64)]
+    together = emb.embed_mels(mels)  # default budget: short items share passes
+    emb.max_batch_tokens = 1  # every item alone
+    alone = emb.embed_mels(mels)
+    assert together.shape == (6, 64)
+    assert np.allclose(together, alone, atol=1e-5)
+    assert not np.allclose(together[0], together[1], atol=1e-3)  # order kept, not one repeated vector
