@@ -1,4 +1,4 @@
-"""`myna embed`: embed audio files with an encoder (whole track, one forward pass each)."""
+"""`myna embed`: embed audio files with an encoder (whole track, one forward pass each, under the token budget)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from rich.table import Table
 
 from cli.app import app
 from cli.console import console, progress
+from cli.token_budget import BUDGET, DRAWS, SPREAD, token_budget
 
 
 @app.command()
@@ -19,22 +20,26 @@ def embed(
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the embeddings as .npy (rows in argument order)."),
     offset: float = typer.Option(0.0, help="Start reading at this many seconds."),
     duration: float | None = typer.Option(None, help="Read at most this many seconds (default: whole track)."),
+    budget: str = BUDGET,
+    draws: int = DRAWS,
+    spread: str = SPREAD,
 ) -> None:
     """Embed audio files and print a summary (or save them with --out)."""
     from myna_rpe.embed import Embedder
 
-    embedder = Embedder.load(checkpoint)
+    embedder = Embedder.load(checkpoint, budget=token_budget(budget, draws, spread))
     vectors = []
     with progress("tracks") as bar:
         task = bar.add_task("embedding", total=len(files))
         for path in files:
+            bar.update(task, description=f"embedding {path.name}")
             vectors.append(embedder.embed_file(path, offset=offset, duration=duration))
             bar.advance(task)
     matrix = np.stack(vectors).astype(np.float32)
     if out is not None:
         np.save(out, matrix)
         console.print(f"wrote {matrix.shape[0]} × {matrix.shape[1]} embeddings to {out}")
-    table = Table(title=f"embeddings (model {embedder.model_id})")
+    table = Table(title=f"embeddings (model {embedder.model_id}, {embedder.budget.describe()})")
     table.add_column("file")
     table.add_column("dim", justify="right")
     table.add_column("norm", justify="right")

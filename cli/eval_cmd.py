@@ -9,6 +9,7 @@ from rich.table import Table
 
 from cli.app import app
 from cli.console import console, err_console, progress
+from cli.token_budget import BUDGET, DRAWS, SPREAD, token_budget
 
 _CHOICES = ("gtzan", "giantsteps", "emomusic", "mtat", "all")
 
@@ -18,8 +19,12 @@ def eval_command(
     dataset: str = typer.Argument(..., help=f"One of: {', '.join(_CHOICES)} ('all' = every dataset found in --data-dir).", show_default=False),
     data_dir: Path = typer.Option(..., "--data-dir", "-d", help="Folder holding the dataset (see docs/evaluation.md for layouts).", show_default=False),
     model: str = typer.Option("default", "--model", "-m", help="mfcc | random | random:CHECKPOINT | default (bundled model) | CHECKPOINT folder."),
-    protocol: str = typer.Option("whole", help="whole: one forward pass per track; chunks: Myna's 3 s chunks, averaged."),
+    protocol: str = typer.Option("budget", help="budget: one forward pass per track under --budget (as `myna index` embeds); "
+                                                "whole: the dense pass over every patch; chunks: Myna's 3 s chunks, averaged."),
     chunk_seconds: float = typer.Option(3.0, help="Chunk length for --protocol chunks."),
+    budget: str = BUDGET,
+    draws: int = DRAWS,
+    spread: str = SPREAD,
     out: Path = typer.Option(Path("eval_results.json"), "--out", "-o", help="Where to write the JSON report."),
     cache_dir: Path | None = typer.Option(None, help="Embedding cache (default: the user cache folder, myna/embeddings)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every embedding; read and write no cache."),
@@ -32,8 +37,8 @@ def eval_command(
 
     if dataset not in _CHOICES:
         raise typer.BadParameter(f"{dataset!r}; choose from {', '.join(_CHOICES)}", param_hint="DATASET")
-    if protocol not in ("whole", "chunks"):
-        raise typer.BadParameter(f"{protocol!r}; choose whole or chunks", param_hint="--protocol")
+    if protocol not in ("budget", "whole", "chunks"):
+        raise typer.BadParameter(f"{protocol!r}; choose budget, whole or chunks", param_hint="--protocol")
     if grid not in ("default", "quick"):
         raise typer.BadParameter(f"{grid!r}; choose default or quick", param_hint="--grid")
     cfg = EvalConfig(
@@ -42,6 +47,7 @@ def eval_command(
         model=model,
         protocol=protocol,
         chunk_seconds=chunk_seconds,
+        budget=token_budget(budget, draws, spread),
         cache_dir=cache_dir,
         use_cache=not no_cache,
         grid=grid,

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from cli.app import app
 from cli.console import console, err_console, progress
+from cli.token_budget import BUDGET, DRAWS, SPREAD, token_budget
 
 
 class IndexType(str, Enum):
@@ -39,6 +40,10 @@ class _RichHook:
 
     def note(self, message: str) -> None:
         self.bar.console.print(message, highlight=False)
+
+    def working(self, name: str) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, description=f"embedding {name}")
 
 
 def _db_dir(library: Path | None, db: Path | None) -> Path:
@@ -72,8 +77,13 @@ def index_cmd(
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Tracks per forward pass and per commit."),
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Try again files that failed before."),
     device: str = typer.Option("cpu", "--device", help="torch device for the encoder."),
+    budget: str = BUDGET,
+    draws: int = DRAWS,
+    spread: str = SPREAD,
 ) -> None:
-    """Embed every audio file of LIBRARY into LIBRARY/.myna (incremental: only new or changed files)."""
+    """Embed every audio file of LIBRARY into LIBRARY/.myna (incremental: only new or changed files).
+
+    A change of model or token budget re-embeds every track (vectors of two models never mix)."""
     from myna_rpe.errors import LibraryError
     from playlist.vector_index import IndexSpec
 
@@ -95,7 +105,7 @@ def index_cmd(
     from myna_rpe.embed import Embedder
     from playlist.indexer import IndexOptions, index_library
 
-    embedder = Embedder.load(checkpoint, device=device)
+    embedder = Embedder.load(checkpoint, device=device, budget=token_budget(budget, draws, spread))
     options = IndexOptions(workers=workers, batch_size=batch_size, retry_errors=retry_errors, index=spec)
     with progress("tracks") as bar:
         report = index_library(library, embedder, db_dir=db_dir, options=options, progress=_RichHook(bar))
@@ -136,6 +146,7 @@ def _print_status(db_dir: Path) -> None:
             ("embedded", str(store.count_embeddings())),
             ("errors", str(len(store.errors()))),
             ("model", f"{store.model_id or '–'} (dim {store.get_meta('dim') or '–'})"),
+            ("budget", _budget_label((store.model_config or {}).get("budget"))),
             ("index", f"{spec.kind}, " + ("up to date" if index_is_fresh(store, spec) else "stale (rebuilt on next use)")),
             ("size", (f"store {sizes / 2**20:.1f} MiB, index "
                       f"{index_path.stat().st_size / 2**20 if index_path.exists() else 0:.1f} MiB")),
@@ -151,6 +162,17 @@ def _print_status(db_dir: Path) -> None:
         for name, value in rows:
             table.add_row(name, value)
     console.print(table)
+
+
+def _budget_label(recorded: dict | None) -> str:
+    from myna_rpe.budget import DENSE, TokenBudget
+
+    if recorded is None:  # stores written before budgets existed embedded densely
+        return DENSE.describe()
+    try:
+        return TokenBudget(**recorded).describe()
+    except (TypeError, ValueError):
+        return f"unreadable record {recorded!r}"
 
 
 def _print_errors(db_dir: Path) -> None:

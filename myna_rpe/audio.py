@@ -12,6 +12,7 @@ in the log. A file from which no sample at all decodes is an `AudioError`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Iterator
@@ -132,6 +133,39 @@ def load_audio(
         wave = _load(path, sample_rate, offset, duration, seek=False)
     np.clip(wave, -1.0, 1.0, out=wave)  # lossy decoders overshoot slightly
     return wave
+
+
+def stream_audio(path: str | Path, sample_rate: int = 16000) -> Iterator[np.ndarray]:
+    """The whole of `path` as consecutive mono float32 pieces (about one second each).
+
+    Their concatenation equals `load_audio(path, sample_rate)`, but a long file is never
+    held whole in memory (a 60-min file is 230 MB of float32 at 16 kHz). The file is
+    opened before the first piece is asked for, so a missing file fails at the call.
+    """
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    p, container = _open(path)
+    return _stream(p, container, sample_rate)
+
+
+def _stream(p: Path, container, sample_rate: int) -> Iterator[np.ndarray]:
+    with container:
+        stream = _audio_stream(p, container)
+        resampler = av.AudioResampler(
+            format="flt", layout="mono", rate=sample_rate, frame_size=sample_rate,
+            options={"rematrix_maxval": "1.0"},  # as in _decode_range: a mean, not a sum
+        )
+        got = 0
+        try:
+            for frame in itertools.chain(_frames(p, container, stream), [None]):  # None flushes
+                for out in resampler.resample(frame):
+                    piece = out.to_ndarray().reshape(-1)
+                    got += len(piece)
+                    yield np.clip(piece, -1.0, 1.0, out=np.array(piece, dtype=np.float32))
+        except av.FFmpegError as e:
+            raise _decode_error(p, e, "cannot decode") from None
+        if not got:
+            raise AudioError("no audio could be decoded", path=p, fix=_FIX_DECODE)
 
 
 def _load(path, sample_rate: int, offset: float, duration: float | None, seek: bool) -> np.ndarray | None:
@@ -327,5 +361,6 @@ __all__ = [
     "audio_duration",
     "is_audio_file",
     "load_audio",
+    "stream_audio",
     "write_audio",
 ]

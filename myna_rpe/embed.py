@@ -4,11 +4,15 @@
     emb = Embedder.load("runs/alibi2d/checkpoint")   # or Embedder.load() for the bundled model
     v = emb.embed_file("song.flac")                   # (dim,) float32, whole track, one pass
 
+A track longer than the token budget (myna_rpe.budget; 1024 patches ≈ 66 s by default)
+is read from that many patches spread over its whole length, so every track costs about
+the same; `Embedder.load(..., budget=DENSE)` gives the dense pass at any length.
 Embeddings are the raw CLS vectors; L2-normalise them where cosine similarity is meant.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -17,10 +21,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from myna_rpe.budget import TokenBudget, choose_patches, content_seed
 from myna_rpe.checkpoint import build_model, load_checkpoint, read_config
-from myna_rpe.config import EncoderConfig
-from myna_rpe.errors import CheckpointError
+from myna_rpe.config import EncoderConfig, FrontendConfig
+from myna_rpe.errors import AudioError, CheckpointError
 from myna_rpe.model import MynaEncoder
+from myna_rpe.positional import Coords
 
 # The model that ships with the package; `Embedder.load()` uses it when present.
 DEFAULT_CHECKPOINT = Path(__file__).parent / "pretrained"
@@ -37,36 +43,56 @@ def default_checkpoint() -> Path:
 
 
 class Embedder:
-    def __init__(self, model: MynaEncoder, cfg: EncoderConfig, model_id: str, device: str = "cpu") -> None:
+    def __init__(self, model: MynaEncoder, cfg: EncoderConfig, model_id: str, device: str = "cpu",
+                 budget: TokenBudget = TokenBudget()) -> None:
         from myna_rpe.frontend import LogMel
 
         self.model = model.to(device).eval()
         self.config = cfg
-        self.model_id = model_id
+        self.weights_id = model_id
+        self.budget = budget
         self.device = torch.device(device)
         self.frontend = LogMel(cfg.frontend).to(device)
+
+    @property
+    def model_id(self) -> str:
+        """What a store records: the weights and config, and the budget unless dense (the
+        dense id is the one from before budgets existed, so those stores stay valid)."""
+        if self.budget.dense:
+            return self.weights_id
+        budget = json.dumps(self.budget.to_dict(), sort_keys=True)
+        return hashlib.sha256(f"{self.weights_id}:{budget}".encode()).hexdigest()[:16]
+
+    def with_budget(self, budget: TokenBudget) -> "Embedder":
+        """The same model (shared, not copied) under another token budget."""
+        other = copy.copy(self)
+        other.budget = budget
+        return other
 
     # -- construction ---------------------------------------------------------------
 
     @classmethod
-    def load(cls, checkpoint: str | Path | None = None, device: str = "cpu") -> "Embedder":
+    def load(cls, checkpoint: str | Path | None = None, device: str = "cpu",
+             budget: TokenBudget = TokenBudget()) -> "Embedder":
         path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
         model, cfg, _ = load_checkpoint(path, device)
         _, _, digest = read_config(path)
         if not digest:
-            return cls(model, cfg, model_id=_state_hash(model, cfg), device=device)
+            return cls(model, cfg, model_id=_state_hash(model, cfg), device=device, budget=budget)
         # Weights and config both define the model: a new frontend setting is a new model.
         config = json.dumps(cfg.to_dict(), sort_keys=True)
-        return cls(model, cfg, model_id=hashlib.sha256((digest + config).encode()).hexdigest()[:16], device=device)
+        weights_id = hashlib.sha256((digest + config).encode()).hexdigest()[:16]
+        return cls(model, cfg, model_id=weights_id, device=device, budget=budget)
 
     @classmethod
-    def random(cls, cfg: EncoderConfig | None = None, seed: int = 0, device: str = "cpu") -> "Embedder":
+    def random(cls, cfg: EncoderConfig | None = None, seed: int = 0, device: str = "cpu",
+               budget: TokenBudget = TokenBudget()) -> "Embedder":
         """The untrained architecture (a baseline): same seed, same weights."""
         cfg = cfg or EncoderConfig()
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             model = build_model(cfg)
-        return cls(model, cfg, model_id=_state_hash(model, cfg), device=device)
+        return cls(model, cfg, model_id=_state_hash(model, cfg), device=device, budget=budget)
 
     @property
     def dim(self) -> int:
@@ -91,22 +117,41 @@ class Embedder:
     max_batch_tokens = 4096
 
     def embed_mels(self, mels: Sequence[torch.Tensor]) -> np.ndarray:
-        """(B, dim) for log-mels of any lengths, in order; short items share padded passes."""
-        out, group, longest = [], [], 0
-        for m in mels:
-            tokens = self._tokens(m.shape[-1])
-            if group and (len(group) + 1) * max(longest, tokens) > self.max_batch_tokens:
-                out.append(self._forward(group))
-                group, longest = [], 0
-            group.append(m)
-            longest = max(longest, tokens)
-        if group:
-            out.append(self._forward(group))
-        return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+        """(B, dim) for log-mels (n_mels, T) of any lengths, in order.
 
-    def _tokens(self, frames: int) -> int:
+        Items within the budget share padded dense passes; items over it are read from
+        their draws, which all have `budget.tokens` patches and so share passes unpadded.
+        """
+        out = np.zeros((len(mels), self.dim), dtype=np.float32)
+        over = [self.budget.applies(self._patches(m.shape[-1])) for m in mels]
+        dense = [i for i, o in enumerate(over) if not o]
+        sparse = [i for i, o in enumerate(over) if o]
+        for group in self._groups([self._patches(mels[i].shape[-1]) + 1 for i in dense]):
+            out[[dense[j] for j in group]] = self._forward([mels[dense[j]] for j in group])
+        if sparse:
+            per_item = self.budget.draws * (self.budget.tokens + 1)
+            for group in self._groups([per_item] * len(sparse)):
+                out[[sparse[j] for j in group]] = self._forward_draws([mels[sparse[j]] for j in group])
+        return out
+
+    def _groups(self, tokens: list[int]) -> list[list[int]]:
+        """Consecutive runs of items whose padded batch stays under max_batch_tokens."""
+        groups: list[list[int]] = []
+        group: list[int] = []
+        longest = 0
+        for i, n in enumerate(tokens):
+            if group and (len(group) + 1) * max(longest, n) > self.max_batch_tokens:
+                groups.append(group)
+                group, longest = [], 0
+            group.append(i)
+            longest = max(longest, n)
+        if group:
+            groups.append(group)
+        return groups
+
+    def _patches(self, frames: int) -> int:
         p = self.config.model.patch_size
-        return self.config.model.freq_patches * max(1, -(-frames // p)) + 1
+        return self.config.model.freq_patches * max(1, -(-frames // p))
 
     @torch.inference_mode()
     def _forward(self, mels: Sequence[torch.Tensor]) -> np.ndarray:
@@ -119,6 +164,26 @@ class Embedder:
             batch[i, :, : m.shape[-1]] = m.to(self.device)
         return self.model(batch, lengths).float().cpu().numpy()
 
+    @torch.inference_mode()
+    def _forward_draws(self, mels: Sequence[torch.Tensor]) -> np.ndarray:
+        """Each item from `budget.draws` draws of `budget.tokens` patches, averaged."""
+        draws = self.budget.draws
+        tokens, coords = [], []
+        for m in mels:
+            patches, c = self.model.patchify(m[None].to(self.device), None)  # one item: no padding
+            seed = content_seed(m)
+            index = torch.from_numpy(np.stack([
+                choose_patches(patches.shape[1], self.budget, seed, d) for d in range(draws)
+            ])).to(self.device)
+            expand = lambda x: x.expand(draws, -1)  # noqa: E731
+            tok, kept = self.model.select(patches.expand(draws, -1, -1),
+                                          Coords(*(expand(x) for x in (c.t, c.f, c.is_cls, c.valid))), index)
+            tokens.append(tok)
+            coords.append(kept)
+        cat = lambda name: torch.cat([getattr(c, name) for c in coords])  # noqa: E731
+        z = self.model.encode(torch.cat(tokens), Coords(cat("t"), cat("f"), cat("is_cls"), cat("valid")))
+        return z.float().view(len(mels), draws, -1).mean(1).cpu().numpy()
+
     def embed_batch(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         """(B, dim): each waveform embedded whole, in one forward pass for the batch."""
         return self.embed_mels([self.mels(w) for w in waves])
@@ -127,9 +192,27 @@ class Embedder:
         return self.embed_batch([wave])[0]
 
     def embed_file(self, path: str | Path, offset: float = 0.0, duration: float | None = None) -> np.ndarray:
-        from myna_rpe.audio import load_audio
+        return self.embed_mels([self.file_mels(path, offset, duration)])[0]
 
-        return self.embed_waveform(load_audio(path, self.sample_rate, offset=offset, duration=duration))
+    def file_mels(self, path: str | Path, offset: float = 0.0, duration: float | None = None) -> torch.Tensor:
+        """Log-mel (n_mels, T) of a file (or of the chunk `offset`, `duration` seconds)."""
+        return file_log_mel(path, self.config.frontend, offset, duration)[0]
+
+
+def file_log_mel(path: str | Path, frontend: FrontendConfig, offset: float = 0.0,
+                 duration: float | None = None) -> tuple[torch.Tensor, int]:
+    """(log-mel (n_mels, T), samples decoded) of a file. A whole file is decoded and
+    turned into its log-mel piece by piece, so an hour of audio never sits in memory as
+    a waveform or a spectrogram; a chunk is decoded with a seek."""
+    from myna_rpe.audio import load_audio, stream_audio
+    from myna_rpe.frontend import log_mel, log_mel_stream
+
+    if offset == 0.0 and duration is None:
+        return log_mel_stream(stream_audio(path, frontend.sample_rate), frontend)
+    wave = load_audio(path, frontend.sample_rate, offset=offset, duration=duration)
+    if not len(wave):
+        raise AudioError(f"no audio at {offset:g} s (the file is shorter)", path=path, fix="pass a smaller --offset")
+    return log_mel(wave, frontend), len(wave)
 
 
 def _state_hash(model: MynaEncoder, cfg: EncoderConfig) -> str:
@@ -140,4 +223,4 @@ def _state_hash(model: MynaEncoder, cfg: EncoderConfig) -> str:
     return h.hexdigest()[:16]
 
 
-__all__ = ["Embedder", "DEFAULT_CHECKPOINT", "default_checkpoint"]
+__all__ = ["Embedder", "DEFAULT_CHECKPOINT", "default_checkpoint", "file_log_mel"]

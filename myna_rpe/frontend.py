@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -95,31 +96,93 @@ class LogMel(nn.Module):
         self.register_buffer("fb", mel_filterbank(cfg, dtype=torch.float64), persistent=False)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        cfg = self.cfg
         if wave.dim() == 1:
             wave = wave.unsqueeze(0)
         if wave.dim() != 2 or wave.shape[-1] == 0:
             raise ValueError(f"expected a (S,) or (B, S) wave with S > 0, got {tuple(wave.shape)}")
         if not wave.is_floating_point():
             wave = wave.float()
-        pad = cfg.n_fft // 2
+        pad = self.cfg.n_fft // 2
         mode = "reflect" if wave.shape[-1] > pad else "constant"
         x = torch.nn.functional.pad(wave.unsqueeze(1), (pad, pad), mode=mode).squeeze(1)
+        return self.normalise(self.decibels(x))
+
+    def decibels(self, padded: torch.Tensor) -> torch.Tensor:
+        """(B, S + n_fft) already padded wave -> (B, n_mels, 1 + S // hop) mel power in dB."""
+        cfg = self.cfg
         spec = torch.stft(
-            x,
+            padded,
             n_fft=cfg.n_fft,
             hop_length=cfg.hop_length,
-            window=self.window.to(wave.dtype),
+            window=self.window.to(padded.dtype),
             center=False,
             return_complex=True,
         )
         power = spec.real.square() + spec.imag.square()  # (B, F, T)
-        mel = torch.matmul(self.fb.to(wave.dtype), power)  # (B, n_mels, T)
-        db = 10.0 * torch.log10(torch.clamp(mel, min=AMIN))
+        mel = torch.matmul(self.fb.to(padded.dtype), power)  # (B, n_mels, T)
+        return 10.0 * torch.log10(torch.clamp(mel, min=AMIN))
+
+    def normalise(self, db: torch.Tensor) -> torch.Tensor:
+        """The top_db floor (per item, over all of it) and the fixed standardisation."""
+        cfg = self.cfg
         if cfg.top_db is not None:
             floor = db.amax(dim=(1, 2), keepdim=True) - cfg.top_db
             db = torch.maximum(db, floor)
         return (db - cfg.db_mean) / cfg.db_std
+
+
+def log_mel_stream(pieces: Iterable[np.ndarray], cfg: FrontendConfig, block_frames: int = 2048) -> tuple[torch.Tensor, int]:
+    """(log-mel (n_mels, T), samples) of a wave given as consecutive pieces.
+
+    Equals `log_mel(np.concatenate(pieces), cfg)` (to float rounding) while holding only
+    about `block_frames` frames of wave and STFT at a time, plus the log-mel itself: a
+    60-min file needs ~60 MB here instead of ~3 GB for the whole wave and its spectrum.
+    """
+    frontend = _cached_logmel(cfg)
+    pad, hop = cfg.n_fft // 2, cfg.hop_length
+    need = (block_frames - 1) * hop + cfg.n_fft  # padded samples for one block of frames
+    pending: list[np.ndarray] = []
+    pending_len = 0
+    head: np.ndarray | None = None  # the wave's first samples until streaming starts
+    blocks: list[torch.Tensor] = []
+    last = np.zeros(0, dtype=np.float32)  # the wave's final samples, for the reflected tail
+    total = 0
+
+    def run(buf: np.ndarray) -> torch.Tensor:
+        with torch.no_grad():
+            return frontend.decibels(torch.from_numpy(buf)[None])[0]
+
+    for piece in pieces:
+        piece = np.asarray(piece, dtype=np.float32).reshape(-1)
+        if not len(piece):
+            continue
+        total += len(piece)
+        last = np.concatenate((last[-(pad + 1):], piece[-(pad + 1):]))
+        pending.append(piece)
+        pending_len += len(piece)
+        if head is None:
+            if pending_len < need + pad:  # too short to know yet; short waves take the plain path
+                continue
+            wave = np.concatenate(pending)
+            head = wave[1 : pad + 1][::-1]  # reflect padding, as in LogMel.forward
+            pending, pending_len = [head, wave], len(head) + len(wave)
+        if pending_len >= need:
+            buf = np.concatenate(pending)
+            n = 1 + (len(buf) - cfg.n_fft) // hop
+            blocks.append(run(buf[: (n - 1) * hop + cfg.n_fft]))
+            rest = buf[n * hop :]
+            pending, pending_len = [rest], len(rest)
+    if total == 0:
+        raise ValueError("expected a wave with S > 0 samples, got none")
+    if head is None:
+        return log_mel(np.concatenate(pending), cfg), total
+    tail = last[-(pad + 1) : -1][::-1]
+    buf = np.concatenate([*pending, tail])
+    if len(buf) >= cfg.n_fft:
+        blocks.append(run(buf))
+    db = torch.cat(blocks, dim=-1)
+    with torch.no_grad():
+        return frontend.normalise(db[None])[0], total
 
 
 def log_mel(wave: np.ndarray, cfg: FrontendConfig) -> torch.Tensor:
@@ -134,4 +197,4 @@ def _cached_logmel(cfg: FrontendConfig) -> LogMel:
     return LogMel(cfg)
 
 
-__all__ = ["LogMel", "log_mel", "mel_filterbank", "frames_for", "silence_value", "hz_to_mel", "mel_to_hz"]
+__all__ = ["LogMel", "log_mel", "log_mel_stream", "mel_filterbank", "frames_for", "silence_value", "hz_to_mel", "mel_to_hz"]

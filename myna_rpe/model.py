@@ -109,10 +109,17 @@ class MynaEncoder(nn.Module):
         order = scores.argsort(dim=1)[:, : int(keep.max())]
         order = order.sort(dim=1).values  # keep the original token order
         still_valid = torch.arange(order.shape[1], device=tokens.device)[None, :] < keep[:, None]
-        take = lambda x: x.gather(1, order)  # noqa: E731
-        tokens = tokens.gather(1, order[..., None].expand(-1, -1, tokens.shape[-1]))
-        kept = Coords(take(coords.t), take(coords.f), take(coords.is_cls), take(coords.valid) & still_valid)
-        return tokens, kept
+        return MynaEncoder.select(tokens, coords, order, still_valid)
+
+    @staticmethod
+    def select(
+        tokens: torch.Tensor, coords: Coords, index: torch.Tensor, still_valid: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, Coords]:
+        """Tokens (B, K, ·) at `index` (B, K), with their original coordinates."""
+        take = lambda x: x.gather(1, index)  # noqa: E731
+        valid = take(coords.valid) if still_valid is None else take(coords.valid) & still_valid
+        tokens = tokens.gather(1, index[..., None].expand(-1, -1, tokens.shape[-1]))
+        return tokens, Coords(take(coords.t), take(coords.f), take(coords.is_cls), valid)
 
     def _prepend_cls(self, tokens: torch.Tensor, coords: Coords) -> tuple[torch.Tensor, Coords]:
         b = tokens.shape[0]
@@ -140,11 +147,15 @@ class MynaEncoder(nn.Module):
         `mask_ratio` > 0 applies patchout (training). `block_size` overrides the config's
         query block (None = dense attention; for tests and benchmarks).
         """
-        if block_size == "config":
-            block_size = self.cfg.attn_block_size
         patches, coords = self.patchify(mels, lengths)
         if mask_ratio > 0:  # before the embedding, so dropped patches cost nothing
             patches, coords = self.patchout(patches, coords, mask_ratio, generator)
+        return self.encode(patches, coords, block_size)
+
+    def encode(self, patches: torch.Tensor, coords: Coords, block_size: int | None | str = "config") -> torch.Tensor:
+        """CLS embeddings (B, dim) of raw patches (B, N, patch²) at their grid coordinates."""
+        if block_size == "config":
+            block_size = self.cfg.attn_block_size
         x, coords = self._prepend_cls(self.embed_patches(patches, coords), coords)
         last = len(self.blocks) - 1
         for i, blk in enumerate(self.blocks):

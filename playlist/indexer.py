@@ -70,6 +70,9 @@ class ProgressHook(Protocol):
 
     def note(self, message: str) -> None: ...
 
+    # Optional: `working(name)` is called with the file(s) the run is waiting for, so a
+    # long file shows what is in work rather than a bar that seems stuck.
+
 
 @dataclass(frozen=True)
 class IndexOptions:
@@ -136,9 +139,11 @@ def index_library(root: str | Path, embedder: EmbedderLike, db_dir: str | Path |
     report = IndexReport()
     with LibraryLock(db_dir), LibraryStore.open(db_dir, root=root, create=True) as store:
         report.previous_model = store.model_id
-        report.dropped_embeddings = store.set_model(embedder.model_id, embedder.config.to_dict(), embedder.dim)
+        budget = getattr(embedder, "budget", None)
+        recorded = {**embedder.config.to_dict(), **({"budget": budget.to_dict()} if budget is not None else {})}
+        report.dropped_embeddings = store.set_model(embedder.model_id, recorded, embedder.dim)
         if report.dropped_embeddings and progress:
-            progress.note(f"the model changed ({report.previous_model} -> {embedder.model_id}): dropped "
+            progress.note(f"the model or its token budget changed ({report.previous_model} -> {embedder.model_id}): dropped "
                           f"{report.dropped_embeddings} embeddings of the old model; re-embedding every track")
         spec = options.index or stored_spec(store)
         store.set_meta("index_spec", asdict(spec))
@@ -291,32 +296,24 @@ def make_batches(jobs: list[_Job], batch_size: int, max_seconds: float, seed: in
     return batches
 
 
-def decode_file(path: str, sample_rate: int) -> tuple[np.ndarray | None, str | None]:
-    """(wave, None) or (None, message). Runs in a worker: never raises for a bad file."""
-    from myna_rpe.audio import load_audio
-    from myna_rpe.errors import MynaError
-
-    try:
-        return load_audio(path, sample_rate), None
-    except MynaError as exc:
-        return None, _short(str(exc), path)
-    except Exception as exc:  # a decoder bug on one odd file must not stop a whole library run
-        return None, f"{type(exc).__name__}: {exc}"
-
-
 # (log-mel (n_mels, T) float32, seconds of audio, None) or (None, 0.0, error message)
 Prepared = tuple[np.ndarray | None, float, str | None]
 
 
 def prepare_file(path: str, frontend: FrontendConfig) -> Prepared:
-    """Decode a file and compute the model's log-mel input. Runs in a worker, so the main
-    process only runs the transformer; a mel is also 4x smaller than its waveform to send."""
-    wave, message = decode_file(path, frontend.sample_rate)
-    if wave is None:
-        return None, 0.0, message
-    from myna_rpe.frontend import log_mel
+    """Decode a file and compute the model's log-mel input, piece by piece (an hour of audio
+    never sits in memory whole). Runs in a worker, so the main process only runs the
+    transformer; a mel is also 4x smaller than its waveform to send. Never raises for a bad file."""
+    from myna_rpe.embed import file_log_mel
+    from myna_rpe.errors import MynaError
 
-    return log_mel(wave, frontend).numpy(), len(wave) / frontend.sample_rate, None
+    try:
+        mel, samples = file_log_mel(path, frontend)
+    except MynaError as exc:
+        return None, 0.0, _short(str(exc), path)
+    except Exception as exc:  # a decoder bug on one odd file must not stop a whole library run
+        return None, 0.0, f"{type(exc).__name__}: {exc}"
+    return mel.numpy(), samples / frontend.sample_rate, None
 
 
 def _short(message: str, path: str) -> str:
@@ -434,7 +431,10 @@ def _embed_jobs(store: LibraryStore, embedder: EmbedderLike, jobs: list[_Job], o
     try:
         for i in range(min(options.prefetch_batches + 1, len(batches))):
             ahead[i] = decoder.submit(batches[i])
+        working = getattr(progress, "working", None)
         for i, batch in enumerate(batches):
+            if working is not None:
+                working(batch[0].file.rel_path + (f" (+{len(batch) - 1})" if len(batch) > 1 else ""))
             t = time.perf_counter()
             results = decoder.results(batch, ahead.pop(i))
             report.decode_wait_seconds += time.perf_counter() - t

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from myna_rpe.budget import DENSE, TokenBudget
 from myna_rpe.config import EncoderConfig, FrontendConfig, ModelConfig
 from myna_rpe.evaluation.datasets import EvalDataset, Track
 from myna_rpe.evaluation.features import EmbeddingCache, EncoderFeatures, MfccFeatures, chunk_average, extract, mfcc_stats
@@ -36,9 +37,14 @@ def test_encoder_protocols_match_the_embedder(tmp_path: Path) -> None:
     path = render(tmp_path / "t.wav", 2.2)
     wave = load_audio(path, SR)
     whole = EncoderFeatures(emb, "whole")
+    budget = EncoderFeatures(emb, "budget")
     chunks = EncoderFeatures(emb, "chunks", chunk_seconds=1.0)
-    assert whole.id != chunks.id and emb.model_id in whole.id
+    assert len({whole.id, budget.id, chunks.id}) == 3 and emb.model_id in budget.id
+    assert emb.with_budget(DENSE).model_id in whole.id  # the dense pass, whatever the embedder's budget
     assert whole(path) == pytest.approx(emb.embed_waveform(wave), abs=1e-5)
+    assert budget(path) == pytest.approx(whole(path), abs=1e-6)  # 2.2 s is within the budget: the dense pass
+    small = EncoderFeatures(emb.with_budget(TokenBudget(tokens=16)), "budget")
+    assert not np.allclose(small(path), whole(path), atol=1e-4)  # 72 patches read from 16
     # two full 1 s chunks, the last 0.2 s dropped, embedded as one batch and averaged
     assert chunks(path) == pytest.approx(emb.embed_batch([wave[:SR], wave[SR : 2 * SR]]).mean(axis=0), abs=1e-5)
     assert not np.allclose(whole(path), chunks(path))

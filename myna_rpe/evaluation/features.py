@@ -21,7 +21,8 @@ from myna_rpe.errors import AudioError
 from myna_rpe.evaluation.datasets import SPLITS, EvalDataset
 from myna_rpe.fileio import atomic_write
 
-EmbedProtocol = Literal["whole", "chunks"]
+EmbedProtocol = Literal["budget", "whole", "chunks"]
+PROTOCOLS = ("budget", "whole", "chunks")
 
 
 class FeatureExtractor(Protocol):
@@ -33,23 +34,29 @@ class FeatureExtractor(Protocol):
 class EncoderFeatures:
     """CLS embeddings from an `Embedder`.
 
-    protocol "whole": the whole track in one forward pass (relative positions make any
-    length valid). protocol "chunks": Myna's evaluation, the track cut into
-    `chunk_seconds` pieces embedded as one batch and averaged; a remainder shorter than
-    a chunk is dropped unless the track is shorter than one chunk.
+    protocol "budget": the whole track in one forward pass under the embedder's token
+    budget (a long track read from a draw of patches spread over all of it; what
+    `myna index` stores). protocol "whole": the dense pass over every patch, at any
+    length. protocol "chunks": Myna's evaluation, the track cut into `chunk_seconds`
+    pieces embedded as one batch and averaged; a remainder shorter than a chunk is
+    dropped unless the track is shorter than one chunk.
     """
 
-    def __init__(self, embedder, protocol: EmbedProtocol = "whole", chunk_seconds: float = 3.0) -> None:
-        if protocol not in ("whole", "chunks"):
-            raise ValueError(f"protocol must be whole or chunks, not {protocol!r}")
+    def __init__(self, embedder, protocol: EmbedProtocol = "budget", chunk_seconds: float = 3.0) -> None:
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
+        if protocol == "whole":
+            from myna_rpe.budget import DENSE
+
+            embedder = embedder.with_budget(DENSE)
         self.embedder = embedder
         self.protocol = protocol
         self.chunk_seconds = chunk_seconds
-        suffix = "whole" if protocol == "whole" else f"chunks{chunk_seconds:g}s"
+        suffix = f"chunks{chunk_seconds:g}s" if protocol == "chunks" else protocol
         self.id = f"myna-{embedder.model_id}-{suffix}"
 
     def __call__(self, path: Path) -> np.ndarray:
-        if self.protocol == "whole":
+        if self.protocol != "chunks":
             return np.asarray(self.embedder.embed_file(path), dtype=np.float32)
         from myna_rpe.audio import load_audio
 

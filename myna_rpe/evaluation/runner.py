@@ -20,12 +20,14 @@ from typing import Any, Callable
 
 import numpy as np
 
+from myna_rpe.budget import TokenBudget
 from myna_rpe.errors import DatasetError
 from myna_rpe.evaluation import emomusic, giantsteps, gtzan, mtat
 from myna_rpe.evaluation.datasets import SPLITS, EvalDataset
 from myna_rpe.evaluation.features import (
     EmbeddingCache,
     EncoderFeatures,
+    PROTOCOLS,
     FeatureExtractor,
     MfccFeatures,
     default_cache_dir,
@@ -44,8 +46,9 @@ class EvalConfig:
     datasets: list[str]  # names from DATASET_NAMES, or ["all"]
     data_dir: Path
     model: str = "default"  # "mfcc" | "random" | "random:CHECKPOINT" | "default" | CHECKPOINT path
-    protocol: str = "whole"  # "whole" | "chunks"
+    protocol: str = "budget"  # "budget" (the token budget, as indexed) | "whole" (dense) | "chunks"
     chunk_seconds: float = 3.0
+    budget: TokenBudget = TokenBudget()  # for protocol "budget"
     cache_dir: Path | None = None  # None = default_cache_dir()
     use_cache: bool = True
     grid: str = "default"  # a key of probes.GRIDS
@@ -62,10 +65,11 @@ class Progress:
     advance: Callable[[], None] = lambda: None
 
 
-def make_extractor(model: str, protocol: str, chunk_seconds: float = 3.0, seed: int = 0, device: str = "cpu") -> FeatureExtractor:
+def make_extractor(model: str, protocol: str, chunk_seconds: float = 3.0, seed: int = 0, device: str = "cpu",
+                   budget: TokenBudget = TokenBudget()) -> FeatureExtractor:
     """'mfcc', 'random[:CHECKPOINT]', 'default' (the bundled model) or a checkpoint path."""
-    if protocol not in ("whole", "chunks"):
-        raise ValueError(f"protocol must be whole or chunks, not {protocol!r}")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
     if model == "mfcc":
         return MfccFeatures()
     from myna_rpe.embed import Embedder
@@ -82,9 +86,9 @@ def make_extractor(model: str, protocol: str, chunk_seconds: float = 3.0, seed: 
             cfg = read_config(DEFAULT_CHECKPOINT)[0]  # the bundled model's architecture, untrained
         else:
             cfg = EncoderConfig()
-        embedder = Embedder.random(cfg, seed=seed, device=device)
+        embedder = Embedder.random(cfg, seed=seed, device=device, budget=budget)
     else:
-        embedder = Embedder.load(None if model == "default" else Path(model), device=device)
+        embedder = Embedder.load(None if model == "default" else Path(model), device=device, budget=budget)
     return EncoderFeatures(embedder, protocol=protocol, chunk_seconds=chunk_seconds)
 
 
@@ -160,13 +164,14 @@ def run_eval(cfg: EvalConfig, progress: Progress | None = None) -> dict[str, Any
     if cfg.grid not in GRIDS:
         raise ValueError(f"unknown grid {cfg.grid!r}; choose from {', '.join(GRIDS)}")
     datasets = load_datasets(cfg.datasets, cfg.data_dir)  # fail on a bad folder before loading a model
-    extractor = make_extractor(cfg.model, cfg.protocol, cfg.chunk_seconds, cfg.seed, cfg.device)
+    extractor = make_extractor(cfg.model, cfg.protocol, cfg.chunk_seconds, cfg.seed, cfg.device, cfg.budget)
     cache = EmbeddingCache(cfg.cache_dir or default_cache_dir()) if cfg.use_cache else None
     report: dict[str, Any] = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": cfg.model,
         "features": extractor.id,
         "protocol": None if cfg.model == "mfcc" else cfg.protocol,  # MFCC statistics cover the whole track
+        "budget": cfg.budget.to_dict() if cfg.model != "mfcc" and cfg.protocol == "budget" else None,
         "grid": cfg.grid,
         "seed": cfg.seed,
         "machine": platform.platform(),
