@@ -3,6 +3,7 @@
     python benchmarks/bench_index.py                 # 200 tracks of 3-4 min, vectors 1e4..1e6
     python benchmarks/bench_index.py --n 24          # fewer tracks (a shared or slow CPU)
     python benchmarks/bench_index.py --quick         # seconds: 8 short tracks, 1e4/1e5 vectors
+    python benchmarks/bench_index.py --library runs/default-data/heldout --vectors   # real music
 
 Part 1, indexing: a generated library (synthetic music from `myna_rpe.synth`, 44.1 kHz
 stereo, formats cycling mp3/flac/ogg/m4a, kept in --dir for reruns). Baseline measured in
@@ -10,7 +11,11 @@ the same run: decode-only, the same worker pool running `load_audio` on every fi
 is the floor no model can beat. Then `index_library` end to end (scan, hash, tags, decode,
 embed, commit, FAISS) into a fresh store, with the untrained `mini` encoder (the size meant
 for the default CPU model; weights do not change the cost) and the `tiny` one (to show the
-pipeline's own overhead), and once with decoding inline (workers=0) to show the overlap.
+pipeline's own overhead), under the default token budget and once dense (every patch),
+and once with decoding inline (workers=0) to show the overlap. `--library DIR` indexes a
+folder of real music instead. Peer, where `pymusly` is installed (an optional benchmark
+dependency): musly's timbre analysis of every whole file, decoded by the same decoder in
+the same worker pool (musly's own decoder needs the ffmpeg program).
 Also the content fingerprint: sampled vs full-file BLAKE2b over the same files (warm cache).
 
 Part 2, `similar`: top-10 cosine queries against n random unit vectors (dim 128), FAISS
@@ -98,10 +103,41 @@ def decode_only(files: list[Path], workers: int, sample_rate: int = 16000) -> tu
     return time.perf_counter() - t, sum(samples) / sample_rate / 3600
 
 
-def end_to_end(root: Path, size: str, workers: int) -> tuple[float, IndexReport]:
+def musly_analysis(path: str) -> int:
+    """musly's timbre model of a whole file (decoded to 22,050 Hz mono as musly expects)."""
+    import pymusly
+
+    from myna_rpe.audio import load_audio
+
+    global _JUKEBOX
+    if _JUKEBOX is None:
+        _JUKEBOX = pymusly.MuslyJukebox("timbre")
+    _JUKEBOX.track_from_audiodata(load_audio(path, 22050))
+    return 1
+
+
+_JUKEBOX = None
+
+
+def musly_only(files: list[Path], workers: int) -> float | None:
+    try:
+        import pymusly  # noqa: F401
+    except ImportError:
+        return None
+    t = time.perf_counter()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_init) as pool:
+        list(pool.map(musly_analysis, [str(f) for f in files]))
+    return time.perf_counter() - t
+
+
+def end_to_end(root: Path, size: str, workers: int, dense: bool = False) -> tuple[float, IndexReport]:
+    from myna_rpe.budget import DENSE
     from myna_rpe.embed import Embedder
 
     embedder = Embedder.random(EncoderConfig(model=ModelConfig.from_preset(size, "alibi2d")))
+    if dense:
+        embedder = embedder.with_budget(DENSE)
     with tempfile.TemporaryDirectory() as db:
         t = time.perf_counter()
         report = index_library(root, embedder, db_dir=Path(db), options=IndexOptions(workers=workers))
@@ -164,6 +200,8 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--hnsw-max", type=float, default=1e6, help="skip HNSW builds above this many vectors")
     ap.add_argument("--dir", type=Path, default=None, help="where the generated library is kept")
+    ap.add_argument("--library", type=Path, default=None, help="index this folder of real music instead")
+    ap.add_argument("--no-dense", action="store_true", help="skip the dense (no token budget) run")
     ap.add_argument("--quick", action="store_true", help="8 tracks of 20-30 s, 1e4/1e5 vectors, tiny model")
     args = ap.parse_args()
     if args.quick:
@@ -174,19 +212,33 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
           f"torch threads {torch.get_num_threads()} (fewer while decode workers run: cores - workers), "
           f"python {platform.python_version()}")
-    files = make_bench_library(root, args.n, tuple(args.seconds), max(1, args.workers))
+    if args.library:
+        root = args.library.resolve()
+        files = [f.path for f in walk_library(root)[0]]
+        what = f"the real music under {args.library}"
+    else:
+        files = make_bench_library(root, args.n, tuple(args.seconds), max(1, args.workers))
+        what = f"{args.seconds[0]:.0f}-{args.seconds[1]:.0f} s ({', '.join(FORMATS)}, {SOURCE_RATE} Hz stereo)"
 
-    print(f"\n## indexing {len(files)} tracks of {args.seconds[0]:.0f}-{args.seconds[1]:.0f} s "
-          f"({', '.join(FORMATS)}, {SOURCE_RATE} Hz stereo)\n")
+    print(f"\n## indexing {len(files)} tracks: {what}\n")
     print("| run | seconds | tracks/s | × decode-only time | in the model s | model waiting for audio s |")
     print("|---|---:|---:|---:|---:|---:|")
     dec_s, hours = decode_only(files, max(1, args.workers))
     print(f"| decode only ({args.workers} workers; baseline) | {dec_s:.1f} | {len(files) / dec_s:.2f} | 1.00 | – | – |",
           flush=True)
-    runs = [(m, args.workers) for m in args.models] + ([] if args.no_inline else [(args.models[-1], 0)])
-    for size, workers in runs:
-        secs, report = end_to_end(root, size, workers)
-        label = f"end to end, {size} model, " + (f"{workers} decode workers" if workers else "decoding inline")
+    musly_s = musly_only(files, max(1, args.workers))
+    if musly_s is None:
+        print("| musly (pymusly not installed) | – | – | – | – | – |")
+    else:
+        print(f"| musly timbre analysis, whole files, same decoder ({args.workers} workers; peer) | {musly_s:.1f} | "
+              f"{len(files) / musly_s:.2f} | {musly_s / dec_s:.2f} | – | – |", flush=True)
+    runs = [(m, args.workers, False) for m in args.models]
+    runs += [] if args.no_dense else [(args.models[-1], args.workers, True)]
+    runs += [] if args.no_inline else [(args.models[-1], 0, False)]
+    for size, workers, dense in runs:
+        secs, report = end_to_end(root, size, workers, dense)
+        label = (f"end to end, {size} model, {'dense' if dense else 'default budget'}, "
+                 + (f"{workers} decode workers" if workers else "decoding inline"))
         wait = f"{report.decode_wait_seconds:.1f}" + (" (decoding)" if not workers else "")
         print(f"| {label} | {secs:.1f} | {report.embedded / secs:.2f} | {secs / dec_s:.2f} | "
               f"{report.model_seconds:.1f} | {wait} |", flush=True)

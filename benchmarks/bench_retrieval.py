@@ -3,8 +3,9 @@
     python benchmarks/bench_retrieval.py --data OUT/heldout \\
         --checkpoint default=myna_rpe/pretrained --checkpoint alibi1d=runs/alibi1d/checkpoint ...
 
-Every track under --data is embedded whole, in one forward pass (`--protocol chunks`
-averages 3 s chunks instead, as a diagnostic; the baseline takes MFCC statistics). A track's
+Every track under --data is embedded whole, in one forward pass under the default token
+budget (`--protocol whole`: the dense pass; `--protocol chunks` averages 3 s chunks
+instead, as a diagnostic; the baseline takes MFCC statistics). A track's
 "work" is its top-level folder under --data, which scripts/build_training_set.py makes the
 Debian package, i.e. the game's soundtrack; where a game's tracks are split over several
 sub-folders holding two or more tracks each, a second level ("folder") treats each
@@ -255,8 +256,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-random", action="store_true")
     ap.add_argument("--random-size", default="mini", help="untrained model size when no checkpoint is given")
     ap.add_argument("--random-pe", default="alibi2d", help="untrained model pe when no checkpoint is given")
-    ap.add_argument("--protocol", choices=("whole", "chunks"), default="whole",
-                    help="encoders: whole track in one pass, or the mean over 3 s chunks (Myna's protocol)")
+    ap.add_argument("--protocol", choices=("budget", "whole", "chunks"), default="budget",
+                    help="encoders: whole track in one pass under the default token budget (as indexed), "
+                         "the dense pass (whole), or the mean over 3 s chunks (Myna's protocol)")
     ap.add_argument("--limit", type=int, help="use only the first N tracks of each work (a quick check)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the untrained model and the bootstrap")
     ap.add_argument("--device", default="cpu")

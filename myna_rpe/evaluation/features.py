@@ -95,7 +95,12 @@ class MfccFeatures:
 def mfcc_stats(wave: np.ndarray, frontend: FrontendConfig, n_mfcc: int = 20) -> np.ndarray:
     from myna_rpe.frontend import log_mel
 
-    mel = log_mel(wave, frontend).detach().cpu().numpy().astype(np.float64)  # (n_mels, T)
+    return mfcc_stats_of_mel(log_mel(wave, frontend), n_mfcc)
+
+
+def mfcc_stats_of_mel(mel, n_mfcc: int = 20) -> np.ndarray:
+    """The statistics from a log-mel (n_mels, T) already computed (tensor or array)."""
+    mel = np.asarray(mel.detach().cpu().numpy() if hasattr(mel, "detach") else mel, dtype=np.float64)
     mfcc = dct(mel, type=2, norm="ortho", axis=0)[:n_mfcc]
     rows = [mfcc]
     for _ in range(2):
