@@ -9,6 +9,7 @@ implementations: `ArrayCatalog` over plain arrays (tests, benchmarks) and
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,11 +174,11 @@ def _why_not_found(entry: PlaylistEntry) -> str:
     if entry.path.suffix.lower() in PLAYLIST_SUFFIXES:
         return "a playlist inside the playlist (nested playlists are not followed)"
     try:
-        if entry.path.is_dir():
+        if stat.S_ISDIR(entry.path.stat().st_mode):
             return "a folder, not a track"
-        if not entry.path.exists():
-            return "file not found"
-    except OSError as exc:
+    except (FileNotFoundError, NotADirectoryError):
+        return "file not found"
+    except OSError as exc:  # a symlink loop, a name too long, no permission...
         return f"cannot be opened ({exc.strerror})"
     return "not in the library index (run `myna index`)"
 

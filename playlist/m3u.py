@@ -197,7 +197,9 @@ def _locate(line: str, base: Path) -> tuple[str, Path | None, str | None, bool]:
         return line, None, f"bad path: a name longer than {_NAME_MAX} bytes", False
     try:
         local_path = (base / Path(line_path).expanduser()).resolve()
-    except (OSError, RuntimeError, ValueError) as exc:
+    except RuntimeError:  # Python 3.11-3.12 raise this for a symlink loop
+        return line, None, "bad path: a symlink loop", False
+    except (OSError, ValueError) as exc:
         return line, None, f"bad path ({exc})", False
     return line, local_path, None, False
 
