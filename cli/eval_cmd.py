@@ -9,6 +9,7 @@ from rich.table import Table
 
 from cli.app import app
 from cli.console import console, err_console, progress
+from cli.values import number
 
 _CHOICES = ("gtzan", "giantsteps", "emomusic", "mtat", "all")
 
@@ -19,7 +20,8 @@ def eval_command(
     data_dir: Path = typer.Option(..., "--data-dir", "-d", help="Folder holding the dataset (see docs/evaluation.md for layouts).", show_default=False),
     model: str = typer.Option("default", "--model", "-m", help="mfcc | random | random:CHECKPOINT | default (bundled model) | CHECKPOINT folder."),
     protocol: str = typer.Option("whole", help="whole: one forward pass per track; chunks: Myna's 3 s chunks, averaged."),
-    chunk_seconds: float = typer.Option(3.0, help="Chunk length for --protocol chunks."),
+    chunk_seconds: float = typer.Option(3.0, callback=number(above=0, max=3600),
+                                        help="Chunk length for --protocol chunks."),
     out: Path = typer.Option(Path("eval_results.json"), "--out", "-o", help="Where to write the JSON report."),
     cache_dir: Path | None = typer.Option(None, help="Embedding cache (default: the user cache folder, myna/embeddings)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every embedding; read and write no cache."),

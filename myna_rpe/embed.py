@@ -128,8 +128,12 @@ class Embedder:
 
     def embed_file(self, path: str | Path, offset: float = 0.0, duration: float | None = None) -> np.ndarray:
         from myna_rpe.audio import load_audio
+        from myna_rpe.errors import AudioError
 
-        return self.embed_waveform(load_audio(path, self.sample_rate, offset=offset, duration=duration))
+        wave = load_audio(path, self.sample_rate, offset=offset, duration=duration)
+        if wave.size == 0:  # load_audio returns an empty chunk past the end
+            raise AudioError(f"no audio at {offset:g} s and after: the track is shorter", path, "give a smaller offset")
+        return self.embed_waveform(wave)
 
 
 def _state_hash(model: MynaEncoder, cfg: EncoderConfig) -> str:
