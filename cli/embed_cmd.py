@@ -11,6 +11,9 @@ from rich.table import Table
 from cli.app import app
 from cli.console import console, progress
 from cli.token_budget import BUDGET, DRAWS, SPREAD, token_budget
+from cli.values import number, output_file
+
+_MAX_SECONDS = 1e6  # 11.6 days: far past any track, small enough for every decoder's clock
 
 
 @app.command()
@@ -18,8 +21,10 @@ def embed(
     files: list[Path] = typer.Argument(..., help="Audio files (any format FFmpeg reads).", show_default=False),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c", help="Checkpoint folder; default: the bundled model."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write the embeddings as .npy (rows in argument order)."),
-    offset: float = typer.Option(0.0, help="Start reading at this many seconds."),
-    duration: float | None = typer.Option(None, help="Read at most this many seconds (default: whole track)."),
+    offset: float = typer.Option(0.0, callback=number(min=0, max=_MAX_SECONDS),
+                                 help="Start reading at this many seconds."),
+    duration: float | None = typer.Option(None, callback=number(above=0, max=_MAX_SECONDS),
+                                          help="Read at most this many seconds (default: whole track)."),
     budget: str = BUDGET,
     draws: int = DRAWS,
     spread: str = SPREAD,
@@ -27,6 +32,8 @@ def embed(
     """Embed audio files and print a summary (or save them with --out)."""
     from myna_rpe.embed import Embedder
 
+    if out is not None:
+        output_file("--out", out, (".npy",), files)
     embedder = Embedder.load(checkpoint, budget=token_budget(budget, draws, spread))
     vectors = []
     with progress("tracks") as bar:

@@ -10,6 +10,7 @@ from rich.table import Table
 from cli.app import app
 from cli.console import console, err_console, progress
 from cli.token_budget import BUDGET, DRAWS, SPREAD, token_budget
+from cli.values import number
 
 _CHOICES = ("gtzan", "giantsteps", "emomusic", "mtat", "all")
 
@@ -21,7 +22,8 @@ def eval_command(
     model: str = typer.Option("default", "--model", "-m", help="mfcc | random | random:CHECKPOINT | default (bundled model) | CHECKPOINT folder."),
     protocol: str = typer.Option("budget", help="budget: one forward pass per track under --budget (as `myna index` embeds); "
                                                 "whole: the dense pass over every patch; chunks: Myna's 3 s chunks, averaged."),
-    chunk_seconds: float = typer.Option(3.0, help="Chunk length for --protocol chunks."),
+    chunk_seconds: float = typer.Option(3.0, callback=number(above=0, max=3600),
+                                        help="Chunk length for --protocol chunks."),
     budget: str = BUDGET,
     draws: int = DRAWS,
     spread: str = SPREAD,

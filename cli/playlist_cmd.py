@@ -12,6 +12,7 @@ from rich.text import Text
 
 from cli.app import app
 from cli.console import console, err_console
+from cli.values import existing_folder, number, output_file
 
 playlist_app = typer.Typer(
     help="Playlists as regions (convex hulls) of the library's embedding space.",
@@ -28,8 +29,8 @@ ArtistCap = typer.Option(None, "--max-per-artist", min=1, help="At most this man
 AlbumCap = typer.Option(None, "--max-per-album", min=1, help="At most this many added tracks per album.")
 SeedOption = typer.Option(0, "--seed", help="Seed for random directions/samples (same seed, same result).")
 AbsoluteOption = typer.Option(False, "--absolute", help="Write absolute paths instead of relative ones.")
-NearOption = typer.Option(1.0, "--near", min=0.0, help="Verdict 'near' up to this normalised distance.")
-OffSpanOption = typer.Option(0.5, "--off-span", min=0.0,
+NearOption = typer.Option(1.0, "--near", callback=number(min=0), help="Verdict 'near' up to this normalised distance.")
+OffSpanOption = typer.Option(0.5, "--off-span", callback=number(min=0),
                              help="Verdict 'inside' allows this normalised distance off the playlist's span.")
 
 
@@ -44,7 +45,7 @@ def _open_library(db: Path | None, near: Path):
     from playlist.library import Library
     from playlist.store import find_db_dir
 
-    db_dir = db or find_db_dir(near) or find_db_dir(Path.cwd())
+    db_dir = existing_folder("--db", db) or find_db_dir(near) or find_db_dir(Path.cwd())
     if db_dir is None:
         raise LibraryError("no library store found above the playlist or the current folder", path=near,
                            fix="index your music with `myna index LIBRARY`, or pass --db LIBRARY/.myna")
@@ -52,22 +53,30 @@ def _open_library(db: Path | None, near: Path):
 
 
 def _load(lib, m3u: Path):
-    """(entries, track ids found in the index); prints the skipped entries with reasons.
+    """(entries, track ids found in the index); prints the skipped entries and the ignored
+    lines with their line numbers and reasons (warnings: the good entries are used).
 
     Entries without an #EXTINF get the library's tags, so rewritten playlists show names."""
     from myna_rpe.errors import PlaylistError
     from playlist.catalog import resolve_playlist
-    from playlist.m3u import read_m3u
+    from playlist.m3u import read_playlist
 
-    entries = read_m3u(m3u)
+    playlist = read_playlist(m3u)
+    entries = playlist.entries
+    if not entries:
+        raise PlaylistError("the playlist has no track entries (only comments or blank lines)", m3u,
+                            "add track paths to it, one a line")
     ids, skipped = resolve_playlist(entries, lib.store, lib.store.embedded_ids())
-    if skipped:
-        table = Table(title=f"{m3u.name}: {len(skipped)} entries skipped", title_style="yellow")
+    rows = sorted([(s.entry.line or 0, s.entry.location, s.reason) for s in skipped]
+                  + [(w.line, w.text, w.reason) for w in playlist.warnings])
+    if rows:
+        table = Table(title=f"{m3u.name}: {len(skipped)} entries skipped, {len(playlist.warnings)} lines ignored",
+                      title_style="yellow")
         table.add_column("line", justify="right")
         table.add_column("entry")
         table.add_column("reason", style="yellow")
-        for s in skipped:
-            table.add_row(str(s.entry.line), s.entry.location, s.reason)
+        for line, text, reason in rows:
+            table.add_row(str(line), text if len(text) <= 100 else text[:99] + "…", reason)
         err_console.print(table)
     if not ids:
         raise PlaylistError("none of the playlist's tracks are in the library index", m3u,
@@ -124,6 +133,14 @@ def _entries_for(picks):
             for p in picks]
 
 
+_M3U_SUFFIXES = (".m3u8", ".m3u")
+
+
+def _out(out: Path | None, default: Path, *inputs: Path) -> Path:
+    """The playlist to write, checked before any work (never one of the inputs)."""
+    return output_file("--out", out or default, _M3U_SUFFIXES, inputs)
+
+
 def _write(out: Path, entries, absolute: bool, dry_run: bool) -> None:
     from playlist.m3u import write_m3u8
 
@@ -151,6 +168,7 @@ def extend_cmd(
 
     if strategy not in STRATEGIES:
         raise PlaylistError(f"unknown strategy {strategy!r}", fix=f"choose one of {', '.join(STRATEGIES)}")
+    out = _out(out, playlist.with_name(f"{playlist.stem}.extended.m3u8"), playlist)
     with _open_library(db, playlist) as lib:
         entries, ids = _load(lib, playlist)
         outcome = extend(LibraryCatalog(lib), ids, n, strategy=strategy,
@@ -158,8 +176,7 @@ def extend_cmd(
                          seed=seed)
     _describe(playlist.name, outcome.hull, len(ids))
     _print_picks(outcome, f"{len(outcome.picks)} tracks added ({strategy})")
-    _write(out or playlist.with_name(f"{playlist.stem}.extended.m3u8"),
-           [*entries, *_entries_for(outcome.picks)], absolute, dry_run)
+    _write(out, [*entries, *_entries_for(outcome.picks)], absolute, dry_run)
 
 
 @playlist_app.command("check")
@@ -196,8 +213,9 @@ def check_cmd(
 def expand_cmd(
     playlist: Path = typer.Argument(..., help="The m3u/m3u8 playlist to grow outward."),
     n: int = typer.Option(20, "--n", "-n", min=1, help="How many tracks to add."),
-    margin: float = typer.Option(0.5, "--margin", min=0.0, help="How far past the boundary to aim, in scales."),
-    max_distance: float = typer.Option(2.0, "--max-distance", min=0.0,
+    margin: float = typer.Option(0.5, "--margin", callback=number(min=0),
+                                 help="How far past the boundary to aim, in scales."),
+    max_distance: float = typer.Option(2.0, "--max-distance", callback=number(min=0),
                                        help="Farthest a new track may be from the hull, in scales."),
     out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
     max_per_album: int | None = AlbumCap, seed: int = SeedOption, absolute: bool = AbsoluteOption,
@@ -207,14 +225,14 @@ def expand_cmd(
     from playlist.catalog import LibraryCatalog
     from playlist.expand import expand
 
+    out = _out(out, playlist.with_name(f"{playlist.stem}.expanded.m3u8"), playlist)
     with _open_library(db, playlist) as lib:
         entries, ids = _load(lib, playlist)
         outcome = expand(LibraryCatalog(lib), ids, n, margin=margin, max_distance=max_distance,
                          rules=_rules(max_per_artist, max_per_album), seed=seed)
     _describe(playlist.name, outcome.hull, len(ids))
     _print_picks(outcome, f"{len(outcome.picks)} tracks added beyond the boundary")
-    _write(out or playlist.with_name(f"{playlist.stem}.expanded.m3u8"),
-           [*entries, *_entries_for(outcome.picks)], absolute, dry_run)
+    _write(out, [*entries, *_entries_for(outcome.picks)], absolute, dry_run)
 
 
 @playlist_app.command("transition")
@@ -222,7 +240,8 @@ def transition_cmd(
     a: Path = typer.Argument(..., help="Playlist to start from."),
     b: Path = typer.Argument(..., help="Playlist to arrive at."),
     n: int = typer.Option(15, "--n", "-n", min=1, help="Bridge length."),
-    smoothness: float = typer.Option(1.0, "--smoothness", min=0.0, help="Weight of the step-size penalty."),
+    smoothness: float = typer.Option(1.0, "--smoothness", callback=number(min=0),
+                                     help="Weight of the step-size penalty."),
     full: bool = typer.Option(False, "--full", help="Write A, the bridge, then B (default: the bridge only)."),
     out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
     max_per_album: int | None = AlbumCap, absolute: bool = AbsoluteOption, db: Path | None = DbOption,
@@ -231,6 +250,7 @@ def transition_cmd(
     from playlist.catalog import LibraryCatalog
     from playlist.transition import transition
 
+    out = _out(out, a.with_name(f"{a.stem}-to-{b.stem}.m3u8"), a, b)
     with _open_library(db, a) as lib:
         entries_a, ids_a = _load(lib, a)
         entries_b, ids_b = _load(lib, b)
@@ -239,15 +259,14 @@ def transition_cmd(
     _describe(a.name, outcome.hull, len(ids_a))
     _print_picks(outcome, f"bridge {a.stem} → {b.stem} (distances to the interpolated hull at t)")
     bridge = _entries_for(outcome.picks)
-    _write(out or a.with_name(f"{a.stem}-to-{b.stem}.m3u8"),
-           [*entries_a, *bridge, *entries_b] if full else bridge, absolute, dry_run)
+    _write(out, [*entries_a, *bridge, *entries_b] if full else bridge, absolute, dry_run)
 
 
 @playlist_app.command("fill")
 def fill_cmd(
     target: Path = typer.Argument(..., help="Playlist whose hull shape to fill."),
     n: int = typer.Option(30, "--n", "-n", min=1, help="How many tracks."),
-    max_distance: float = typer.Option(1.0, "--max-distance", min=0.0,
+    max_distance: float = typer.Option(1.0, "--max-distance", callback=number(min=0),
                                        help="Farthest a track may be from the target hull, in scales."),
     out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
     max_per_album: int | None = AlbumCap, seed: int = SeedOption, absolute: bool = AbsoluteOption,
@@ -257,19 +276,20 @@ def fill_cmd(
     from playlist.catalog import LibraryCatalog
     from playlist.fill import fill
 
+    out = _out(out, target.with_name(f"{target.stem}.filled.m3u8"), target)
     with _open_library(db, target) as lib:
         _, ids = _load(lib, target)
         outcome = fill(LibraryCatalog(lib), ids, n, max_distance=max_distance,
                        rules=_rules(max_per_artist, max_per_album), seed=seed)
     _describe(target.name, outcome.hull, len(ids))
     _print_picks(outcome, f"{len(outcome.picks)} tracks covering {target.stem}")
-    _write(out or target.with_name(f"{target.stem}.filled.m3u8"), _entries_for(outcome.picks), absolute, dry_run)
+    _write(out, _entries_for(outcome.picks), absolute, dry_run)
 
 
 @playlist_app.command("plot")
 def plot_cmd(
     playlist: Path = typer.Argument(..., help="The m3u/m3u8 playlist to draw."),
-    out: Path = typer.Option(Path("map.png"), "--out", "-o", help="PNG to write."),
+    out: Path = typer.Option(Path("map.png"), "--out", "-o", help="Image to write (.png, .svg, .pdf, .jpg, .webp)."),
     added: Path | None = typer.Option(None, "--added", help="A playlist whose extra tracks to highlight "
                                       "(e.g. PLAYLIST.extended.m3u8)."),
     extend_n: int = typer.Option(0, "--extend", min=0, help="Also compute N extension tracks and highlight them."),
@@ -280,8 +300,9 @@ def plot_cmd(
 
     from playlist.catalog import LibraryCatalog
     from playlist.extend import extend
-    from playlist.plot import plot_playlist
+    from playlist.plot import PLOT_SUFFIXES, plot_playlist
 
+    out = output_file("--out", out, PLOT_SUFFIXES, [playlist, *([added] if added else [])])
     with _open_library(db, playlist) as lib:
         _, ids = _load(lib, playlist)
         catalog = LibraryCatalog(lib)

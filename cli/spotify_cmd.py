@@ -11,6 +11,7 @@ from rich.table import Table
 
 from cli.app import app
 from cli.console import console, err_console, progress
+from cli.values import number
 
 spotify_app = typer.Typer(
     help="Bring Spotify playlists onto the local library and send local playlists to Spotify.",
@@ -97,7 +98,7 @@ def import_cmd(
                              show_default=False),
     db: Path | None = typer.Option(None, "--db", help="Library store folder; default: the nearest .myna "
                                                       "above the output folder or the current folder."),
-    tolerance: float = typer.Option(5.0, "--tolerance", min=0.0,
+    tolerance: float = typer.Option(5.0, "--tolerance", callback=number(min=0),
                                     help="Seconds within which durations count as equal (tie-breaker)."),
 ) -> None:
     """Match every item of a Spotify playlist to your library and write the matches as m3u8."""
@@ -144,7 +145,7 @@ def export_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Search and report; create nothing."),
     db: Path | None = typer.Option(None, "--db", help="Library store folder (for tags and ISRCs); default: "
                                                       "the nearest .myna above the playlist, else file tags."),
-    tolerance: float = typer.Option(5.0, "--tolerance", min=0.0,
+    tolerance: float = typer.Option(5.0, "--tolerance", callback=number(min=0),
                                     help="Seconds within which durations count as equal (tie-breaker)."),
 ) -> None:
     """Find each track of a local playlist on Spotify and create a playlist with them."""

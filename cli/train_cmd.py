@@ -98,6 +98,9 @@ def _train(config: Path | None, resume: bool, cache_workers: int, **settings: An
     console.print(table)
     if result.interrupted:
         err_console.print(f"resume with: myna train --out {result.run_dir} --resume")
+        # Like any command stopped by a signal: 130 after Ctrl-C, 143 after SIGTERM, so
+        # `myna train && myna eval` does not go on after an interrupted run.
+        raise typer.Exit(128 + result.signal)
 
 
 def _flag_parameters() -> list[inspect.Parameter]:

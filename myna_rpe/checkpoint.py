@@ -2,7 +2,10 @@
 
 config.json holds the frontend and model configs, free-form metadata, and the SHA-256
 of the weights file, so a weights file that was truncated, replaced or paired with the
-wrong config is caught before it is used. Both files are written through a temporary
+wrong config is caught before it is used. The weights file records the config it was
+saved with too (safetensors metadata, covered by that hash), so an edited config.json
+that still fits the tensors (another positional scheme: ALiBi and RoPE have no
+weights) is caught as well. `EncoderConfig.from_dict` checks every key, type and range. Both files are written through a temporary
 file and `os.replace`, weights first, so a crash leaves the previous checkpoint whole.
 """
 
@@ -14,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
@@ -50,7 +53,8 @@ def save_checkpoint(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    weights = safetensors_bytes(state, metadata={"format": FORMAT})
+    record = json.dumps(cfg.to_dict(), sort_keys=True)
+    weights = safetensors_bytes(state, metadata={"format": FORMAT, "config": record})
     atomic_write_bytes(directory / WEIGHTS, weights)
     digest = hashlib.sha256(weights).hexdigest()
     doc = {"format": FORMAT, "config": cfg.to_dict(), "weights_sha256": digest, "meta": meta or {}}
@@ -80,12 +84,28 @@ def read_config(path: str | Path) -> tuple[EncoderConfig, dict[str, Any], str]:
         raise CheckpointError("no config.json beside the weights", config.parent, "a Myna checkpoint folder holds model.safetensors and config.json")
     try:
         doc = json.loads(config.read_text())
+        if not isinstance(doc, dict):
+            raise ValueError(f"the file holds a JSON {type(doc).__name__}, not an object")
         if doc.get("format") != FORMAT:
             raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT!r}")
         cfg = EncoderConfig.from_dict(doc["config"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"config.json is not a valid Myna config ({exc})", config, "re-save the checkpoint with this version") from None
+        raise CheckpointError(f"config.json is not a valid Myna config ({exc})", config,
+                              "restore the config.json saved with the weights, or re-save the checkpoint "
+                              "with this version") from None
     return cfg, doc.get("meta", {}), doc.get("weights_sha256", "")
+
+
+def _differences(saved: dict[str, Any], given: dict[str, Any], prefix: str = "") -> list[str]:
+    """'key: saved -> given' for each setting that differs (nested keys joined with dots)."""
+    out = []
+    for key in sorted(set(saved) | set(given)):
+        a, b = saved.get(key), given.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} in the weights, {b!r} in config.json")
+    return out
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[MynaEncoder, EncoderConfig, dict[str, Any]]:
@@ -102,6 +122,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
             "restore both files of the checkpoint together",
         )
     try:
+        with safe_open(str(weights), "pt") as fh:
+            record = (fh.metadata() or {}).get("config")
         state = load_file(str(weights), device=str(device))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"unreadable safetensors file ({exc})", weights, "restore the checkpoint from a good copy") from None
@@ -118,4 +140,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
             weights,
             "use the config.json saved with these weights",
         )
+    if record is not None:  # checkpoints saved before the weights carried their config have none
+        differ = _differences(json.loads(record), cfg.to_dict())
+        if differ:
+            raise CheckpointError(
+                f"config.json disagrees with the config the weights were saved with ({', '.join(differ[:4])})",
+                weights.parent / CONFIG, "restore the config.json saved with these weights")
     return model.to(device).eval(), cfg, meta

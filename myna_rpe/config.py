@@ -1,14 +1,32 @@
 """Configs for the frontend and the encoder, stored together in every checkpoint.
 
 Dataclasses, so a config is a plain value: `asdict` to JSON, `from_dict` back.
-Unknown keys in a stored config are an error (a checkpoint from another version
-should fail loudly, not half-load).
+A stored config is checked whole by `from_dict`: unknown or missing keys, values of
+the wrong type and values out of range are a ValueError naming the key (a checkpoint
+from another version, or an edited config.json, should fail loudly, not half-load).
+Ranges are checked in `__post_init__`, so configs built in code get the same checks.
 """
 
 from __future__ import annotations
 
+import math
+import types
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+
+def _positive(cfg: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive number, not {value!r}")
+
+
+def _finite(cfg: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)):
+            raise ValueError(f"{name} must be a finite number, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -25,6 +43,16 @@ class FrontendConfig:
     # Fixed standardisation of the dB values so the encoder sees ~zero-mean, unit-scale input.
     db_mean: float = -30.0
     db_std: float = 20.0
+
+    def __post_init__(self) -> None:
+        _positive(self, "sample_rate", "n_mels", "n_fft", "hop_length", "db_std")
+        _finite(self, "f_min", "f_max", "top_db", "db_mean")
+        if self.f_min < 0:
+            raise ValueError(f"f_min {self.f_min} is negative")
+        if self.f_max is not None and not self.f_min < self.f_max <= self.sample_rate / 2:
+            raise ValueError(f"f_max {self.f_max} is not between f_min {self.f_min} and half the sample rate")
+        if self.top_db is not None and self.top_db <= 0:
+            raise ValueError(f"top_db {self.top_db} must be positive (or null)")
 
     @property
     def frames_per_second(self) -> float:
@@ -53,6 +81,8 @@ class PositionalConfig:
     max_time_patches: int = 64
 
     def __post_init__(self) -> None:
+        _positive(self, "rope_base", "max_time_patches")
+        _finite(self, "alibi_time_weight", "alibi_freq_weight")
         if self.rope not in ("none", "1d", "2d"):
             raise ValueError(f"rope must be none, 1d or 2d, not {self.rope!r}")
         if self.absolute not in ("none", "sincos", "learned"):
@@ -100,6 +130,7 @@ class ModelConfig:
     pe: PositionalConfig = field(default_factory=lambda: PE_PRESETS["alibi2d"])
 
     def __post_init__(self) -> None:
+        _positive(self, "dim", "depth", "heads", "mlp_ratio", "patch_size", "n_mels", "proj_dim", "attn_block_size")
         if self.dim % self.heads:
             raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
         if self.n_mels % self.patch_size:
@@ -141,23 +172,52 @@ class EncoderConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "EncoderConfig":
-        model = dict(d["model"])
-        model["pe"] = _strict(PositionalConfig, model.get("pe", {}))
-        return cls(
-            frontend=_strict(FrontendConfig, d["frontend"]),
-            model=_strict(ModelConfig, model, nested=("pe",)),
-        )
+    def from_dict(cls, d: Any) -> "EncoderConfig":
+        """The config stored as `d` (what `to_dict` wrote); ValueError naming the first bad key."""
+        _keys(d, {"frontend", "model"}, "config")
+        _keys(d["model"], {f.name for f in fields(ModelConfig)}, "model")
+        model = dict(d["model"], pe=_strict(PositionalConfig, d["model"]["pe"], "model.pe"))
+        return cls(frontend=_strict(FrontendConfig, d["frontend"], "frontend"),
+                   model=_strict(ModelConfig, model, "model"))
 
 
-def _strict(cls: type, d: dict[str, Any], nested: tuple[str, ...] = ()) -> Any:
-    if isinstance(d, cls):
-        return d
-    known = {f.name for f in fields(cls)}
-    unknown = set(d) - known
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {', '.join(sorted(unknown))}")
-    return cls(**d)
+def _keys(d: Any, wanted: set[str], where: str) -> None:
+    if not isinstance(d, dict):
+        raise ValueError(f"{where} must be an object of settings, not {type(d).__name__}")
+    if unknown := set(d) - wanted:
+        raise ValueError(f"unknown {where} keys: {', '.join(sorted(unknown))}")
+    if missing := wanted - set(d):
+        raise ValueError(f"missing {where} keys: {', '.join(sorted(missing))}")
+
+
+def _strict(cls: type, d: Any, where: str) -> Any:
+    """cls(**d) after checking that d has exactly cls's keys, each of its declared type."""
+    _keys(d, {f.name for f in fields(cls)}, where)
+    hints = get_type_hints(cls)
+    for name, value in d.items():
+        allowed = _types(hints[name])
+        if allowed is not None and not _is_a(value, allowed):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+            raise ValueError(f"{where}.{name} must be {names}, not {value!r}")
+    try:
+        return cls(**d)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def _types(hint: Any) -> tuple[type, ...] | None:
+    """The plain types a field accepts (None for nested configs, checked by their own class)."""
+    if get_origin(hint) in (Union, types.UnionType):
+        return tuple(t for t in get_args(hint))
+    return (hint,) if hint in (int, float, str, bool) else None
+
+
+def _is_a(value: Any, allowed: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):  # JSON true/false are not numbers
+        return bool in allowed
+    if isinstance(value, int) and float in allowed:
+        return True
+    return isinstance(value, allowed)
 
 
 __all__ = [

@@ -211,7 +211,7 @@ def file_log_mel(path: str | Path, frontend: FrontendConfig, offset: float = 0.0
         return log_mel_stream(stream_audio(path, frontend.sample_rate), frontend)
     wave = load_audio(path, frontend.sample_rate, offset=offset, duration=duration)
     if not len(wave):
-        raise AudioError(f"no audio at {offset:g} s (the file is shorter)", path=path, fix="pass a smaller --offset")
+        raise AudioError(f"no audio at {offset:g} s and after: the track is shorter", path=path, fix="give a smaller offset")
     return log_mel(wave, frontend), len(wave)
 
 

@@ -9,6 +9,7 @@ implementations: `ArrayCatalog` over plain arrays (tests, benchmarks) and
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,36 +138,49 @@ class Skipped:
     reason: str
 
 
+PLAYLIST_SUFFIXES = (".m3u", ".m3u8", ".pls", ".xspf")
+
+
 def resolve_playlist(entries: Sequence[PlaylistEntry], store, embedded: set[int]) -> tuple[list[int], list[Skipped]]:
     """Map entries to store track ids (in playlist order, first occurrence kept).
 
     A local path is looked up exactly. A path the store does not know (a playlist written
     on another machine, a Windows path, a moved library) falls back to the longest tail
     of its path components (up to 4: ".../Artist/Album/01 Song.mp3") that names exactly
-    one library file. Everything else is reported with the reason.
+    one library file. URLs and lines that are no path are never matched by their tail.
+    Everything else is reported with the reason.
     """
     ids: list[int] = []
     skipped: list[Skipped] = []
     by_tail: dict[tuple[str, ...], list[int]] | None = None
     for entry in entries:
         track = store.track_by_path(entry.path) if entry.path is not None else None
-        if track is None:
+        if track is None and (entry.path is not None or entry.foreign):
             if by_tail is None:
                 by_tail = _tail_index(store)
             track = _match_tail(entry, by_tail, store)
         if track is None:
-            if entry.path is None:
-                reason = entry.note or "not a local file"
-            elif not entry.path.exists():
-                reason = "file not found"
-            else:
-                reason = "not in the library index (run `myna index`)"
-            skipped.append(Skipped(entry, reason))
+            skipped.append(Skipped(entry, _why_not_found(entry)))
         elif track.id not in embedded:
             skipped.append(Skipped(entry, "indexed but not embedded with the current model (run `myna index`)"))
         elif track.id not in ids:
             ids.append(track.id)
     return ids, skipped
+
+
+def _why_not_found(entry: PlaylistEntry) -> str:
+    if entry.path is None:
+        return entry.note or "not a local file"
+    if entry.path.suffix.lower() in PLAYLIST_SUFFIXES:
+        return "a playlist inside the playlist (nested playlists are not followed)"
+    try:
+        if stat.S_ISDIR(entry.path.stat().st_mode):
+            return "a folder, not a track"
+    except (FileNotFoundError, NotADirectoryError):
+        return "file not found"
+    except OSError as exc:  # a symlink loop, a name too long, no permission...
+        return f"cannot be opened ({exc.strerror})"
+    return "not in the library index (run `myna index`)"
 
 
 _TAIL = 4
@@ -183,7 +197,7 @@ def _tail_index(store) -> dict[tuple[str, ...], list[int]]:
 
 def _match_tail(entry: PlaylistEntry, by_tail: dict[tuple[str, ...], list[int]], store):
     """The single library track whose path ends like the entry's, longest tail first."""
-    location = entry.location.replace("\\", "/")
+    location = entry.path.as_posix() if entry.path is not None else entry.location.replace("\\", "/")
     parts = tuple(p.casefold() for p in location.split("/") if p and not p.endswith(":"))
     for k in range(min(_TAIL, len(parts)), 0, -1):
         hits = by_tail.get(parts[-k:], [])

@@ -13,13 +13,14 @@ to the output file's folder unless asked for absolute ones, replaced atomically.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from myna_rpe.errors import PlaylistError
 from myna_rpe.fileio import atomic_write_bytes
@@ -36,6 +37,8 @@ class PlaylistEntry:
     location: the line as written. path: the local file it names (absolute, not required
     to exist), or None when it is not a local path (then `note` says why).
     line: 1-based line number in the file it came from (None for entries built in code).
+    foreign: a local path written on another system (a Windows drive or share), which
+    cannot be opened here but may still name a library file by its path tail.
     """
 
     location: str
@@ -45,6 +48,7 @@ class PlaylistEntry:
     artist: str | None = None
     title: str | None = None
     note: str | None = None
+    foreign: bool = False
 
     @property
     def name(self) -> str:
@@ -52,99 +56,152 @@ class PlaylistEntry:
         return self.path.name if self.path is not None else PureWindowsPath(self.location).name
 
 
+@dataclass(frozen=True)
+class LineWarning:
+    """A line that was read but ignored (a malformed #EXTINF); the entries around it are kept."""
+
+    line: int
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class M3U:
+    entries: list[PlaylistEntry]
+    warnings: list[LineWarning]
+
+
 def read_m3u(path: str | Path) -> list[PlaylistEntry]:
-    """Parse an m3u/m3u8 file into entries, in order. Raises PlaylistError on a bad line."""
+    """The entries of an m3u/m3u8 file, in order (see `read_playlist`)."""
+    return read_playlist(path).entries
+
+
+def read_playlist(path: str | Path) -> M3U:
+    """Parse an m3u/m3u8 file. Only an unreadable file raises PlaylistError.
+
+    A bad line never rejects the playlist: a path line that cannot name a local file
+    (too long, NUL bytes, not UTF-8 in an .m3u8, a URL) becomes an entry without a path
+    whose `note` says why, and a malformed `#EXTINF` is ignored with a `LineWarning`.
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise PlaylistError("playlist not found", path, "check the path") from None
+    except IsADirectoryError:
+        raise PlaylistError("this is a folder, not a playlist", path, "pass an .m3u or .m3u8 file") from None
     except OSError as exc:
-        raise PlaylistError(f"cannot read playlist ({exc.strerror})", path) from None
-    text = _decode(raw, path)
+        raise PlaylistError(f"cannot read playlist ({exc.strerror})", path, "check the file's permissions") from None
     base = path.resolve().parent
     entries: list[PlaylistEntry] = []
+    warnings: list[LineWarning] = []
     info: tuple[float | None, str | None, str | None] | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, (line, bad_utf8) in enumerate(_lines(raw, path), start=1):
         line = line.strip()
-        if "\x00" in line:
-            raise PlaylistError(f"line {number}: NUL byte in playlist line", path,
-                                "the file is binary or UTF-16; save it as UTF-8 m3u8")
         if not line:
             continue
         if line.startswith("#"):
             if line.upper().startswith("#EXTINF:"):
-                info = _parse_extinf(line, number, path)
+                info, problem = _parse_extinf(line)
+                if problem:
+                    warnings.append(LineWarning(number, line, f"#EXTINF ignored: {problem}"))
             continue
         duration, artist, title = info or (None, None, None)
-        location, local, note = _locate(line, base, number, path)
-        entries.append(PlaylistEntry(location=location, path=local, line=number, duration=duration,
-                                     artist=artist, title=title, note=note))
         info = None
-    return entries
+        if bad_utf8:
+            location, local, note, foreign = line, None, "not valid UTF-8 (an .m3u8 must be UTF-8: re-save it, " \
+                                                          "or rename it .m3u)", False
+        else:
+            location, local, note, foreign = _locate(line, base)
+        entries.append(PlaylistEntry(location=location, path=local, line=number, duration=duration,
+                                     artist=artist, title=title, note=note, foreign=foreign))
+    return M3U(entries, warnings)
 
 
-def _decode(raw: bytes, path: Path) -> str:
+def _lines(raw: bytes, path: Path) -> list[tuple[str, bool]]:
+    """(text, not valid UTF-8) per line. An .m3u8 is UTF-8, so a bad byte spoils only its
+    line; a legacy .m3u that is not UTF-8 is cp1252 (Windows players), else latin-1."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with its BOM (Windows Notepad)
+        return [(line, False) for line in raw.decode("utf-16", errors="replace").splitlines()]
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if path.suffix.lower() == ".m3u8":  # m3u8 means UTF-8: a bad byte is a bad line
-            number = raw[:exc.start].count(b"\n") + 1
-            raise PlaylistError(f"line {number}: not valid UTF-8", path,
-                                "an .m3u8 playlist must be UTF-8; re-save it, or rename it .m3u") from None
-    try:  # legacy .m3u: Windows players wrote cp1252; latin-1 decodes any byte
-        return raw.decode("cp1252")
+        return [(line, False) for line in raw.decode("utf-8").splitlines()]
     except UnicodeDecodeError:
-        return raw.decode("latin-1")
+        pass
+    if path.suffix.lower() == ".m3u8":
+        out = []
+        for chunk in raw.splitlines():
+            try:
+                out.append((chunk.decode("utf-8"), False))
+            except UnicodeDecodeError:
+                out.append((chunk.decode("utf-8", errors="replace"), True))
+        return out
+    try:
+        text = raw.decode("cp1252")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    return [(line, False) for line in text.splitlines()]
 
 
-def _parse_extinf(line: str, number: int, path: Path) -> tuple[float | None, str | None, str | None]:
+_EXTINF_FORM = "write it as #EXTINF:seconds,Artist - Title"
+
+
+def _parse_extinf(line: str) -> tuple[tuple[float | None, str | None, str | None] | None, str | None]:
+    """((duration or None, artist, title), None), or (None, what is wrong with the line)."""
     body = line[len("#EXTINF:"):]
     head, comma, display = body.partition(",")
     if not comma:
-        raise PlaylistError(f"line {number}: #EXTINF without a comma: {line!r}", path,
-                            "write it as #EXTINF:seconds,Artist - Title")
+        return None, f"no comma ({_EXTINF_FORM})"
     fields = head.split()
     try:
         seconds = float(fields[0]) if fields else -1.0
     except ValueError:
-        raise PlaylistError(f"line {number}: #EXTINF duration {fields[0]!r} is not a number", path,
-                            "write it as #EXTINF:seconds,Artist - Title") from None
+        return None, f"duration {fields[0][:40]!r} is not a number ({_EXTINF_FORM})"
+    if not math.isfinite(seconds):
+        return None, f"duration {fields[0][:40]!r} is not a finite number ({_EXTINF_FORM})"
     display = display.strip()
     artist, sep, title = display.partition(" - ")
     if not sep:
         artist, title = "", display
-    return (seconds if seconds >= 0 else None), (artist.strip() or None), (title.strip() or None)
+    return ((seconds if seconds >= 0 else None), (artist.strip() or None), (title.strip() or None)), None
 
 
-def _locate(line: str, base: Path, number: int, path: Path) -> tuple[str, Path | None, str | None]:
-    """Turn a path line into (location, local absolute path or None, note)."""
+_NAME_MAX = 255  # bytes per path component on every common file system
+
+
+def _locate(line: str, base: Path) -> tuple[str, Path | None, str | None, bool]:
+    """Turn a path line into (location, local absolute path or None, note, foreign)."""
+    if any(ord(ch) < 32 and ch != "\t" or ch == "\x7f" for ch in line):
+        return line, None, "control characters or NUL bytes in the line (a binary file?)", False
     match = _URL_SCHEME.match(line)
     if match:
         if match.group(1).lower() != "file":
-            return line, None, f"{match.group(1)} URL, not a local file"
+            return line, None, f"{match.group(1)} URL, not a local file", False
         parts = urlsplit(line)
         if parts.netloc not in ("", "localhost"):
-            return line, None, f"file URL on another host ({parts.netloc})"
-        local = unquote(parts.path)
-        if re.match(r"^/[A-Za-z]:/", local):  # file:///C:/Music/x.mp3
-            local = local[1:]
-        line_path = local
+            return line, None, f"file URL on another host ({parts.netloc})", False
+        # Percent-escapes are bytes of the file name: decode them as the file system does.
+        line_path = os.fsdecode(unquote_to_bytes(parts.path))
+        if re.match(r"^/[A-Za-z]:/", line_path):  # file:///C:/Music/x.mp3
+            line_path = line_path[1:]
     else:
         line_path = line
     if _DRIVE.match(line_path) or line_path.startswith("\\\\"):
         if _ON_WINDOWS:
-            return line, Path(line_path).resolve(), None
-        return line, None, "Windows path (drive letter or share) cannot be opened on this system"
+            return line, Path(line_path).resolve(), None, False
+        return line, None, "Windows path (drive letter or share) cannot be opened on this system", True
     if not _ON_WINDOWS:
         line_path = line_path.replace("\\", "/")
+    if any(len(os.fsencode(part)) > _NAME_MAX for part in Path(line_path).parts):
+        return line, None, f"bad path: a name longer than {_NAME_MAX} bytes", False
     try:
         local_path = (base / Path(line_path).expanduser()).resolve()
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise PlaylistError(f"line {number}: bad path {line!r} ({exc})", path) from None
-    return line, local_path, None
+    except RuntimeError:  # Python 3.11-3.12 raise this for a symlink loop
+        return line, None, "bad path: a symlink loop", False
+    except (OSError, ValueError) as exc:
+        return line, None, f"bad path ({exc})", False
+    return line, local_path, None, False
 
 
 def write_m3u8(path: str | Path, entries: Iterable[PlaylistEntry], absolute: bool = False) -> Path:
@@ -158,7 +215,8 @@ def write_m3u8(path: str | Path, entries: Iterable[PlaylistEntry], absolute: boo
     folder = out.resolve().parent
     lines = ["#EXTM3U"]
     for entry in entries:
-        seconds = -1 if entry.duration is None else int(round(entry.duration))
+        known = entry.duration is not None and math.isfinite(entry.duration) and entry.duration >= 0
+        seconds = int(round(entry.duration)) if known else -1
         display = " - ".join(x for x in (entry.artist, entry.title) if x) or entry.name.rsplit(".", 1)[0]
         lines.append(f"#EXTINF:{seconds},{_one_line(display)}")
         if entry.path is None:
@@ -174,7 +232,8 @@ def write_m3u8(path: str | Path, entries: Iterable[PlaylistEntry], absolute: boo
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """One line of printable text: whitespace runs (line breaks too) become one space."""
+    return " ".join("".join(ch for ch in text if ch.isprintable() or ch.isspace()).split())
 
 
 def _relative_or_absolute(track: Path, folder: Path, absolute: bool) -> str:

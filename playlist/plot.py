@@ -21,6 +21,10 @@ import numpy as np  # noqa: E402
 from scipy.spatial import ConvexHull, QhullError  # noqa: E402
 
 from myna_rpe.errors import PlaylistError  # noqa: E402
+from myna_rpe.fileio import atomic_write  # noqa: E402
+
+# Image types the Agg backend writes; the file's suffix chooses one.
+PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg", ".webp")
 
 
 def pca_2d(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -35,8 +39,12 @@ def pca_2d(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def plot_playlist(out: str | Path, library: np.ndarray, playlist: np.ndarray, added: np.ndarray | None = None,
                   playlist_labels: list[str] | None = None, added_labels: list[str] | None = None,
                   title: str = "", max_library: int = 20000, seed: int = 0) -> Path:
-    """Save a PNG map; returns its path. `library` may be large: a random sample is drawn."""
+    """Save the map as `out` (its suffix, one of PLOT_SUFFIXES, picks the image type); returns
+    its path. `library` may be large: a random sample is drawn."""
     out = Path(out)
+    if out.suffix.lower() not in PLOT_SUFFIXES:
+        raise PlaylistError(f"unknown image type {out.suffix or '(none)'!r}", out,
+                            f"end the name with {' or '.join(PLOT_SUFFIXES)}")
     added = np.zeros((0, playlist.shape[1])) if added is None else added
     mean, comps = pca_2d(np.vstack([playlist, added]))
     rng = np.random.default_rng(seed)
@@ -76,8 +84,8 @@ def plot_playlist(out: str | Path, library: np.ndarray, playlist: np.ndarray, ad
             # Titles in scripts the default font lacks (CJK...) draw as boxes; no need to warn.
             warnings.filterwarnings("ignore", message="Glyph .* missing from font")
             fig.tight_layout(rect=(0, 0.02, 1, 1))
-            out.parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(out)
+            with atomic_write(out) as fh:  # the exact name given: savefig alone would add ".png" to "map"
+                fig.savefig(fh, format=out.suffix[1:].lower())
     except OSError as exc:
         raise PlaylistError(f"cannot write the map ({exc.strerror})", out) from None
     finally:

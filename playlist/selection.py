@@ -1,10 +1,12 @@
 """Which candidate tracks may join a playlist: no repeats, no duplicate recordings, caps.
 
 A candidate is refused when it is already in the playlist or picked, when it is the same
-recording as one of those (same normalised title and artist, see
-`playlist.track_matching`, or an embedding at cosine ≥ `duplicate_cosine`, i.e. the same
-audio in another file), or when it would exceed `max_per_artist` / `max_per_album`
-among the *added* tracks.
+recording as one of those, or when it would exceed `max_per_artist` / `max_per_album`
+among the *added* tracks. The same recording: an embedding at cosine ≥ `duplicate_cosine`
+(the same audio in another file), or the same normalised title and artist (see
+`playlist.track_matching`) *and* a duration within `duplicate_seconds` *and* a cosine ≥
+`tag_duplicate_cosine` (another rip or a remaster). Tags alone are never enough: a
+soundtrack whose files all carry one multi-valued TITLE would otherwise be one track.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class SelectionRules:
     max_per_artist: int | None = None
     max_per_album: int | None = None
     duplicate_cosine: float = 0.995
+    tag_duplicate_cosine: float = 0.99  # different tracks of one soundtrack measured up to 0.987
+    duplicate_seconds: float = 3.0
 
 
 def recording_key(track: TrackMeta) -> tuple[str, str] | None:
@@ -40,23 +44,40 @@ class Selector:
     def __init__(self, rules: SelectionRules, existing: Iterable[TrackMeta], existing_vectors: np.ndarray):
         self.rules = rules
         self.taken: set[int] = set()
-        self.keys: set[tuple[str, str]] = set()
         self.vectors: list[np.ndarray] = list(np.atleast_2d(existing_vectors))
+        # recording key -> (duration, vector) of each taken track with that title and artist; the
+        # vector is None for the existing tracks (their rows need not align with `existing`),
+        # which are then compared with every existing vector.
+        self.keys: dict[tuple[str, str], list[tuple[float | None, np.ndarray | None]]] = {}
         self.artists: Counter[str] = Counter()
         self.albums: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
         for track in existing:
             self.taken.add(track.id)
-            key = recording_key(track)
-            if key is not None:
-                self.keys.add(key)
+            self._remember(track, None)
+
+    def _remember(self, track: TrackMeta, vector: np.ndarray | None) -> None:
+        key = recording_key(track)
+        if key is not None:
+            self.keys.setdefault(key, []).append((track.duration, vector))
+
+    def _same_tags_and_audio(self, track: TrackMeta, vector: np.ndarray) -> bool:
+        key = recording_key(track)
+        for duration, other in self.keys.get(key, []) if key is not None else []:
+            close = track.duration is None or duration is None or abs(track.duration - duration) <= \
+                self.rules.duplicate_seconds
+            if not close:
+                continue
+            others = np.stack(self.vectors) if other is None else other[None]
+            if float(np.max(others @ vector)) >= self.rules.tag_duplicate_cosine:
+                return True
+        return False
 
     def reason_to_refuse(self, track: TrackMeta, vector: np.ndarray) -> str | None:
         if track.id in self.taken:
             return "already in the playlist"
-        key = recording_key(track)
-        if key is not None and key in self.keys:
-            return "duplicate recording (same title and artist)"
+        if self._same_tags_and_audio(track, vector):
+            return "duplicate recording (same title, artist and duration, similar audio)"
         if self.vectors and float(np.max(np.stack(self.vectors) @ vector)) >= self.rules.duplicate_cosine:
             return "duplicate recording (near-identical audio)"
         artist = fold(track.artist or "")
@@ -74,10 +95,9 @@ class Selector:
             self.refused[reason] += 1
             return False
         self.taken.add(track.id)
-        key = recording_key(track)
-        if key is not None:
-            self.keys.add(key)
-        self.vectors.append(np.asarray(vector, dtype=np.float64))
+        vector = np.asarray(vector, dtype=np.float64)
+        self._remember(track, vector)
+        self.vectors.append(vector)
         if track.artist:
             self.artists[fold(track.artist)] += 1
         if track.album:

@@ -2,6 +2,9 @@
 
 Best effort by design: tags are optional and often broken, so a file whose tags cannot
 be read gets empty tags here; whether it is audio at all is the decoder's verdict.
+A multi-valued title, artist or album (several TITLE fields or ID3 values) keeps all its
+values, joined with "; ": the first alone would give every file of a soundtrack tagged
+`TITLE=Living Caves;Crossroads;…` the same title.
 """
 
 from __future__ import annotations
@@ -44,22 +47,27 @@ def read_tags(path: str | Path) -> Tags:
     if raw is None:
         return Tags(duration=duration)
 
-    def first(key: str) -> str | None:
+    def values(key: str) -> list[str]:
         try:
             if isinstance(raw, ID3):
                 frame = raw.get(_ID3_FRAMES[key])
-                values = frame.text if frame is not None else []
+                found = frame.text if frame is not None else []
             else:
-                values = raw.get(key) or []
+                found = raw.get(key) or []
         except (KeyError, ValueError):
-            return None
-        text = str(values[0]).strip() if values else ""
-        return text or None
+            return []
+        return [text for text in (str(v).strip() for v in found) if text]
+
+    def first(key: str) -> str | None:
+        return next(iter(values(key)), None)
+
+    def every(key: str) -> str | None:
+        return "; ".join(dict.fromkeys(values(key))) or None
 
     return Tags(
-        title=first("title"),
-        artist=first("artist"),
-        album=first("album"),
+        title=every("title"),
+        artist=every("artist"),
+        album=every("album"),
         track_no=_track_number(first("tracknumber")),
         duration=duration,
         isrc=first("isrc"),

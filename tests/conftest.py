@@ -12,6 +12,19 @@ from myna_rpe.audio import write_audio
 from myna_rpe.synth import TrackSpec, synth_track
 
 
+@pytest.fixture(autouse=True)
+def _seed_global_rngs():
+    """Every test starts from the same global random state (model initialisation, a bare
+    torch.randn), so a test's outcome never depends on which tests ran before it."""
+    import random
+
+    import torch
+
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
 def sine(freq: float, seconds: float, sample_rate: int, amplitude: float = 0.5) -> np.ndarray:
     t = np.arange(round(seconds * sample_rate)) / sample_rate
     return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)

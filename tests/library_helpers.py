@@ -79,6 +79,28 @@ def make_test_library(root: Path, seed: int = 0) -> GeneratedLibrary:
     return GeneratedLibrary(root=root, good=[g[0] for g in GOOD_FILES], bad=list(BAD_FILES))
 
 
+def synthetic_store(root: Path, spec, seed: int = 0):
+    """A music folder of empty files plus a store holding synthetic embeddings for them
+    (`playlist.synthetic`): a library for the playlist verbs without audio or a model.
+    Returns the SyntheticLibrary; track ids equal its track ids."""
+    from playlist.store import LibraryStore, TrackInfo
+    from playlist.synthetic import synthetic_library
+
+    lib = synthetic_library(spec, seed=seed)
+    with LibraryStore.open(root / ".myna", root=root, create=True) as store:
+        store.set_model("synthetic-test-model", None)
+        with store.transaction():
+            for track, vec in zip(lib.tracks, lib.vectors):
+                rel = track.path.relative_to("/synthetic").as_posix()
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                (root / rel).write_bytes(b"")
+                tid = store.add_track(TrackInfo(rel_path=rel, size=0, mtime_ns=0, content_hash=f"h{track.id}",
+                                                title=track.title, artist=track.artist, album=track.album,
+                                                duration=track.duration), vec)
+                assert tid == track.id
+    return lib
+
+
 def tiny_embedder(seed: int = 0) -> Embedder:
     return Embedder.random(EncoderConfig(model=ModelConfig.from_preset("tiny", "alibi2d")), seed=seed)
 

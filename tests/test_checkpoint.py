@@ -86,8 +86,71 @@ def test_config_from_another_version(saved):
     doc = json.loads((path / "config.json").read_text())
     doc["config"]["model"]["wings"] = 2
     (path / "config.json").write_text(json.dumps(doc))
-    with pytest.raises(CheckpointError, match="unknown ModelConfig keys: wings"):
+    with pytest.raises(CheckpointError, match="unknown model keys: wings"):
         load_checkpoint(path)
+
+
+def _set(doc, dotted, value):
+    *parents, last = dotted.split(".")
+    for key in parents:
+        doc = doc[key]
+    if value is _DELETE:
+        del doc[last]
+    else:
+        doc[last] = value
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(("edit", "expect"), [
+    (lambda doc: [doc], "holds a JSON list, not an object"),
+    (lambda doc: _set(doc, "config", [1, 2]), "config must be an object of settings, not list"),
+    (lambda doc: _set(doc, "config.model", "tiny"), "model must be an object of settings, not str"),
+    (lambda doc: _set(doc, "config.model.patch_size", 0), "model: patch_size must be a positive number, not 0"),
+    (lambda doc: _set(doc, "config.frontend.sample_rate", -16000), "sample_rate must be a positive number"),
+    (lambda doc: _set(doc, "config.frontend.f_max", 20000.0), "f_max 20000.0 is not between"),
+    (lambda doc: _set(doc, "config.model.dim", "64"), "model.dim must be int, not '64'"),
+    (lambda doc: _set(doc, "config.model.heads", True), "model.heads must be int, not True"),
+    (lambda doc: _set(doc, "config.model.mlp_ratio", float("nan")), "mlp_ratio must be a positive number"),
+    (lambda doc: _set(doc, "config.model.pe.rope", "3d"), "rope must be none, 1d or 2d"),
+    (lambda doc: _set(doc, "config.model.pe.rope_base", None), "model.pe.rope_base must be float, not None"),
+    (lambda doc: _set(doc, "config.frontend.n_fft", _DELETE), "missing frontend keys: n_fft"),
+    (lambda doc: _set(doc, "config.model", _DELETE), "missing config keys: model"),
+    (lambda doc: _set(doc, "config.model.pe", _DELETE), "missing model keys: pe"),
+    # RoPE has no weights, so these still fit the tensors: only the weights' own record tells.
+    (lambda doc: _set(doc, "config.model.pe.rope", "none"), "model.pe.rope: '2d' in the weights, 'none' in config"),
+])
+def test_bad_configs_are_one_checkpoint_error_with_path_and_fix(saved, edit, expect):
+    path = saved[0]
+    doc = json.loads((path / "config.json").read_text())
+    doc = edit(doc) or doc
+    (path / "config.json").write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    msg = str(err.value)
+    assert expect in msg and str(path / "config.json") in msg and " — " in msg and "\n" not in msg
+
+
+def test_bad_config_through_the_cli_is_one_red_line(saved, tmp_path, tone_file, capsys):
+    import sys
+
+    from cli.app import main
+
+    path = saved[0]
+    doc = json.loads((path / "config.json").read_text())
+    doc["config"]["model"]["patch_size"] = 0
+    (path / "config.json").write_text(json.dumps(doc))
+    sys.argv, argv = ["myna", "embed", "-c", str(path), str(tone_file())], sys.argv
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            main()
+    finally:
+        sys.argv = argv
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if x.startswith("error:")]
+    assert "patch_size must be a positive number" in line and "re-save the checkpoint" in line
 
 
 def test_pickle_is_never_loaded(tmp_path):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 from myna_rpe.errors import PlaylistError
-from playlist.m3u import PlaylistEntry, read_m3u, write_m3u8
+from playlist.m3u import PlaylistEntry, read_m3u, read_playlist, write_m3u8
 
 
 def test_extended_m3u_with_comments_relative_and_absolute(tmp_path: Path) -> None:
@@ -64,19 +65,51 @@ def test_latin1_m3u_falls_back(tmp_path: Path) -> None:
     assert entry.path == (tmp_path / "Björk" / "Jóga.mp3").resolve()
 
 
-def test_bad_lines_raise_with_path_and_line(tmp_path: Path) -> None:
+def test_bad_lines_are_reported_and_the_good_entries_kept(tmp_path: Path) -> None:
     pl = tmp_path / "bad.m3u8"
-    pl.write_text("#EXTM3U\nok.mp3\n#EXTINF:abc,Artist - Title\nx.mp3\n", encoding="utf-8")
-    with pytest.raises(PlaylistError, match=r"bad\.m3u8: line 3: #EXTINF duration 'abc'"):
-        read_m3u(pl)
-    pl.write_text("#EXTINF:12 Artist - Title\nx.mp3\n", encoding="utf-8")
-    with pytest.raises(PlaylistError, match="line 1: #EXTINF without a comma"):
-        read_m3u(pl)
-    pl.write_bytes(b"#EXTM3U\nok.mp3\nbad\xff.mp3\n")
-    with pytest.raises(PlaylistError, match="line 3: not valid UTF-8"):
-        read_m3u(pl)
+    long_name = "x" * 300 + ".mp3"
+    pl.write_bytes(b"#EXTM3U\nok.mp3\n#EXTINF:abc,Artist - Title\nx.mp3\n#EXTINF:12 no comma\ny.mp3\n"
+                   b"#EXTINF:1e999,Inf - Song\nz.mp3\n" + long_name.encode() + b"\nbad\xff.mp3\nnul\x00.mp3\n"
+                   b"#EXTINF:7,A - B\nlast.mp3\n")
+    m3u = read_playlist(pl)
+    assert [w.line for w in m3u.warnings] == [3, 5, 7]
+    assert "duration 'abc' is not a number" in m3u.warnings[0].reason
+    assert "no comma" in m3u.warnings[1].reason and "not a finite number" in m3u.warnings[2].reason
+    by_line = {e.line: e for e in m3u.entries}
+    assert sorted(by_line) == [2, 4, 6, 8, 9, 10, 11, 13]
+    # A malformed #EXTINF leaves the next entry without tags, but keeps it.
+    assert by_line[4].path == (tmp_path / "x.mp3").resolve() and by_line[4].title is None
+    assert by_line[8].duration is None and by_line[8].path == (tmp_path / "z.mp3").resolve()
+    assert by_line[9].path is None and "longer than 255 bytes" in by_line[9].note
+    assert by_line[10].path is None and "not valid UTF-8" in by_line[10].note
+    assert by_line[11].path is None and "NUL" in by_line[11].note
+    assert (by_line[13].duration, by_line[13].title) == (7.0, "B")
     with pytest.raises(PlaylistError, match="playlist not found"):
         read_m3u(tmp_path / "missing.m3u")
+    with pytest.raises(PlaylistError, match="a folder, not a playlist"):
+        read_m3u(tmp_path)
+
+
+def test_utf16_and_percent_encoded_file_urls(tmp_path: Path) -> None:
+    target = tmp_path / "a b" / "ünï#1.mp3"
+    pl = tmp_path / "u16.m3u"
+    pl.write_bytes("#EXTM3U\r\n#EXTINF:3,A - B\r\nx.mp3\r\n".encode("utf-16"))
+    (entry,) = read_m3u(pl)
+    assert entry.path == (tmp_path / "x.mp3").resolve() and entry.title == "B"
+    # as_uri() percent-encodes the UTF-8 bytes, the space and the '#'.
+    pl.write_text(target.as_uri() + "\nfile://" + str(tmp_path).replace(" ", "%20") + "/latin%E9.mp3\n",
+                  encoding="utf-8")
+    first, second = read_m3u(pl)
+    assert first.path == target.resolve()
+    assert second.path == (tmp_path / os.fsdecode(b"latin\xe9.mp3")).resolve()
+
+
+def test_writing_never_crashes_on_odd_durations_or_control_characters(tmp_path: Path) -> None:
+    entries = [PlaylistEntry(location="a.mp3", path=tmp_path / "a.mp3", duration=float("inf"), title="A"),
+               PlaylistEntry(location="b.mp3", path=tmp_path / "b.mp3", duration=float("nan"), title="B\x00\nC"),
+               PlaylistEntry(location="web\x07://x", path=None, duration=1e300, title="D")]
+    lines = write_m3u8(tmp_path / "o.m3u8", entries).read_text(encoding="utf-8").splitlines()
+    assert lines[1] == "#EXTINF:-1,A" and lines[3] == "#EXTINF:-1,B C" and lines[6] == "web://x"
 
 
 def test_write_relative_and_absolute_round_trip(tmp_path: Path) -> None:

@@ -15,8 +15,9 @@ import cli.playlist_cmd  # noqa: F401  (registers the commands on the app)
 from cli.app import app
 from myna_rpe.errors import PlaylistError
 from playlist.m3u import read_m3u
-from playlist.store import LibraryStore, TrackInfo
-from playlist.synthetic import SyntheticSpec, synthetic_library
+from playlist.store import LibraryStore
+from playlist.synthetic import SyntheticSpec
+from tests.library_helpers import synthetic_store
 
 SPEC = SyntheticSpec(dim=16, genres=3, styles_per_genre=2, artists_per_style=4, tracks_per_artist=8, album_size=4)
 
@@ -25,19 +26,7 @@ SPEC = SyntheticSpec(dim=16, genres=3, styles_per_genre=2, artists_per_style=4, 
 def library(tmp_path_factory):
     """A music folder of empty files plus a store holding synthetic embeddings for them."""
     root = tmp_path_factory.mktemp("lib") / "music"
-    lib = synthetic_library(SPEC, seed=0)
-    with LibraryStore.open(root / ".myna", root=root, create=True) as store:
-        store.set_model("synthetic-test-model", None)
-        with store.transaction():
-            for track, vec in zip(lib.tracks, lib.vectors):
-                rel = track.path.relative_to("/synthetic").as_posix()
-                (root / rel).parent.mkdir(parents=True, exist_ok=True)
-                (root / rel).write_bytes(b"")
-                tid = store.add_track(TrackInfo(rel_path=rel, size=0, mtime_ns=0, content_hash=f"h{track.id}",
-                                                title=track.title, artist=track.artist, album=track.album,
-                                                duration=track.duration), vec)
-                assert tid == track.id
-    return root, lib
+    return root, synthetic_store(root, SPEC)
 
 
 def artist_files(root: Path, lib, artist: int, count: int) -> list[Path]:

@@ -164,20 +164,29 @@ def test_array_catalog_metadata_defaults() -> None:
     np.testing.assert_allclose(cat.vectors([9, 5]), [[0, 1], [1, 0]])
 
 
-def test_selector_refuses_by_title_key_alone() -> None:
+def test_selector_needs_tags_duration_and_audio_to_agree_for_a_duplicate() -> None:
     from pathlib import Path
 
     from playlist.selection import Selector
 
-    song = TrackMeta(id=1, path=Path("a.flac"), title="Help!", artist="The Beatles", album="Help!")
-    sel = Selector(SelectionRules(max_per_artist=1), [song], np.array([[1.0, 0.0, 0.0]]))
-    remaster = TrackMeta(id=2, path=Path("b.flac"), title="Help! - Remastered 2009", artist="The Beatles")
-    other = TrackMeta(id=3, path=Path("c.flac"), title="Yesterday", artist="The Beatles")
-    third = TrackMeta(id=4, path=Path("d.flac"), title="Something", artist="the beatles")
-    assert not sel.offer(remaster, np.array([0.0, 1.0, 0.0]))  # different audio, same recording
-    assert sel.offer(other, np.array([0.0, 0.0, 1.0]))
-    assert not sel.offer(third, np.array([0.6, 0.8, 0.0]))     # artist cap 1 among added tracks
-    assert sel.refused == Counter({"duplicate recording (same title and artist)": 1, "artist cap": 1})
+    def unit(*x: float) -> np.ndarray:
+        v = np.array(x, dtype=np.float64)
+        return v / np.linalg.norm(v)
+
+    song = TrackMeta(id=1, path=Path("a.flac"), title="Help!", artist="The Beatles", album="Help!", duration=140.0)
+    sel = Selector(SelectionRules(max_per_artist=2), [song], unit(1, 0, 0, 0)[None])
+    remaster = TrackMeta(id=2, path=Path("b.flac"), title="Help! - Remastered 2009", artist="The Beatles",
+                         duration=141.5)
+    # One multi-valued TITLE on every file of a soundtrack: same tags, different audio and length.
+    cue = TrackMeta(id=3, path=Path("c.flac"), title="Help!", artist="The Beatles", duration=60.0)
+    same_length = TrackMeta(id=4, path=Path("d.flac"), title="Help!", artist="The Beatles", duration=139.0)
+    third = TrackMeta(id=5, path=Path("e.flac"), title="Something", artist="the beatles")
+    assert not sel.offer(remaster, unit(1, 0.1, 0, 0))   # cosine 0.995 > 0.99, 1.5 s apart: same recording
+    assert sel.offer(cue, unit(1, 0.12, 0, 0))            # similar audio, but 80 s shorter
+    assert sel.offer(same_length, unit(0, 1, 0, 0))       # same length, different audio
+    assert not sel.offer(third, unit(0, 0, 1, 0))         # artist cap 2 among added tracks
+    assert sel.refused == Counter({"duplicate recording (same title, artist and duration, similar audio)": 1,
+                                   "artist cap": 1})
 
 
 def test_one_track_playlist_expands_around_it(lib, catalog) -> None:

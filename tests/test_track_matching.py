@@ -151,3 +151,21 @@ def test_missing_metadata_is_a_reason_not_a_crash():
     assert matcher.match(T("Song", None)).reason == "no title or artist to search with"
     with pytest.raises(ValueError):
         TrackMatcher([], duration_tolerance=-1)
+
+
+def test_multi_valued_tags_keep_every_value(tmp_path) -> None:
+    import mutagen
+
+    from playlist.tags import read_tags
+    from tests.library_helpers import write_track
+
+    path = write_track(tmp_path / "cue.flac", seed=0, seconds=0.5)
+    f = mutagen.File(path, easy=True)
+    if f.tags is None:
+        f.add_tags()
+    f.tags["title"] = ["Living Caves", "Crossroads", "Living Caves"]
+    f.tags["artist"] = ["Composer"]
+    f.tags["tracknumber"] = ["3", "4"]
+    f.save()
+    tags = read_tags(path)
+    assert tags.title == "Living Caves; Crossroads" and tags.artist == "Composer" and tags.track_no == 3

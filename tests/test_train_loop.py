@@ -110,10 +110,42 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_checkpoint(library, tmp_
     with pytest.raises(TrainingDiverged) as err:
         train(cfg)
     msg = str(err.value)
-    assert "loss became nan at step 6" in msg and "step 4" in msg and "--lr" in msg
+    assert "loss became nan at step 6" in msg and "checkpoint (step 4) is intact" in msg and "--lr" in msg
     run = tmp_path / "nan"
     assert os.readlink(run / "checkpoint") == "steps/step-0000004"
     load_checkpoint(run / "checkpoint")  # intact, weights match their recorded hash
+
+
+def test_nan_before_any_checkpoint_does_not_claim_one_is_intact(library, tmp_path, monkeypatch):
+    real = loop.nt_xent
+    monkeypatch.setattr(loop, "nt_xent", lambda *a, **k: real(*a, **k) * float("nan"))
+    with pytest.raises(TrainingDiverged) as err:
+        train(_cfg(library, tmp_path, "nan0", kmeans_weight=0.0, hull_weight=0.0))
+    msg = str(err.value)
+    assert "no checkpoint had been written yet" in msg and "intact" not in msg and "start the run again" in msg
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_cli_train_exits_128_plus_the_signal_after_saving(library, tmp_path, monkeypatch, signum, code):
+    import cli.train_cmd
+    from cli.app import _register, app
+
+    _register()  # all commands, so `train` is a sub-command as in the installed `myna`
+
+    class SignalAt(cli.train_cmd.RichReporter):
+        def step(self, m) -> None:
+            super().step(m)
+            if m.step == 2:
+                os.kill(os.getpid(), signum)
+
+    monkeypatch.setattr(cli.train_cmd, "RichReporter", SignalAt)
+    out = tmp_path / "sig"
+    result = CliRunner().invoke(app, ["train", "--data", str(library), "--out", str(out), "--cache-dir",
+                                      str(tmp_path.parent / "mels"), "--size", "tiny", "--batch-size", "4",
+                                      "--chunk-seconds", "1", "--steps", "8", "--warmup-steps", "1"])
+    assert result.exit_code == code, result.output
+    assert "--resume" in result.output and "Traceback" not in result.output
+    assert os.readlink(out / "checkpoint") == "steps/step-0000003"  # the step in flight finished, then saved
 
 
 def test_existing_run_needs_resume_and_resume_needs_a_run(library, tmp_path):

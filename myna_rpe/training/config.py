@@ -9,6 +9,7 @@ defaults < the run's saved config (on --resume) < the --config file < flags.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -144,8 +145,20 @@ def _check(c: TrainConfig) -> None:
     def bad(msg: str, fix: str) -> MynaError:
         return MynaError(msg, fix=fix)
 
+    for f in fields(c):  # NaN/inf pass every comparison below, so they are refused first
+        value = getattr(c, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise bad(f"{f.name} is {value}, not a finite number", f"give --{f.name.replace('_', '-')} a number")
     if c.size not in SIZES:
         raise bad(f"unknown model size {c.size!r}", f"choose one of {', '.join(SIZES)}")
+    if c.lr <= 0:
+        raise bad(f"lr {c.lr} must be positive", "use e.g. --lr 5e-4")
+    if not 0 <= c.min_lr_ratio <= 1 or not 0 <= c.kmeans_momentum < 1 or not 0 <= c.beta1 < 1 or not 0 <= c.beta2 < 1:
+        raise bad("min_lr_ratio must be in [0, 1]; kmeans_momentum, beta1 and beta2 in [0, 1)",
+                  "see `myna train --help` for the defaults")
+    if min(c.kmeans_weight, c.hull_weight, c.weight_decay, c.grad_clip, c.warmup_steps) < 0 or c.hull_eps <= 0:
+        raise bad("loss weights, weight_decay, grad_clip and warmup_steps must be >= 0, hull_eps > 0",
+                  "see `myna train --help` for the defaults")
     if c.pe not in PE_PRESETS:
         raise bad(f"unknown positional scheme {c.pe!r}", f"choose one of {', '.join(PE_PRESETS)}")
     if c.batch_size < 2:
@@ -164,6 +177,9 @@ def _check(c: TrainConfig) -> None:
         raise bad(f"unknown kmeans_mode {c.kmeans_mode!r}", "use ema or batch")
     if c.kmeans_weight > 0 and c.kmeans_k < 2:
         raise bad("kmeans_k must be at least 2", "use e.g. --kmeans-k 16")
+    if c.kmeans_weight > 0 and c.kmeans_k > 2 * c.batch_size:  # k-means runs on the 2 views of a batch
+        raise bad(f"kmeans_k {c.kmeans_k} is more clusters than the {2 * c.batch_size} embeddings of a batch",
+                  f"use --kmeans-k {2 * c.batch_size} or less, or a larger --batch-size")
     if c.steps < 1 or c.checkpoint_every < 1 or c.log_every < 1:
         raise bad("steps, checkpoint_every and log_every must be positive", "check the run settings")
     if c.jamendo_split not in ("train", "validation", "test", "all"):

@@ -79,6 +79,7 @@ class TrainResult:
     run_dir: Path
     step: int
     interrupted: bool
+    signal: int | None = None  # the signal that interrupted the run (SIGINT, SIGTERM), if one did
     history: list[StepMetrics] = field(default_factory=list)
 
 
@@ -158,6 +159,7 @@ class Trainer:
         self.pad_value = silence_value(self.enc_cfg.frontend)
         self.step = 0
         self._signalled = False  # set by this process's signal handler
+        self._signal: int | None = None  # ... with the signal it caught
         self._stop = False  # set on every rank at once, from the reduced flags
 
     # -- setup -----------------------------------------------------------------------
@@ -283,11 +285,16 @@ class Trainer:
 
     def _diverged(self, what: str, value: float) -> TrainingDiverged:
         last = self.run_dir / CHECKPOINT_LINK
-        where = f"resume from {last} (step {_saved_step(last)})" if last.exists() else "no checkpoint was written yet"
+        if last.exists():
+            state = f"the last checkpoint (step {_saved_step(last)}) is intact"
+            then = f"resume with --resume (from {last})"
+        else:
+            state = "no checkpoint had been written yet"
+            then = "start the run again"
         return TrainingDiverged(
-            f"{what} became {value} at step {self.step + 1}; the run stopped and the last checkpoint is intact",
+            f"{what} became {value} at step {self.step + 1}; the run stopped and {state}",
             self.run_dir,
-            f"lower --lr or raise --warmup-steps, then {where}",
+            f"lower --lr or raise --warmup-steps, then {then}",
         )
 
     # -- checkpoints -----------------------------------------------------------------
@@ -448,6 +455,8 @@ class Trainer:
                                     tb.add_scalar(f"train/{k}", getattr(m, k), m.step)
                     if self._stop:
                         result.interrupted = True
+                        # Another rank may have caught it: then it was the scheduler's SIGTERM.
+                        result.signal = self._signal or signal.SIGTERM
                         break
                     if m.step % cfg.checkpoint_every == 0:
                         self.save()
@@ -475,6 +484,7 @@ class Trainer:
             if self._signalled and signum == signal.SIGINT:
                 raise KeyboardInterrupt
             self._signalled = True
+            self._signal = signum
             self.report.message("stopping after this step and saving a checkpoint (Ctrl-C again to abort)")
 
         previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

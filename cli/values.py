@@ -1,0 +1,75 @@
+"""Checks of option values, shared by every command, done before any work starts.
+
+A bad value is a usage error: Typer prints `Invalid value for '--option': what is wrong
+and the fix` and the command exits 2, like any other usage error (a missing argument,
+an unknown option). Errors found later, in the work itself, are `MynaError`s (exit 1).
+
+Numbers: `typer.Option(..., callback=number(min=0))`. Typer's own `min=` lets NaN
+through with a misleading "should be greater than" message, so every float option here
+goes through `number`; int options may keep `min=`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import typer
+
+
+def number(min: float | None = None, max: float | None = None,
+           above: float | None = None) -> Callable[[float | None], float | None]:
+    """A callback accepting finite numbers with min <= x <= max and x > above (and None, for
+    options without a default)."""
+
+    def check(value: float | None) -> float | None:
+        if value is None:
+            return None
+        bounds = [f">= {min:g}"] if min is not None else []
+        bounds += [f"> {above:g}"] if above is not None else []
+        bounds += [f"<= {max:g}"] if max is not None else []
+        wanted = "a finite number" + (f" {' and '.join(bounds)}" if bounds else "")
+        if (not math.isfinite(value) or (min is not None and value < min) or (max is not None and value > max)
+                or (above is not None and value <= above)):
+            raise typer.BadParameter(f"{value:g} is not allowed: give {wanted}")
+        return value
+
+    return check
+
+
+def existing_folder(flag: str, path: Path | None) -> Path | None:
+    """`path` if it is None or a folder; a usage error naming `flag` otherwise."""
+    if path is not None and not path.is_dir():
+        what = "does not exist" if not path.exists() else "is a file, not a folder"
+        raise typer.BadParameter(f"{path} {what}: give an existing folder", param_hint=flag)
+    return path
+
+
+def output_file(flag: str, out: Path, suffixes: Sequence[str], inputs: Sequence[Path] = ()) -> Path:
+    """Check an output path before any work: a known suffix, not a folder, not one of the
+    inputs (writing it would replace what was read). Missing parent folders are created
+    when the file is written."""
+    if out.is_dir():
+        raise typer.BadParameter(f"{out} is a folder: give a file name", param_hint=flag)
+    if out.suffix.lower() not in suffixes:
+        raise typer.BadParameter(f"{out}: unknown file type {out.suffix or '(none)'!r}: end the name with "
+                                 f"{' or '.join(suffixes)}", param_hint=flag)
+    for parent in out.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise typer.BadParameter(f"{parent} is a file, so {out} cannot be written: choose another "
+                                         "folder", param_hint=flag)
+            break
+    for source in inputs:
+        if _same_file(out, source):
+            raise typer.BadParameter(f"{out} is an input of this command and would be replaced: choose another "
+                                     "name", param_hint=flag)
+    return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return a.absolute() == b.absolute()
