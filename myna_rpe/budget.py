@@ -68,14 +68,15 @@ DENSE = TokenBudget(tokens=None)
 
 
 def content_seed(mel: torch.Tensor) -> int:
-    """A seed from a log-mel (n_mels, T): its frame count and its mean rounded to 0.01.
+    """A seed from a log-mel (n_mels, T): its frame count and the mean of every 8th frame,
+    rounded to 0.01.
 
     Both survive the last-bit differences between log-mels computed with other thread
     counts or block sizes (an exact hash of the values would not), so the same audio
-    always gets the same draw.
+    always gets the same draw; every 8th frame keeps this cheap for an hour of audio.
     """
     frames = int(mel.shape[-1])
-    level = round(float(mel.double().mean()), 2) if mel.numel() else 0.0
+    level = round(float(mel[:, ::8].mean()), 2) if mel.numel() else 0.0
     digest = hashlib.sha256(f"{frames}:{level:.2f}".encode()).digest()
     return int.from_bytes(digest[:8], "little")
 

@@ -170,14 +170,11 @@ class Embedder:
         draws = self.budget.draws
         tokens, coords = [], []
         for m in mels:
-            patches, c = self.model.patchify(m[None].to(self.device), None)  # one item: no padding
+            m = m.to(self.device)
             seed = content_seed(m)
-            index = torch.from_numpy(np.stack([
-                choose_patches(patches.shape[1], self.budget, seed, d) for d in range(draws)
-            ])).to(self.device)
-            expand = lambda x: x.expand(draws, -1)  # noqa: E731
-            tok, kept = self.model.select(patches.expand(draws, -1, -1),
-                                          Coords(*(expand(x) for x in (c.t, c.f, c.is_cls, c.valid))), index)
+            n = self._patches(m.shape[-1])
+            index = torch.from_numpy(np.stack([choose_patches(n, self.budget, seed, d) for d in range(draws)]))
+            tok, kept = self.model.patches_at(m, index.to(self.device))
             tokens.append(tok)
             coords.append(kept)
         cat = lambda name: torch.cat([getattr(c, name) for c in coords])  # noqa: E731

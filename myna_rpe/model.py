@@ -89,6 +89,21 @@ class MynaEncoder(nn.Module):
         valid = t_idx * p < lengths[:, None]
         return patches, Coords(t_idx.float(), f_idx.float(), torch.zeros_like(valid), valid)
 
+    def patches_at(self, mel: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, Coords]:
+        """Patches (D, K, patch²) of one log-mel (n_mels, T) at time-major patch indices
+        `index` (D, K) — the order `patchify` gives — with their coordinates, read straight
+        from the log-mel: a long track is never cut into all of its patches."""
+        p, rows = self.cfg.patch_size, self.cfg.freq_patches
+        t_idx, f_idx = index // rows, index % rows
+        offsets = torch.arange(p, device=mel.device)
+        frames = t_idx[..., None] * p + offsets  # (D, K, p)
+        bins = f_idx[..., None] * p + offsets
+        length = mel.shape[-1]
+        patches = mel[bins[..., :, None], frames.clamp(max=length - 1)[..., None, :]]  # (D, K, p, p)
+        patches = patches.masked_fill((frames >= length)[..., None, :], self.pad_value)  # past the end: silence
+        valid = torch.ones(index.shape, dtype=torch.bool, device=mel.device)
+        return patches.flatten(-2), Coords(t_idx.float(), f_idx.float(), torch.zeros_like(valid), valid)
+
     def embed_patches(self, patches: torch.Tensor, coords: Coords) -> torch.Tensor:
         """Linear patch embedding plus any absolute position (from each patch's own coordinates)."""
         tokens = self.patch_embed(patches)

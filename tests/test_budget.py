@@ -202,3 +202,17 @@ def test_embed_cli_takes_a_budget_and_refuses_a_bad_one(tmp_path: Path) -> None:
     assert np.load(out)[0] == pytest.approx(want, abs=1e-5)
     r = runner.invoke(app, ["embed", str(song), "-c", str(ckpt), "--budget", "dense", "--out", str(out)])
     assert r.exit_code == 0 and np.load(out)[0] == pytest.approx(emb.with_budget(DENSE).embed_file(song), abs=1e-5)
+
+
+def test_patches_read_from_the_log_mel_equal_the_cut_ones_up_to_a_partial_last_column() -> None:
+    model = tiny_embedder().model
+    m = mel(12, 405)  # 26 columns, the last one 5 frames long
+    patches, coords = model.patchify(m[None], None)
+    index = torch.tensor([[0, 7, 8, 100, 199, 200, 207], [1, 2, 3, 150, 201, 205, 206]])
+    got, got_coords = model.patches_at(m, index)
+    want, want_coords = model.select(patches.expand(2, -1, -1),
+                                     Coords(*(x.expand(2, -1) for x in (coords.t, coords.f, coords.is_cls, coords.valid))),
+                                     index)
+    assert torch.equal(got, want)
+    for name in ("t", "f", "is_cls", "valid"):
+        assert torch.equal(getattr(got_coords, name), getattr(want_coords, name))
