@@ -27,8 +27,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
-import signal
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -49,6 +47,7 @@ from playlist.scan import FileStat, content_hash, walk_library
 from playlist.store import LibraryStore, TrackInfo, default_db_dir
 from playlist.tags import Tags, read_tags
 from playlist.vector_index import IndexSpec
+from playlist.worker_guard import init_worker
 
 
 class EmbedderLike(Protocol):
@@ -325,22 +324,6 @@ def _short(message: str, path: str) -> str:
     return message.removeprefix(prefix)
 
 
-def _worker_init() -> None:
-    # Ctrl-C is the main process's to handle; and a worker exits when the main process is
-    # gone (even by SIGKILL), instead of waiting forever on its task queue.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(1)  # parallelism comes from the worker count; the main process has its own threads
-    parent = os.getppid()
-
-    def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(0)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def default_workers(device: str = "cpu", cpus: int | None = None) -> int:
     """Decode processes for a run. Decoding plus the log-mel costs about a fifth of the
     `mini` encoder's CPU time per track, so on a CPU a quarter of the cores (at least one)
@@ -372,7 +355,8 @@ class _Decoder:
     def _new_pool(self) -> None:
         if self.workers > 0:
             ctx = multiprocessing.get_context("spawn")  # no fork of a process running torch threads
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init)
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=init_worker,
+                                            initargs=(os.getpid(),))
 
     def submit(self, batch: list[_Job]) -> list[Future] | None:
         if self.workers == 0:
