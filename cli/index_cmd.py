@@ -124,7 +124,7 @@ def _print_status(db_dir: Path) -> None:
     from playlist.store import DB_FILENAME, LibraryStore
     from playlist.vector_index import INDEX_FILENAME
 
-    with LibraryStore.open(db_dir) as store:
+    with LibraryStore.open(db_dir, readonly=True) as store:
         spec = stored_spec(store)
         last = store.get_meta("last_run") or {}
         table = Table(title=f"library {store.root}", show_header=False)
@@ -156,7 +156,7 @@ def _print_status(db_dir: Path) -> None:
 def _print_errors(db_dir: Path) -> None:
     from playlist.store import LibraryStore
 
-    with LibraryStore.open(db_dir) as store:
+    with LibraryStore.open(db_dir, readonly=True) as store:
         errs = store.errors()
     if not errs:
         console.print("no errors")
