@@ -35,8 +35,11 @@ class LibraryLock:
             os.close(fd)
             raise LibraryError(f"another `myna index` (pid {holder}) is updating this library",
                                path=self.path.parent, fix="wait for it to finish, then run again") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:  # a full disk: the pid is only for the message above
+            pass
         self._fd = fd
 
     def try_acquire(self) -> bool:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -514,10 +515,19 @@ def _connect_readonly(db_path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _nearly_full(folder: Path) -> bool:
+    """SQLite reports some writes that hit a full disk (its -shm file) as a plain I/O error."""
+    try:
+        return shutil.disk_usage(folder).free < (1 << 20)
+    except OSError:
+        return False
+
+
 def _sqlite_error(exc: sqlite3.Error, db_path: Path) -> LibraryError:
     """One line for a failure SQLite reports, with a fix that never deletes anything."""
     name = getattr(exc, "sqlite_errorname", "") or ""
-    if name.startswith("SQLITE_FULL") or "disk is full" in str(exc):
+    if name.startswith("SQLITE_FULL") or "disk is full" in str(exc) or (
+            name.startswith("SQLITE_IOERR") and _nearly_full(db_path.parent)):
         return LibraryError("the disk is full", path=db_path,
                             fix="free some space and run `myna index` again: nothing committed is lost, "
                                 "and the run resumes where it stopped")
