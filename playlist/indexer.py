@@ -43,7 +43,7 @@ from myna_rpe.config import EncoderConfig, FrontendConfig
 from myna_rpe.errors import LibraryError
 from playlist.library import load_index, rebuild_index, stored_spec
 from playlist.lock import LibraryLock
-from playlist.scan import FileStat, content_hash, walk_library
+from playlist.scan import FileStat, Skipped, content_hash, walk_library
 from playlist.store import LibraryStore, TrackInfo, default_db_dir
 from playlist.tags import Tags, read_tags
 from playlist.vector_index import IndexSpec
@@ -93,7 +93,7 @@ class IndexReport:
     removed: int = 0
     failed: int = 0  # files that failed in this run
     known_errors: int = 0  # unchanged files that failed before (not retried)
-    bad_names: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)  # found by the walk, not indexable (links, FIFOs...)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (relative path, message) this run
     previous_model: str | None = None
     dropped_embeddings: int = 0  # embeddings of a previous model, removed
@@ -142,7 +142,7 @@ def index_library(root: str | Path, embedder: EmbedderLike, db_dir: str | Path |
         spec = options.index or stored_spec(store)
         store.set_meta("index_spec", asdict(spec))
 
-        files, report.bad_names = walk_library(root)
+        files, report.skipped = walk_library(root)
         report.files = len(files)
         plan = _plan(store, files, options, report, progress)
         _apply_cheap_changes(store, plan, report)
@@ -254,6 +254,8 @@ def _apply_cheap_changes(store: LibraryStore, plan: _Plan, report: IndexReport) 
             source = store.track(source_id)
             store.copy_track(source_id, _info(f, h, read_tags(f.path), source.duration if source else None))
         store.delete_errors(plan.stale_errors)
+        for skip in report.skipped:  # recorded each run, so --errors lists them while they last
+            store.record_error(skip.rel_path, 0, 0, skip.reason)
     report.touched, report.moved, report.copied = len(plan.touch), len(plan.move), len(plan.copy)
 
 
