@@ -22,9 +22,9 @@ from tests.faults.helpers import ENV, alive_in_group, assert_same_store, workers
 _rng = random.Random(13)
 CASES = [
     (signal.SIGKILL, "worker-start"),
-    (signal.SIGKILL, round(_rng.uniform(0.5, 3.0), 2)),
-    (signal.SIGTERM, round(_rng.uniform(0.5, 3.0), 2)),
-    (signal.SIGINT, round(_rng.uniform(0.5, 3.0), 2)),
+    (signal.SIGKILL, round(_rng.uniform(0.2, 1.5), 2)),
+    (signal.SIGTERM, round(_rng.uniform(0.2, 1.5), 2)),
+    (signal.SIGINT, round(_rng.uniform(0.2, 1.5), 2)),
 ]
 
 
