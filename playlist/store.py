@@ -495,17 +495,21 @@ FIX_READ_ONLY = ("index a copy in a folder you can write, or keep the store else
 
 def _connect_readonly(db_path: Path) -> sqlite3.Connection:
     """A connection that never writes. `mode=ro` still reads a running writer's WAL, but needs
-    to create the -shm file if it is missing; where the folder is read-only and no -wal file
-    exists, the file is complete on its own and is opened `immutable`."""
+    to create the -shm file if it is missing; where it cannot (a read-only folder, a full
+    disk) and no -wal file exists, the main file is complete on its own and is opened
+    `immutable`."""
     uri = db_path.as_uri()
     try:
         conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=30.0)
         conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
         return conn
     except sqlite3.OperationalError as exc:
-        if getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN" or not os.access(db_path, os.R_OK):
+        if not os.access(db_path, os.R_OK):
             raise
-        if Path(f"{db_path}-wal").exists():
+        wal = Path(f"{db_path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:  # (an empty one holds no changes)
+            if getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN":
+                raise
             raise LibraryError("the store is read-only here and holds changes not yet merged into its main file "
                                f"({DB_FILENAME}-wal)", path=db_path,
                                fix="run `myna index LIBRARY` once as its owner, or copy the .myna folder "
