@@ -48,9 +48,9 @@ from myna_rpe.synth import TIMBRES, TrackSpec, synth_track
 from playlist.indexer import (
     IndexOptions,
     IndexReport,
-    _worker_init,
     index_library,
 )
+from playlist.worker_guard import init_worker
 from playlist.scan import content_hash, full_hash, walk_library
 from playlist.store import l2_normalise
 from playlist.vector_index import IndexSpec, build_index, configure_search, search
@@ -98,7 +98,7 @@ def decode_only(files: list[Path], workers: int, sample_rate: int = 16000) -> tu
     """(seconds, audio hours) to decode every file with the indexer's worker pool."""
     t = time.perf_counter()
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_worker_init) as pool:
+                             initializer=init_worker, initargs=(os.getpid(),)) as pool:
         samples = list(pool.map(decoded_samples, [str(f) for f in files], [sample_rate] * len(files)))
     return time.perf_counter() - t, sum(samples) / sample_rate / 3600
 
@@ -126,7 +126,7 @@ def musly_only(files: list[Path], workers: int) -> float | None:
         return None
     t = time.perf_counter()
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_worker_init) as pool:
+                             initializer=init_worker, initargs=(os.getpid(),)) as pool:
         list(pool.map(musly_analysis, [str(f) for f in files]))
     return time.perf_counter() - t
 

@@ -6,6 +6,7 @@ and a non-zero exit; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -35,9 +36,18 @@ def _register() -> None:
 
 
 def main() -> None:
+    _register()
+    try:
+        _run()
+    finally:
+        # The work is done (or failed): a Ctrl-C during interpreter shutdown, while Python
+        # joins the decode pool's threads, would only print a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run() -> None:
     from myna_rpe.errors import MynaError
 
-    _register()
     try:
         rc = app(standalone_mode=False)
     except MynaError as exc:

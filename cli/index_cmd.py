@@ -121,12 +121,10 @@ def index_cmd(
     table.add_row("time", f"{report.seconds:.1f} s ({rate:.2f} tracks/s; in the model {report.model_seconds:.1f} s, "
                           f"waiting for decoded audio {report.decode_wait_seconds:.1f} s)")
     console.print(table)
-    if report.failed or report.known_errors:
-        err_console.print(f"[yellow]{report.failed + report.known_errors} file(s) could not be indexed; "
+    problems = report.failed + report.known_errors + len(report.skipped)
+    if problems:
+        err_console.print(f"[yellow]{problems} file(s) could not be indexed; "
                           f"see `myna index {library} --errors`[/yellow]")
-    if report.bad_names:
-        err_console.print(f"[yellow]{len(report.bad_names)} file name(s) are not valid UTF-8 and were skipped, "
-                          f"e.g. {report.bad_names[0]}[/yellow]")
 
 
 def _print_status(db_dir: Path) -> None:
@@ -134,7 +132,7 @@ def _print_status(db_dir: Path) -> None:
     from playlist.store import DB_FILENAME, LibraryStore
     from playlist.vector_index import INDEX_FILENAME
 
-    with LibraryStore.open(db_dir) as store:
+    with LibraryStore.open(db_dir, readonly=True) as store:
         spec = stored_spec(store)
         last = store.get_meta("last_run") or {}
         table = Table(title=f"library {store.root}", show_header=False)
@@ -178,7 +176,7 @@ def _budget_label(recorded: dict | None) -> str:
 def _print_errors(db_dir: Path) -> None:
     from playlist.store import LibraryStore
 
-    with LibraryStore.open(db_dir) as store:
+    with LibraryStore.open(db_dir, readonly=True) as store:
         errs = store.errors()
     if not errs:
         console.print("no errors")

@@ -111,7 +111,7 @@ def import_cmd(
     db_dir = _store_dir(db, out.absolute().parent)
     if db_dir is None:
         raise LibraryError("no library store found", fix="run `myna index LIBRARY` first, or pass --db LIBRARY/.myna")
-    with LibraryStore.open(db_dir) as store:
+    with LibraryStore.open(db_dir, readonly=True) as store:
         library = store.tracks()
     client = _client()
     with progress("items") as bar:
@@ -156,7 +156,7 @@ def export_cmd(
 
     entries = read_m3u(m3u)
     db_dir = _store_dir(db, m3u.absolute().parent)
-    store = LibraryStore.open(db_dir) if db_dir is not None else None
+    store = LibraryStore.open(db_dir, readonly=True) if db_dir is not None else None
     try:
         client = _client()
         with progress("tracks") as bar:

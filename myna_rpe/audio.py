@@ -12,9 +12,12 @@ in the log. A file from which no sample at all decodes is an `AudioError`.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import math
+import os
+import stat
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -42,21 +45,90 @@ _PREROLL_S = 0.5
 _MIN_SEEK_S = 2.0
 
 _FIX_DECODE = "re-encode or replace the file, or remove it from the library"
+_FIX_KIND = "remove it from the library, or give it the extension of what it is"
+_FIX_LINK = "point the link at an audio file, or remove it"
+
+# Everything a path can be instead of decodable audio: kind -> (what it is, the fix). The
+# one table for these messages: the decoder (`_open`, `_decode_error`) and the library walk
+# (`playlist.scan`) both word them from here.
+FILE_PROBLEMS: dict[str, tuple[str, str]] = {
+    "missing": ("file not found", "check the path"),
+    "dangling_link": ("a symbolic link whose target does not exist", _FIX_LINK),
+    "link_loop": ("a symbolic link loop (the link leads back to itself)", _FIX_LINK),
+    "unreadable": ("permission denied", "make the file readable (e.g. chmod a+r), or remove it"),
+    "folder": ("a folder, not an audio file", "pass an audio file"),
+    "fifo": ("a named pipe (FIFO), not an audio file; it is never read", "pass a regular file"),
+    "special": ("a socket or device, not an audio file; it is never read", "pass a regular file"),
+    "empty": ("an empty file (0 bytes)", _FIX_DECODE),
+    "text": ("a text file, not audio", _FIX_KIND),
+    "pdf": ("a PDF document, not audio", _FIX_KIND),
+    "image": ("an image, not audio", _FIX_KIND),
+    "truncated": ("the file ends before any audio (truncated or corrupt)", _FIX_DECODE),
+    "undecodable": ("not a decodable audio file (corrupt, truncated or an unsupported format)", _FIX_DECODE),
+    "no_audio": ("no audio could be decoded", _FIX_DECODE),
+}
+_MAGIC = ((b"%PDF", "pdf"), (b"\x89PNG", "image"), (b"\xff\xd8\xff", "image"), (b"GIF8", "image"))
+
+
+def describe(kind: str) -> str:
+    """"what it is — the fix" for a kind of `FILE_PROBLEMS`, without the path."""
+    return " — ".join(FILE_PROBLEMS[kind])
+
+
+def file_problem(path: str | Path) -> str | None:
+    """The kind of problem (a key of `FILE_PROBLEMS`) that the file system entry at `path`
+    has, or None for a non-empty regular file. Only stats: never opens (a FIFO would block)."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "link_loop"
+        if e.errno in (errno.EACCES, errno.EPERM):
+            return "unreadable"
+        return "dangling_link" if os.path.islink(path) else "missing"
+    if stat.S_ISDIR(st.st_mode):
+        return "folder"
+    if stat.S_ISFIFO(st.st_mode):
+        return "fifo"
+    if not stat.S_ISREG(st.st_mode):
+        return "special"
+    return "empty" if st.st_size == 0 else None
+
+
+def _content_problem(path: Path) -> str | None:
+    """A regular file whose first bytes say it is not audio: text, a PDF, an image."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except PermissionError:
+        return "unreadable"
+    except OSError:
+        return None  # let FFmpeg report it
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if b"\x00" in head:
+        return None
+    for cut in range(4):  # the 4 KiB may end inside a UTF-8 character
+        try:
+            text = head[: len(head) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return "text" if all(c.isprintable() or c.isspace() for c in text) else None
+    return None
+
+
+def _problem(path: Path, kind: str) -> AudioError:
+    message, fix = FILE_PROBLEMS[kind]
+    return AudioError(message, path=path, fix=fix)
 
 
 def _open(path: str | Path) -> tuple[Path, av.container.InputContainer]:
     """Open `path` for reading, turning every failure into an AudioError."""
     p = Path(path)
-    if not p.exists():
-        raise AudioError("file not found", path=p, fix="check the path")
-    if p.is_dir():
-        raise AudioError("is a directory, not an audio file", path=p, fix="pass a file")
-    try:
-        size = p.stat().st_size
-    except OSError as e:
-        raise AudioError(f"cannot read file ({e.strerror})", path=p) from None
-    if size == 0:
-        raise AudioError("empty file (0 bytes)", path=p, fix=_FIX_DECODE)
+    kind = file_problem(p) or _content_problem(p)
+    if kind is not None:
+        raise _problem(p, kind)
     try:
         # An absolute path: FFmpeg would read "name:rest" in a relative path as a protocol.
         container = av.open(str(p.resolve()), metadata_errors="replace")
@@ -67,14 +139,15 @@ def _open(path: str | Path) -> tuple[Path, av.container.InputContainer]:
 
 def _decode_error(path: Path, e: Exception, what: str) -> AudioError:
     if isinstance(e, av.error.PermissionError):
-        return AudioError(f"{what}: permission denied", path=path, fix="check the file's permissions")
+        return _problem(path, "unreadable")
     if isinstance(e, av.error.EOFError):
-        reason = "the file ends before any audio (truncated or corrupt)"
+        kind = "truncated"
     elif isinstance(e, av.error.InvalidDataError):
-        reason = "not a decodable audio file (corrupt, truncated or an unsupported format)"
+        kind = "undecodable"
     else:
-        reason = str(getattr(e, "strerror", None) or e)
-    return AudioError(f"{what}: {reason}", path=path, fix=_FIX_DECODE)
+        return AudioError(f"{what}: {getattr(e, 'strerror', None) or e}", path=path, fix=_FIX_DECODE)
+    message, fix = FILE_PROBLEMS[kind]
+    return AudioError(f"{what}: {message}", path=path, fix=fix)
 
 
 def _audio_stream(path: Path, container: av.container.InputContainer) -> av.audio.stream.AudioStream:
@@ -239,7 +312,7 @@ def _decode_range(
     if not chunks:
         if seeked:  # perhaps past the end; a decode from the start tells
             return None
-        raise AudioError("no audio could be decoded", path=path, fix=_FIX_DECODE)
+        raise _problem(path, "no_audio")
     wave = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
     start = max(0, round((offset - (t0 or 0.0)) * sr))
     end = None if duration is None else start + round(duration * sr)
@@ -274,7 +347,7 @@ def audio_duration(path: str | Path) -> float:
             return container.duration / av.time_base
         samples = sum(f.samples for f in _frames(p, container, stream))
     if samples == 0:
-        raise AudioError("no audio could be decoded", path=p, fix=_FIX_DECODE)
+        raise _problem(p, "no_audio")
     return samples / stream.rate
 
 
@@ -357,8 +430,11 @@ def write_audio(path: str | Path, wave: np.ndarray, sample_rate: int) -> Path:
 
 __all__ = [
     "AUDIO_EXTENSIONS",
+    "FILE_PROBLEMS",
     "WRITABLE_EXTENSIONS",
     "audio_duration",
+    "describe",
+    "file_problem",
     "is_audio_file",
     "load_audio",
     "stream_audio",

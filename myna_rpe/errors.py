@@ -21,6 +21,10 @@ class MynaError(Exception):
         super().__init__(" — ".join(parts))
 
 
+class StorageError(MynaError):
+    """A file that cannot be written: the disk is full, or the folder is read-only."""
+
+
 class AudioError(MynaError):
     """A file that cannot be decoded as audio (corrupt, empty, unsupported...)."""
 

@@ -3,16 +3,21 @@
 Every file the project writes for later (checkpoints, playlists, indexes, caches,
 reports, tokens) goes through `atomic_write`: a temporary file beside the target,
 flushed and fsynced, then renamed over it. A crash or Ctrl-C leaves the old file.
+A full disk or a read-only folder is a `StorageError` (one line: the path and the fix),
+and the old file is left as it was.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+from myna_rpe.errors import StorageError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -26,8 +31,11 @@ def atomic_write(path: str | Path, mode: int | None = None) -> Iterator[BinaryIO
     umask; pass 0o600 for secrets: the temporary file is private from the start).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise storage_error(exc, path) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -35,9 +43,26 @@ def atomic_write(path: str | Path, mode: int | None = None) -> Iterator[BinaryIO
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK if mode is None else mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+            raise storage_error(exc, path) from None
         raise
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def storage_error(exc: OSError, path: Path) -> StorageError | OSError:
+    """The one line for a write that failed on a full disk or a read-only folder (else `exc`)."""
+    if exc.errno in _DISK_FULL:
+        return StorageError("cannot write: the disk is full", path=path,
+                            fix="free some space and run the command again (the previous file is unchanged)")
+    if exc.errno in _READ_ONLY:
+        return StorageError(f"cannot write: {exc.strerror.lower()}", path=path,
+                            fix="write to a folder you may change, or make this one writable")
+    return exc
 
 
 def atomic_write_bytes(path: str | Path, data: bytes, mode: int | None = None) -> Path:

@@ -27,8 +27,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
-import signal
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -45,10 +43,11 @@ from myna_rpe.config import EncoderConfig, FrontendConfig
 from myna_rpe.errors import LibraryError
 from playlist.library import load_index, rebuild_index, stored_spec
 from playlist.lock import LibraryLock
-from playlist.scan import FileStat, content_hash, walk_library
+from playlist.scan import FileStat, Skipped, content_hash, walk_library
 from playlist.store import LibraryStore, TrackInfo, default_db_dir
 from playlist.tags import Tags, read_tags
 from playlist.vector_index import IndexSpec
+from playlist.worker_guard import init_worker
 
 
 class EmbedderLike(Protocol):
@@ -97,7 +96,7 @@ class IndexReport:
     removed: int = 0
     failed: int = 0  # files that failed in this run
     known_errors: int = 0  # unchanged files that failed before (not retried)
-    bad_names: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)  # found by the walk, not indexable (links, FIFOs...)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (relative path, message) this run
     previous_model: str | None = None
     dropped_embeddings: int = 0  # embeddings of a previous model, removed
@@ -148,7 +147,7 @@ def index_library(root: str | Path, embedder: EmbedderLike, db_dir: str | Path |
         spec = options.index or stored_spec(store)
         store.set_meta("index_spec", asdict(spec))
 
-        files, report.bad_names = walk_library(root)
+        files, report.skipped = walk_library(root)
         report.files = len(files)
         plan = _plan(store, files, options, report, progress)
         _apply_cheap_changes(store, plan, report)
@@ -260,6 +259,8 @@ def _apply_cheap_changes(store: LibraryStore, plan: _Plan, report: IndexReport) 
             source = store.track(source_id)
             store.copy_track(source_id, _info(f, h, read_tags(f.path), source.duration if source else None))
         store.delete_errors(plan.stale_errors)
+        for skip in report.skipped:  # recorded each run, so --errors lists them while they last
+            store.record_error(skip.rel_path, 0, 0, skip.reason)
     report.touched, report.moved, report.copied = len(plan.touch), len(plan.move), len(plan.copy)
 
 
@@ -322,22 +323,6 @@ def _short(message: str, path: str) -> str:
     return message.removeprefix(prefix)
 
 
-def _worker_init() -> None:
-    # Ctrl-C is the main process's to handle; and a worker exits when the main process is
-    # gone (even by SIGKILL), instead of waiting forever on its task queue.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(1)  # parallelism comes from the worker count; the main process has its own threads
-    parent = os.getppid()
-
-    def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(0)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def default_workers(device: str = "cpu", cpus: int | None = None) -> int:
     """Decode processes for a run. Decoding plus the log-mel costs about a fifth of the
     `mini` encoder's CPU time per track, so on a CPU a quarter of the cores (at least one)
@@ -369,7 +354,8 @@ class _Decoder:
     def _new_pool(self) -> None:
         if self.workers > 0:
             ctx = multiprocessing.get_context("spawn")  # no fork of a process running torch threads
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init)
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=init_worker,
+                                            initargs=(os.getpid(),))
 
     def submit(self, batch: list[_Job]) -> list[Future] | None:
         if self.workers == 0:

@@ -18,7 +18,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from myna_rpe.errors import LibraryError
+from myna_rpe.errors import LibraryError, MynaError
 from playlist.lock import LibraryLock
 from playlist.store import LibraryStore, Track, l2_normalise
 from playlist.vector_index import (
@@ -73,6 +73,21 @@ def load_index(store: LibraryStore, spec: IndexSpec) -> faiss.Index | None:
     return index
 
 
+def _rebuild_for_reading(store: LibraryStore, spec: IndexSpec) -> faiss.Index:
+    """A stale index rebuilt from the store; saved for next time where nobody is indexing and
+    the store can be written, else only kept in memory (a read-only store still searches)."""
+    lock = LibraryLock(store.db_dir)
+    if lock.try_acquire():
+        try:
+            with LibraryStore.open(store.db_dir, root=store.root) as writer:
+                return rebuild_index(writer, spec, save=True)
+        except MynaError:  # e.g. the disk is full: searching does not need the saved copy
+            pass
+        finally:
+            lock.release()
+    return rebuild_index(store, spec, save=False)
+
+
 class Library:
     def __init__(self, store: LibraryStore, index: faiss.Index) -> None:
         self.store = store
@@ -80,19 +95,13 @@ class Library:
 
     @classmethod
     def open(cls, db_dir: str | Path, root: str | Path | None = None, spec: IndexSpec | None = None) -> Library:
-        store = LibraryStore.open(db_dir, root=root)
+        """Open for reading: the store read-only, and its index (rebuilt if stale)."""
+        store = LibraryStore.open(db_dir, root=root, readonly=True)
         try:
             spec = spec or stored_spec(store)
             index = load_index(store, spec)
             if index is None:
-                lock = LibraryLock(store.db_dir)
-                if lock.try_acquire():  # nobody is indexing: save the rebuilt index for next time
-                    try:
-                        index = rebuild_index(store, spec, save=True)
-                    finally:
-                        lock.release()
-                else:
-                    index = rebuild_index(store, spec, save=False)
+                index = _rebuild_for_reading(store, spec)
         except BaseException:
             store.close()
             raise

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from myna_rpe.errors import LibraryError
+from playlist.store import FIX_READ_ONLY
 
 LOCK_FILENAME = "lock"
 
@@ -21,8 +22,12 @@ class LibraryLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a read-only folder (another user's library, read-only media)
+            raise LibraryError(f"cannot update this store: {exc.strerror.lower()}", path=self.path.parent,
+                               fix=FIX_READ_ONLY) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -30,11 +35,15 @@ class LibraryLock:
             os.close(fd)
             raise LibraryError(f"another `myna index` (pid {holder}) is updating this library",
                                path=self.path.parent, fix="wait for it to finish, then run again") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:  # a full disk: the pid is only for the message above
+            pass
         self._fd = fd
 
     def try_acquire(self) -> bool:
+        """True if the lock is now held; False if another process holds it or it cannot be created."""
         try:
             self.acquire()
         except LibraryError:

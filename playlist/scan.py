@@ -5,6 +5,11 @@ extension, recursively; folders and files starting with "." are skipped (the
 store's own `.myna/`, macOS `._*` resource forks). Symlinked folders are not
 followed, so a link loop cannot make the walk endless.
 
+Nothing with an audio extension is left out without a record: a dangling symlink, a
+symlink loop, a FIFO (never opened, so it cannot block), a socket or device, a name that
+is not valid UTF-8 and a folder that cannot be read come back as `Skipped` entries with
+their reason, and the indexer lists them in `myna index --errors`.
+
 Fingerprint (`content_hash`): BLAKE2b-128 over the file size, the first and last MiB,
 and 16 evenly spaced 64 KiB windows of the middle; files up to 3 MiB are hashed whole.
 It reads ~3 MiB of a 8 MiB mp3 and ~3 MiB of a 40 MiB flac, so detecting a moved file
@@ -20,7 +25,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from myna_rpe.audio import AUDIO_EXTENSIONS
+from myna_rpe.audio import AUDIO_EXTENSIONS, describe, file_problem
 
 HEAD_TAIL_BYTES = 1 << 20
 WINDOW_BYTES = 64 << 10
@@ -36,12 +41,24 @@ class FileStat:
     mtime_ns: int
 
 
-def walk_library(root: Path) -> tuple[list[FileStat], list[str]]:
-    """(audio files sorted by relative path, names skipped because they are not valid UTF-8)."""
+@dataclass(frozen=True)
+class Skipped:
+    rel_path: str  # relative to the library root; a folder ends with "/"
+    reason: str  # one line: what it is and the fix
+
+
+def walk_library(root: Path) -> tuple[list[FileStat], list[Skipped]]:
+    """(audio files sorted by relative path, entries that cannot be indexed, sorted too)."""
     root = Path(root)
     files: list[FileStat] = []
-    bad_names: list[str] = []
-    for folder, dirs, names in os.walk(root, followlinks=False):
+    skipped: list[Skipped] = []
+
+    def unreadable_folder(exc: OSError) -> None:
+        rel = _printable(Path(exc.filename).relative_to(root).as_posix()) + "/"
+        skipped.append(Skipped(rel, f"cannot read this folder ({(exc.strerror or str(exc)).lower()}) — "
+                                    "make it readable (e.g. chmod a+rx) and run again"))
+
+    for folder, dirs, names in os.walk(root, onerror=unreadable_folder, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in names:
             if name.startswith(".") or os.path.splitext(name)[1].lower() not in AUDIO_EXTENSIONS:
@@ -51,17 +68,27 @@ def walk_library(root: Path) -> tuple[list[FileStat], list[str]]:
             try:
                 rel.encode("utf-8")
             except UnicodeEncodeError:  # undecodable bytes in the name: SQLite text must be UTF-8
-                bad_names.append(rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+                skipped.append(Skipped(_printable(rel), "the file name is not valid UTF-8 — rename the file "
+                                                        "(e.g. with convmv) and run again"))
+                continue
+            problem = file_problem(path)
+            if problem not in (None, "empty"):  # an empty file is a file: the decoder reports it
+                if problem != "missing":  # "missing": removed during the walk
+                    skipped.append(Skipped(rel, describe(problem)))
                 continue
             try:
                 st = path.stat()
-            except OSError:  # dangling symlink or a file removed during the walk
-                continue
-            if not os.path.isfile(path):
+            except OSError:  # removed during the walk
                 continue
             files.append(FileStat(path=path, rel_path=rel, size=st.st_size, mtime_ns=st.st_mtime_ns))
     files.sort(key=lambda f: f.rel_path)
-    return files, bad_names
+    skipped.sort(key=lambda s: s.rel_path)
+    return files, skipped
+
+
+def _printable(rel: str) -> str:
+    """A name with undecodable bytes, shown with U+FFFD in their place."""
+    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def content_hash(path: Path, size: int | None = None) -> str:

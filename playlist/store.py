@@ -27,12 +27,17 @@ folder keeps the store valid; `Track.path` is absolute.
 Every stored embedding carries the id of the model that made it; reads return only the
 current model's vectors, so two models never mix even if a run was killed mid-switch.
 Writers (the indexer) hold the lock file; SQLite runs in WAL mode, so readers (`myna
-similar`, `--status`) work while an index run is in progress.
+similar`, `--status`) work while an index run is in progress. Readers open the store with
+`readonly=True`: they never write to it, so they also work on another user's library or on
+read-only media. Every SQLite failure becomes one `LibraryError` (see `_sqlite_error`);
+none of its advice deletes anything.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -152,38 +157,53 @@ class LibraryStore:
         self._conn = conn
         self.db_dir = db_dir
         self.root = root
+        self.readonly = False
 
     # ------------------------------------------------------------------ opening
 
     @classmethod
-    def open(cls, db_dir: str | Path, root: str | Path | None = None, create: bool = False) -> LibraryStore:
+    def open(cls, db_dir: str | Path, root: str | Path | None = None, create: bool = False,
+             readonly: bool = False) -> LibraryStore:
         """Open the store in `db_dir`. `root` is the library folder; by default the parent
-        of a `.myna` folder, or the root recorded when the store was created."""
+        of a `.myna` folder, or the root recorded when the store was created. With
+        `readonly`, nothing is ever written (not even the -wal/-shm files where the folder
+        is read-only)."""
         db_dir = Path(db_dir).expanduser().absolute()
         db_path = db_dir / DB_FILENAME
-        if not db_path.is_file() and not create:
+        if not db_path.is_file() and (readonly or not create):
             raise LibraryError("no library index here", path=db_dir,
                                fix="run `myna index LIBRARY` first (or pass the right --db)")
-        db_dir.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(db_path, isolation_level=None, timeout=30.0)
-            conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a killed process (not a power cut) and avoids an fsync per commit.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise LibraryError(f"the library database is unreadable ({exc})", path=db_path,
-                               fix="delete the .myna folder and run `myna index` again") from exc
+            if readonly:
+                conn = _connect_readonly(db_path)
+            else:
+                db_dir.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(db_path, isolation_level=None, timeout=30.0)
+                conn.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode survives a killed process (not a power cut) and avoids an fsync per commit.
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise _sqlite_error(exc, db_path) from None
+        except OSError as exc:  # creating the .myna folder
+            raise LibraryError(f"cannot create the store folder ({exc.strerror})", path=db_dir,
+                               fix=FIX_READ_ONLY) from None
         store = cls(conn, db_dir, Path("."))
-        store._check_schema()
-        store.root = store._resolve_root(root)
+        store.readonly = readonly
+        try:
+            store._check_schema()
+            store.root = store._resolve_root(root)
+        except BaseException:
+            conn.close()
+            raise
         return store
 
     def _check_schema(self) -> None:
         version = self.get_meta("schema")
         if version is None:
-            self.set_meta("schema", SCHEMA_VERSION)
+            if not self.readonly:
+                self.set_meta("schema", SCHEMA_VERSION)
         elif int(version) > SCHEMA_VERSION:
             raise LibraryError(f"the store was written by a newer myna (schema {version})",
                                path=self.db_dir, fix="upgrade myna-rpe")
@@ -198,7 +218,7 @@ class LibraryStore:
         else:
             raise LibraryError("this store does not know its library folder", path=self.db_dir,
                                fix="pass the library folder to `myna index`")
-        if self.db_dir.name != DB_DIRNAME and self.get_meta("root") != str(resolved):
+        if self.db_dir.name != DB_DIRNAME and self.get_meta("root") != str(resolved) and not self.readonly:
             self.set_meta("root", str(resolved))
         return resolved
 
@@ -214,13 +234,25 @@ class LibraryStore:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside commit together or not at all (a killed run loses only this)."""
-        self._conn.execute("BEGIN IMMEDIATE")
+        with self._sqlite_errors():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if self._conn.in_transaction:  # SQLite may have rolled back itself (disk full)
+                    try:
+                        self._conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # nothing was committed either way
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _sqlite_errors(self) -> Iterator[None]:
         try:
             yield
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise _sqlite_error(exc, self.db_dir / DB_FILENAME) from None
 
     # ------------------------------------------------------------------ meta
 
@@ -229,8 +261,9 @@ class LibraryStore:
         return None if row is None else json.loads(row[0])
 
     def set_meta(self, key: str, value: Any) -> None:
-        self._conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
-                           "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, json.dumps(value)))
+        with self._sqlite_errors():
+            self._conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                               "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, json.dumps(value)))
 
     @property
     def model_id(self) -> str | None:
@@ -454,6 +487,68 @@ class LibraryStore:
     def delete_errors(self, rel_paths: Iterable[str]) -> None:
         for rel in rel_paths:
             self._conn.execute("DELETE FROM errors WHERE path = ?", (rel,))
+
+
+FIX_READ_ONLY = ("index a copy in a folder you can write, or keep the store elsewhere with --db PATH "
+                  "(reading this store works as it is)")
+
+
+def _connect_readonly(db_path: Path) -> sqlite3.Connection:
+    """A connection that never writes. `mode=ro` still reads a running writer's WAL, but needs
+    to create the -shm file if it is missing; where it cannot (a read-only folder, a full
+    disk) and no -wal file exists, the main file is complete on its own and is opened
+    `immutable`."""
+    uri = db_path.as_uri()
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=30.0)
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError as exc:
+        if not os.access(db_path, os.R_OK):
+            raise
+        wal = Path(f"{db_path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:  # (an empty one holds no changes)
+            if getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN":
+                raise
+            raise LibraryError("the store is read-only here and holds changes not yet merged into its main file "
+                               f"({DB_FILENAME}-wal)", path=db_path,
+                               fix="run `myna index LIBRARY` once as its owner, or copy the .myna folder "
+                                   "somewhere writable and pass --db") from None
+    conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+    conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    return conn
+
+
+def _nearly_full(folder: Path) -> bool:
+    """SQLite reports some writes that hit a full disk (its -shm file) as a plain I/O error."""
+    try:
+        return shutil.disk_usage(folder).free < (1 << 20)
+    except OSError:
+        return False
+
+
+def _sqlite_error(exc: sqlite3.Error, db_path: Path) -> LibraryError:
+    """One line for a failure SQLite reports, with a fix that never deletes anything."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith("SQLITE_FULL") or "disk is full" in str(exc) or (
+            name.startswith("SQLITE_IOERR") and _nearly_full(db_path.parent)):
+        return LibraryError("the disk is full", path=db_path,
+                            fix="free some space and run `myna index` again: nothing committed is lost, "
+                                "and the run resumes where it stopped")
+    if name.startswith("SQLITE_READONLY"):
+        return LibraryError("the store is read-only", path=db_path, fix=FIX_READ_ONLY)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return LibraryError("the store is busy (another process holds a lock on it)", path=db_path,
+                            fix="wait for the other process to finish, then run again")
+    if name.startswith("SQLITE_CANTOPEN"):
+        return LibraryError("cannot open the store", path=db_path,
+                            fix="check that the folder exists and that you may read it")
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return LibraryError(f"the store is damaged ({exc})", path=db_path,
+                            fix="move the .myna folder aside (e.g. to .myna.damaged) and run `myna index` "
+                                "to build a new one; your music files are not touched")
+    return LibraryError(f"the store failed ({exc})", path=db_path,
+                        fix="check the disk and run the command again; nothing committed is lost")
 
 
 def l2_normalise(X: np.ndarray) -> np.ndarray:

@@ -10,15 +10,13 @@ whose ids are the store's track ids, around one of:
 - ``ivf``: `IndexIVFFlat` (inner product), trained k-means cells; nlist ≈ min(4·√n, n/39), nprobe 16.
   Cheap to build, approximate; needs at least a few hundred tracks to be worth it.
 
-The index is derived data: written atomically (temp file + `os.replace`) and rebuilt
+The index is derived data: written atomically (`myna_rpe.fileio.atomic_write`) and rebuilt
 from the store whenever it is missing, unreadable or stale (see `playlist.library`).
 """
 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import faiss
 import numpy as np
 
 from myna_rpe.errors import LibraryError
+from myna_rpe.fileio import atomic_write_bytes
 
 INDEX_FILENAME = "index.faiss"
 INDEX_TYPES = ("flat", "hnsw", "ivf")
@@ -116,19 +115,9 @@ def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray,
 
 
 def write_index_atomic(index: faiss.Index, path: Path) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over `path`: a reader
-    sees either the old index or the new one, never half of one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        faiss.write_index(index, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """A reader sees either the old index or the new one, never half of one (see
+    `myna_rpe.fileio`); a full disk is one `StorageError` and leaves the old file."""
+    atomic_write_bytes(path, faiss.serialize_index(index).tobytes())
 
 
 def read_index(path: Path) -> faiss.Index:

@@ -26,7 +26,39 @@ def test_walk_finds_audio_recursively_and_skips_hidden_and_other_files(tmp_path:
 def test_walk_reports_names_that_are_not_utf8(tmp_path: Path) -> None:
     os.close(os.open(os.fsencode(tmp_path) + b"/bad\xff.mp3", os.O_CREAT | os.O_WRONLY))
     files, bad = walk_library(tmp_path)
-    assert files == [] and len(bad) == 1 and bad[0].endswith(".mp3")
+    assert files == [] and len(bad) == 1 and bad[0].rel_path.endswith(".mp3")
+    assert "not valid UTF-8" in bad[0].reason and "rename" in bad[0].reason
+
+
+def test_walk_records_links_pipes_and_unreadable_folders_with_a_reason(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "ok.mp3").write_bytes(b"x" * 10)
+    (tmp_path / "empty.mp3").touch()  # a file: decoded, and the decoder records it
+    os.symlink("gone.flac", tmp_path / "dangling.flac")
+    os.symlink("loop.ogg", tmp_path / "loop.ogg")
+    os.mkfifo(tmp_path / "pipe.wav")  # never opened: a walk that opened it would block here
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "hidden.mp3").write_bytes(b"x")
+    if os.geteuid() == 0:  # root reads any folder: make this one fail as it would for a user
+        real_scandir = os.scandir
+
+        def scandir(path="."):
+            if Path(path) == tmp_path / "locked":
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_scandir(path)
+
+        monkeypatch.setattr(os, "scandir", scandir)
+    else:
+        (tmp_path / "locked").chmod(0)
+    try:
+        files, skipped = walk_library(tmp_path)
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    assert [f.rel_path for f in files] == ["empty.mp3", "ok.mp3"]
+    reasons = {s.rel_path: s.reason for s in skipped}
+    assert list(reasons) == ["dangling.flac", "locked/", "loop.ogg", "pipe.wav"]
+    assert "target does not exist" in reasons["dangling.flac"] and "symbolic link loop" in reasons["loop.ogg"]
+    assert "named pipe" in reasons["pipe.wav"] and "cannot read this folder" in reasons["locked/"]
+    assert all(" — " in r for r in reasons.values())  # each names its fix
 
 
 def test_sampled_hash_sees_size_head_tail_and_sampled_middle(tmp_path: Path) -> None:

@@ -1,0 +1,63 @@
+"""Start-up of the indexer's decode workers: they die with the process that started them,
+however early it dies.
+
+`init_worker(parent_pid)` is the initializer of the indexer's decode pool. A spawned
+worker first re-imports its modules, and only then runs the initializer; if the parent
+was SIGKILLed in between, nothing would ever tell the worker, which would wait on its
+task queue forever under PID 1. So the initializer
+
+1. on Linux asks the kernel for SIGKILL when the parent goes (`prctl(PR_SET_PDEATHSIG)`),
+   elsewhere starts a thread that polls `os.getppid()`; then
+2. compares `os.getppid()` with the pid the parent passed in: if they differ, the parent
+   died before step 1 (while the worker was starting) and the worker exits at once.
+
+Step 2 after step 1 leaves no gap. This module imports nothing heavy (torch comes after
+the guard), so a worker gets here as early as the spawn bootstrap allows. PR_SET_PDEATHSIG
+fires when the *thread* that started the worker ends; the indexer starts its pools from
+its main thread.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+_PR_SET_PDEATHSIG = 1
+
+
+def init_worker(parent_pid: int) -> None:
+    """The decode pool's initializer: die with the parent, leave Ctrl-C to it, one torch thread."""
+    die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    import torch
+
+    torch.set_num_threads(1)  # parallelism comes from the worker count
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this process exit when `parent_pid` (its parent) is gone; see the module docstring."""
+    if not _kernel_kills_us_with_parent():
+        threading.Thread(target=_watch, args=(parent_pid,), daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died while this worker was starting
+        os._exit(0)
+
+
+def _kernel_kills_us_with_parent() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(0)
