@@ -106,6 +106,9 @@ class Package:
     plain: tuple[str, str, str] | None = None
 
 
+_KENTA_CHO = ("BSD-2-clause", "Kenta Cho", "Redistribution and use in source and binary forms, with or without "
+              "modification, are permitted provided that the following conditions are met")
+
 PACKAGES: dict[str, Package] = {
     "supertux-data": Package("usr/share/games/supertux2", "data", ("music/**",)),
     "supertuxkart-data": Package(
@@ -125,11 +128,75 @@ PACKAGES: dict[str, Package] = {
     # ones named *zik* (French slang for music): frozen-mainzik-1p/2p and introzik.
     "frozen-bubble-data": Package("usr/share/games/frozen-bubble", "", ("snd/*zik*",)),
     "lmms-common": Package("usr/share/lmms", "data", ("projects/**/*.mmpz",)),
+    # -- added for issue 12 (more training music); each rule from a look at `dpkg -c` and the
+    # durations: effects are short .wav files beside the music unless a comment says otherwise.
+    # 0 A.D.: 61 tracks in public.zip's audio/music/ (audio/ambient, voice, attack are not music).
+    "0ad-data": Package("usr/share/games/0ad", "binaries/data", ("mods/public/public.zip/audio/music/**",)),
+    # Naev: dat/snd/music/ (dat/snd/sounds/ is effects); one DEP-5 stanza per composer.
+    "naev-data": Package("usr/share/naev", "", ("dat/snd/music/**",)),
+    "marsshooter-data": Package(
+        "usr/share/games/marsshooter", "data", ("audio/music/**", "audio/menu.ogg", "audio/tutorial.ogg"),
+    ),  # menu.ogg and tutorial.ogg are Obsidian Shell's music too (same DEP-5 stanza as audio/music/*)
+    "freecol": Package("usr/share/games/freecol", "data", ("default/resources/music/**",)),
+    "pushover-data": Package("usr/share/pushover", "", ("themes/*.ogg",)),  # one theme tune per level style
+    "zaz-data": Package("usr/share/games/zaz", "data", ("mus*.ogg",)),
+    "xmoto-data": Package("usr/share/games/xmoto", "", ("Textures/Musics/**",)),
+    "pathological": Package("usr/share/games/pathological", "", ("music/**",)),
+    "powermanga-data": Package("usr/share/games/powermanga", "", ("sound/**/music_*.ogg",)),
+    "pinball-data": Package("usr/share/games/pinball", "", ("*/*.ogg",)),  # each table's intro and game music
+    "scorched3d-data": Package(
+        "usr/share/games/scorched3d", "", ("data/globalmods/*/data/music/**",),
+    ),  # data/wav/misc/ holds the long ambience loops (birds, frogs, ocean waves)
+    "freeorion-data": Package(
+        "usr/share/games/freeorion", "", ("default/data/sound/artificial_intelligence_v3.ogg",),
+    ),  # the title theme (10.5 min); every other file in sound/ is an effect
+    "lugaru-data": Package(
+        "usr/share/games/lugaru", "Data", ("Sounds/Music*.ogg",),
+        skip={"Sounds/*Ambient*.ogg": "ambience", "Sounds/Wind.ogg": "wind noise"},
+    ),
+    "caveexpress-data": Package("usr/share/games/caveexpress", "", ("sounds/music-*.ogg",)),  # cave*.ogg: ambience
+    "funnyboat": Package("usr/share/games/funnyboat", "", ("data/JDruid-*.ogg",)),
+    "abe-data": Package("usr/share/games/abe", "", ("sounds/game.ogg", "sounds/intro.ogg")),
+    "tuxmath-data": Package("usr/share/tuxmath", "data", ("sounds/*.ogg", "sounds/*.mod")),
+    "toppler": Package(
+        "usr/share/games/toppler", "", ("toppler.ogg",),
+        plain=("GPL-2+", "Andreas Röver", "either version 2 of the License, or (at your option) any later version"),
+    ),
+    # Tracker modules, rendered with libopenmpt.
+    "tecnoballz-data": Package("usr/share/games/tecnoballz", "", ("musics/**",)),
+    "tomatoes-data": Package("usr/share/tomatoes", "", ("music/**",)),
+    "biniax2-data": Package("usr/share/games/biniax2", "", ("music/**",)),
+    "njam-data": Package("usr/share/games/njam", "", ("data/*.xm", "data/*.s3m")),
+    "ri-li-data": Package("usr/share/games/ri-li", "", ("Ri-li/Sounds/*.xm", "Ri-li/Sounds/*.mod")),
+    "open-invaders-data": Package("usr/share/open-invaders", "", ("*.mod",)),
+    "circuslinux-data": Package(
+        "usr/share/games/circuslinux", "", ("data/music/**",),
+        plain=("GPL", "Bill Kendrick", "Circus Linux! is distributed under the GNU GENERAL PUBLIC LICENSE"),
+    ),
+    "ceferino-data": Package(
+        "usr/share/games/ceferino", "", ("music/**",),
+        plain=("GPL-2+", "Hugo Ruscitti; Walter Velazquez; Gabriel Valentin",
+               "either version 2 of the License, or (at your option) any later version"),
+    ),
+    # MIDI, rendered with FluidSynth once per General MIDI soundfont.
+    "openttd-openmsx": Package("usr/share/games/openttd/baseset/openmsx", "", ("*.mid",)),
+    # Kenta Cho's shooters: each ships its music as .ogg (effects are .wav); plain copyright
+    # files under the same BSD licence.
+    **{pkg: Package(f"usr/share/games/{game}", "", music, plain=_KENTA_CHO) for pkg, game, music in (
+        ("torus-trooper-data", "torus-trooper", ("sounds/musics/**",)),
+        ("titanion-data", "titanion", ("sounds/musics/**",)),
+        ("gunroar-data", "gunroar", ("sounds/musics/**",)),
+        ("mu-cade-data", "mu-cade", ("sounds/musics/**",)),
+        ("rrootage-data", "rrootage", ("sounds/*.ogg",)),
+        ("noiz2sa-data", "noiz2sa", ("sounds/*.ogg",)),
+        ("parsec47-data", "parsec47", ("sounds/*.ogg",)),
+        ("tumiki-fighters-data", "tumiki-fighters", ("sounds/*.ogg",)),
+    )},
 }
 
 # Licences that allow redistributing (also commercially) a model trained on the work.
 FREE_LICENCES = frozenset(s.lower() for s in (
-    "GPL", "GPL-2", "GPL-2+", "GPL-3", "GPL-3+", "CC-BY-3.0", "CC-BY-4.0", "CC-BY-SA", "CC-BY-SA-3",
+    "GPL", "GPL-2", "GPL-2+", "GPL-2.0", "GPL-2.0+", "GPL-3", "GPL-3+", "CC-BY-3.0", "CC-BY-4.0", "CC-BY-SA", "CC-BY-SA-3",
     "CC-BY-SA-3.0", "CC-BY-SA-3.0+", "CC-BY-SA-4", "CC-BY-SA-4.0", "CC0", "CC0-1.0", "public-domain",
     "Artistic-2", "Artistic-2.0", "BSD-2-clause", "BSD-3-clause", "Expat", "MIT", "Zlib",
 ))
@@ -138,7 +205,7 @@ FREE_LICENCES = frozenset(s.lower() for s in (
 # CC-BY-SA, which GPL-2 cannot absorb), for whoever holds that trained weights are a
 # derivative of their training data and wants one licence to satisfy them all.
 GPL2_COMPATIBLE = frozenset(s.lower() for s in (
-    "GPL", "GPL-2", "GPL-2+", "CC0", "CC0-1.0", "public-domain", "Artistic-2", "Artistic-2.0",
+    "GPL", "GPL-2", "GPL-2+", "GPL-2.0", "GPL-2.0+", "CC0", "CC0-1.0", "public-domain", "Artistic-2", "Artistic-2.0",
     "BSD-2-clause", "BSD-3-clause", "Expat", "MIT", "Zlib",
 ))
 
@@ -192,7 +259,8 @@ def parse_dep5(text: str) -> list[Stanza]:
                 key = key.strip().lower()
                 fields[key] = [value.strip()]
         if "files" in fields and "license" in fields:
-            patterns = tuple(p for part in fields["files"] for p in part.split() if p)
+            # Some files write patterns as `./dat/...` or `/data/...`; DEP-5 paths are relative.
+            patterns = tuple(_relative(p) for part in fields["files"] for p in part.split() if p)
             holders = "; ".join(x for x in fields.get("copyright", []) if x)
             stanzas.append(Stanza(patterns, fields["license"][0], holders))
     return stanzas
@@ -208,6 +276,12 @@ def read_licences(package: str, copyright_text: str) -> list[Stanza]:
     if " ".join(phrase.split()).lower() not in " ".join(copyright_text.split()).lower():
         return []
     return [Stanza(("*",), licence, holders, note=f'plain copyright file: "{phrase}"')]
+
+
+def _relative(pattern: str) -> str:
+    while pattern.startswith(("./", "/")):
+        pattern = pattern[1:] if pattern[0] == "/" else pattern[2:]
+    return pattern
 
 
 def licence_of(source_path: str, stanzas: list[Stanza]) -> Stanza | None:
@@ -340,10 +414,16 @@ def _archive_audio(package: str, rel: str, archive: Path, dest: Path) -> list[Ca
 
 
 def _unpack_members(package, rel, members, dest, is_audio_file) -> list[Candidate]:
+    """Members named as audio, or with no suffix, are unpacked and sniffed; a member whose suffix names
+    another format is not (0 A.D.'s 3 GB archive is mostly textures and models)."""
+    from myna_rpe.audio import AUDIO_EXTENSIONS
+
     found = []
     for name, size, read in members:
         name = PurePosixPath(name)
         if size < SNIFF_MIN_BYTES or name.is_absolute() or ".." in name.parts:
+            continue
+        if name.suffix and name.suffix.lower() not in AUDIO_EXTENSIONS:
             continue
         out = dest / rel / name
         if not out.is_file():
@@ -510,6 +590,8 @@ def select(packages: list[str], heldout: set[str], cache: Path, min_seconds: flo
             stanza = licence_of(source, stanzas)
             if why_not is None and stanza is None:
                 why_not = "no DEP-5 stanza covers it"
+            if why_not is None and not stanza.licence:
+                why_not = f"its DEP-5 stanza ({stanza.rule[:80]}) names no licence"
             if why_not is None and not licence_allows_model(stanza.licence):
                 why_not = f"licence {stanza.licence} does not allow redistributing a trained model"
             if why_not is None and package not in heldout and not licence_allows_model(stanza.licence, train_licences):

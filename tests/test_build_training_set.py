@@ -264,3 +264,12 @@ def test_summary_reports_hours_per_package():
     text = bts.summary(rows, [])
     line = next(x for x in text.splitlines() if "pkg-a" in x)
     assert line.split()[2:5] == ["3", "90.0", "1.50"]
+
+
+def test_dep5_patterns_written_with_dot_slash_and_stanzas_without_licence(tmp_path, monkeypatch):
+    text = COPYRIGHT + "\nFiles: ./data/music/theme.ogg\nCopyright: Askyel\nLicense: CC-BY-SA-3.0\n"
+    text += "\nFiles: /data/music/loop.mod\nCopyright: not-applicable\nLicense:\n"
+    cache = _fake(tmp_path, monkeypatch, copyright_text=text, midi=False)
+    rows, excluded = _select(cache, render=False)
+    assert rows["music/theme.ogg"].licence == "CC-BY-SA-3.0" and rows["music/theme.ogg"].copyright == "Askyel"
+    assert excluded["music/loop.mod"].startswith("its DEP-5 stanza (Files: data/music/loop.mod) names no licence")
