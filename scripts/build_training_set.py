@@ -162,7 +162,31 @@ PACKAGES: dict[str, Package] = {
         "usr/share/games/toppler", "", ("toppler.ogg",),
         plain=("GPL-2+", "Andreas Röver", "either version 2 of the License, or (at your option) any later version"),
     ),
+    "widelands-data": Package("usr/share/games/widelands", "", ("data/music/**",)),
+    "starfighter-data": Package("usr/share/starfighter", "", ("music/**",)),
+    "trackballs-data": Package("usr/share/games/trackballs", "share", ("music/**",)),  # sfx/: effects
+    "lordsawar-data": Package("usr/share/games/lordsawar", "", ("music/**",)),
+    "amoebax-data": Package("usr/share/games/amoebax", "data", ("music/**",)),
+    # Word War vi: sounds/ mixes music and effects; every file of 30 s or more there is a music
+    # track (dtox3monomix, lucky13-steve-mono-mix, highscoremusic, ...); the effects are all shorter.
+    "wordwarvi-sound": Package("usr/share/wordwarvi", "", ("sounds/*.ogg",)),
+    "tuxfootball": Package("usr/share/games/tuxfootball", "", ("sound/titlemusic.ogg",)),
+    # Pang Zero ships its one tune twice, as UPiPang.mp3 and UPiPang.mid: the recording is kept.
+    "pangzero": Package("usr/share/perl5/auto/share/dist/Games-PangZero", "", ("UPiPang.mp3",)),
+    "fillets-ng-data": Package(
+        "usr/share/games/fillets-ng", "", ("music/**",),
+        plain=("GPL-2", "Ivo Danihelka; Pavel Danihelka; ALTAR interactive; and others",
+               "the Free Software Foundation; version 2 dated June, 1991"),
+    ),
     # Tracker modules, rendered with libopenmpt.
+    "solarwolf": Package("usr/share/games/solarwolf", "", ("data/music/**",)),  # two .xm and one .ogg
+    "monsterz-data": Package("usr/share/games/monsterz", "", ("sound/music.s3m",)),  # the rest of sound/: effects
+    "gweled": Package("usr/share/sounds/gweled", "", ("*.s3m",)),
+    "pachi-data": Package(
+        "usr/share/pachi", "", ("music/**",),
+        plain=("GPL-2+", "Santiago Radeff; Nicolas Radeff; Peter Hajba",
+               "either version 2 of the License, or (at your option) any later version"),
+    ),
     "tecnoballz-data": Package("usr/share/games/tecnoballz", "", ("musics/**",)),
     "tomatoes-data": Package("usr/share/tomatoes", "", ("music/**",)),
     "biniax2-data": Package("usr/share/games/biniax2", "", ("music/**",)),
@@ -199,6 +223,7 @@ FREE_LICENCES = frozenset(s.lower() for s in (
     "GPL", "GPL-2", "GPL-2+", "GPL-2.0", "GPL-2.0+", "GPL-3", "GPL-3+", "CC-BY-3.0", "CC-BY-4.0", "CC-BY-SA", "CC-BY-SA-3",
     "CC-BY-SA-3.0", "CC-BY-SA-3.0+", "CC-BY-SA-4", "CC-BY-SA-4.0", "CC0", "CC0-1.0", "public-domain",
     "Artistic-2", "Artistic-2.0", "BSD-2-clause", "BSD-3-clause", "Expat", "MIT", "Zlib",
+    "LGPL-2.1", "LGPL-2.1+", "Free-Art-License-1.2",
 ))
 
 # `--gpl2-compatible`: training files whose licence can be combined under GPL-2 (drops
@@ -207,6 +232,7 @@ FREE_LICENCES = frozenset(s.lower() for s in (
 GPL2_COMPATIBLE = frozenset(s.lower() for s in (
     "GPL", "GPL-2", "GPL-2+", "GPL-2.0", "GPL-2.0+", "CC0", "CC0-1.0", "public-domain", "Artistic-2", "Artistic-2.0",
     "BSD-2-clause", "BSD-3-clause", "Expat", "MIT", "Zlib",
+    "LGPL-2.1", "LGPL-2.1+",
 ))
 
 # Files whose DEP-5 licence is stated but not trustworthy enough to train a shipped model on.
