@@ -178,6 +178,13 @@ PACKAGES: dict[str, Package] = {
         plain=("GPL-2", "Ivo Danihelka; Pavel Danihelka; ALTAR interactive; and others",
                "the Free Software Foundation; version 2 dated June, 1991"),
     ),
+    "warmux-data": Package(
+        "usr/share/games/warmux", "", ("music/**",),
+        skip={"music/ingame/Olivier_Militon.-.Apnee2.ogg":
+              "a second version of Apnee (same composer, same name, same length to 0.1 s)"},
+        plain=("GPL-2+", "Anthony Carré and the WarMUX contributors (data/authors.xml)",
+               "either version 2 of the License, or (at your option) any later version"),
+    ),  # sound/: effects (frog_music.ogg is a 34 s weapon effect)
     # Tracker modules, rendered with libopenmpt.
     "solarwolf": Package("usr/share/games/solarwolf", "", ("data/music/**",)),  # two .xm and one .ogg
     "monsterz-data": Package("usr/share/games/monsterz", "", ("sound/music.s3m",)),  # the rest of sound/: effects
