@@ -8,20 +8,25 @@ Steps, each skipped when its result is already in the cache:
 2. `dpkg -x` the .deb into CACHE/x/PKG;
 3. find the audio: every file with an audio suffix, files of 64 KB or more without one that
    the decoder recognises (`myna_rpe.audio.is_audio_file` sniffs content), and audio inside
-   zip/tar archives; LMMS demo projects (.mmpz) that pass the checks below are rendered
-   with `lmms render` (when lmms is installed);
+   zip/tar archives; symbolic music that passes the checks below is rendered into the cache:
+   LMMS projects (.mmpz) with `lmms render`, tracker modules (.mod/.xm/.s3m/.it) once through
+   with libopenmpt's `openmpt123`, MIDI files with FluidSynth once per installed General MIDI
+   soundfont (SOUNDFONTS: versions of one composition, sharing its `variant`); a missing
+   renderer leaves those files out with a note in excluded.tsv;
 4. keep the music: files in the package's music locations (MUSIC rules below; sound effects,
    ambience and voice acting live elsewhere or are listed in SKIP with the reason), at least
    --min-seconds long, byte-identical copies dropped (a held-out copy of a training file too);
 5. read the licence of each file from the package's DEP-5 copyright file (last matching
-   `Files:` stanza wins, as the format specifies) and drop any file whose licence does not
-   allow redistributing a model trained on it (non-free, non-commercial, or unclear);
+   `Files:` stanza wins, as the format specifies; for an old plain copyright file, the one
+   licence it states, checked by a phrase: Package.plain) and drop any file whose licence does
+   not allow redistributing a model trained on it (non-free, non-commercial, or unclear);
 6. write OUT/train/PKG/... and OUT/heldout/PKG/... (symlinks, or copies with --copy), plus
    OUT/manifest.tsv (one row per kept file) and OUT/excluded.tsv (every audio file of 30 s
    or more that was left out, with the reason).
 
 Whole packages are held out (--heldout) so that evaluation runs on soundtracks the model has
-never heard. The reserved evaluation packages are refused outright.
+never heard; training keeps one version of each composition (`variant`). The reserved
+evaluation packages, and every other package of a reserved game, are refused outright.
 """
 
 from __future__ import annotations
