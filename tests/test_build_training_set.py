@@ -207,6 +207,12 @@ def test_dep5_last_matching_stanza_and_new_licences():
     assert bts.licence_of("data/music/a.ogg", stanzas).licence == "GPL-2+"
     assert bts.licence_allows_model("Zlib") and bts.licence_allows_model("GPL-3+")
     assert bts.licence_allows_model("GPL-2+ or CC-BY-NC-3.0")
+    assert bts.licence_allows_model("GPL-2 or GPL-3") and bts.licence_allows_model("ZLib")  # Ri-li, Biniax 2
+    assert bts.licence_allows_model("LGPL-2.1", bts.GPL2_COMPATIBLE)  # SolarWolf
+    # Amoebax's Free Art Licence is free but copyleft of its own: not in the GPL-2-compatible set.
+    assert bts.licence_allows_model("Free-Art-License-1.2")
+    assert not bts.licence_allows_model("Free-Art-License-1.2", bts.GPL2_COMPATIBLE)
+    assert not bts.licence_allows_model("ETHYMONICS-FREE-MUSIC-LICENSE")  # unknown: left out
     assert not bts.licence_allows_model("CC-BY-NC-SA-3.0") and not bts.licence_allows_model("GPL-2+ and CC-BY-ND-4.0")
 
 
