@@ -41,7 +41,6 @@ import subprocess
 import sys
 import tarfile
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
@@ -692,16 +691,18 @@ def _drop_duplicates(rows: list[Row], excluded: list) -> list[Row]:
     and one version of each composition in training (`variant`: SuperTuxKart's fast versions, a
     MIDI file's renders with several soundfonts): two versions of one piece in a batch would be
     taught apart as different tracks. Held-out keeps every version; the benchmark reads `variant`.
-    Training keeps the main file (rel == variant) if there is one, else the version whose name
-    hashes lowest, so that each soundfont renders about an equal share of the compositions."""
-    def preference(r: Row) -> tuple[bool, int]:
-        return r.rel != r.variant, zlib.crc32(r.rel.encode())
-
-    chosen: dict[tuple[str, str], Row] = {}
+    Training keeps the main file (rel == variant) if there is one, else one version in turn
+    (compositions in name order, versions in name order: the k-th composition keeps version
+    k mod n), so that each soundfont renders an equal share of the compositions."""
+    groups: dict[tuple[str, str], list[Row]] = {}
     for r in rows:
-        key = (r.package, r.variant)
-        if r.split == "train" and (key not in chosen or preference(r) < preference(chosen[key])):
-            chosen[key] = r
+        if r.split == "train":
+            groups.setdefault((r.package, r.variant), []).append(r)
+    chosen: dict[tuple[str, str], Row] = {}
+    for k, (key, versions) in enumerate(sorted(groups.items())):
+        versions.sort(key=lambda r: r.rel)
+        main = [r for r in versions if r.rel == r.variant]
+        chosen[key] = main[0] if main else versions[k % len(versions)]
     first: dict[str, Row] = {}
     for r in sorted(rows, key=lambda r: (r.split != "train", r.package, r.rel)):
         keep = chosen.get((r.package, r.variant)) if r.split == "train" else r

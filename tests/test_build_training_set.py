@@ -198,6 +198,14 @@ def test_training_keeps_one_version_per_composition_main_file_first():
     assert {r.rel for r in again} == names  # the choice does not depend on order
 
 
+def test_soundfonts_take_turns_across_compositions():
+    rows = [bts.Row("train", "p", f"{m}.mid.{sf}.ogg", "", Path("x"), 60.0, "GPL-2+", "", "", ".", f"{m}.mid",
+                    f"{m}{sf}", "rendered") for m in "abcdef" for sf in ("A", "B", "C")]
+    kept = bts._drop_duplicates(rows, [])
+    assert sorted(r.rel.split(".")[-2] for r in kept) == ["A", "A", "B", "B", "C", "C"]
+    assert len({r.variant for r in kept}) == 6
+
+
 # -- licences ------------------------------------------------------------------------------
 
 def test_dep5_last_matching_stanza_and_new_licences():
