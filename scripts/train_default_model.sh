@@ -19,7 +19,8 @@
 #             and on the held-out games 3 s views scored below the untrained model
 #             (docs/default_model.md, "Recipe").
 #   GPL2_ONLY 1 = train only on music whose licences combine under GPL-2 (drops CC-BY-SA)  (0)
-#   RENDER    1 = render the LMMS demo projects (needs `lmms`), 0 = leave them out  (1)
+#   RENDER    1 = render the symbolic music: LMMS projects (`lmms`), tracker modules (`openmpt123`)
+#             and MIDI (`fluidsynth` + GM soundfonts); 0 = leave them out            (1)
 #   INSTALL   1 = copy the trained weights into PRETRAINED                         (1)
 #   PRETRAINED  where the shipped model lives                                    (myna_rpe/pretrained)
 #   BENCH     1 = run benchmarks/bench_retrieval.py at the end                      (1)
