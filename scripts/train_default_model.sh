@@ -91,5 +91,5 @@ if [[ "$BENCH" == 1 ]]; then
   for pe in $VARIANTS; do
     [[ "$pe" == "$PE" ]] || ckpts+=(--checkpoint "$pe=$RUNS/$pe/checkpoint")
   done
-  "$PYTHON" benchmarks/bench_retrieval.py --data "$DATA/heldout" "${ckpts[@]}" --json "$RUNS/retrieval.json"
+  "$PYTHON" benchmarks/bench_retrieval.py --data "$DATA/validation" "${ckpts[@]}" --json "$RUNS/retrieval.json"
 fi

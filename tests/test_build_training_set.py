@@ -116,7 +116,7 @@ def _fake(tmp_path, monkeypatch, copyright_text=COPYRIGHT, plain=None, midi=True
 
 
 def _select(cache, heldout=(), render=True):
-    rows, excluded = bts.select(["fake-data"], set(heldout), cache, min_seconds=1.0, render=render)
+    rows, excluded = bts.select(["fake-data"], {p: "validation" for p in heldout}, cache, min_seconds=1.0, render=render)
     return {r.rel: r for r in rows}, {e[1]: e[3] for e in excluded}
 
 
@@ -167,6 +167,7 @@ def test_midi_renders_per_soundfont_are_versions_of_one_composition(tmp_path, mo
     cache = _fake(tmp_path, monkeypatch, module=False)
 
     held, _ = _select(cache, heldout=("fake-data",))
+    assert {r.split for r in held.values()} == {"validation"}
     versions = [r for r in held.values() if r.source == "data/music/zlib/song.mid"]
     assert len(versions) == 2 and len({r.sha256 for r in versions}) == 2  # two soundfonts, two sounds
     assert {r.variant for r in versions} == {"music/zlib/song.mid"}  # one composition
@@ -267,7 +268,8 @@ def test_reserved_packages_are_refused_before_any_download(tmp_path, monkeypatch
 
 def test_no_listed_package_is_reserved_and_held_out_ones_are_listed():
     assert not [p for p in bts.PACKAGES if bts.reserved_reason(p)]
-    assert set(bts.DEFAULT_HELDOUT) <= set(bts.PACKAGES)
+    assert set(bts.DEFAULT_VALIDATION) | set(bts.DEFAULT_TEST) <= set(bts.PACKAGES)
+    assert not set(bts.DEFAULT_VALIDATION) & set(bts.DEFAULT_TEST)
     assert bts.reserved_reason("frozen-bubble-data") is None  # held out, not reserved
     assert bts.reserved_reason("supertux-data") is None
 
