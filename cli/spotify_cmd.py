@@ -128,9 +128,13 @@ def import_cmd(
     for i, row in enumerate(report.rows, 1):
         local = row.match.candidate
         shown = getattr(local, "rel_path", None) or (str(local.path) if local else "")
-        table.add_row(str(i), _mark(row.match.matched), _label(row.remote.artist, row.remote.title),
-                      shown, row.match.reason)
+        mark = "[yellow]![/yellow]" if row.match.matched and row.remote.unplayable else _mark(row.match.matched)
+        table.add_row(str(i), mark, _label(row.remote.artist, row.remote.title), shown, row.match.reason)
     console.print(table)
+    if greyed := report.unplayable:
+        where = ", ".join(f"#{i}" for i in greyed[:10]) + (", …" if len(greyed) > 10 else "")
+        err_console.print(f"[yellow]warning: {len(greyed)} item(s) not playable on Spotify for this account "
+                          f"({where}); local matches are kept and marked ![/yellow]", highlight=False)
     written = write_import(report, out)
     console.print(f"matched {len(report.matched)} of {len(report.rows)} items; wrote {written}", highlight=False)
 
