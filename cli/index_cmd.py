@@ -46,20 +46,14 @@ class _RichHook:
             self.bar.update(self.task, description=f"embedding {name}")
 
 
-def _db_dir(library: Path | None, db: Path | None) -> Path:
-    """--db wins; else LIBRARY/.myna; else the nearest .myna at or above the cwd."""
-    from myna_rpe.errors import LibraryError
-    from playlist.store import default_db_dir, find_db_dir
+def _db_dir(library: Path | None, db: Path | None, tracks: tuple[Path, ...] = ()) -> Path:
+    """--db wins; else LIBRARY/.myna; else the store above `tracks`, the cwd, or the default library."""
+    from playlist.locate_store import locate_store
+    from playlist.store import default_db_dir
 
-    if db is not None:
-        return db
-    if library is not None:
+    if db is None and library is not None:
         return default_db_dir(library)
-    found = find_db_dir(Path.cwd())
-    if found is None:
-        raise LibraryError("no library given and no .myna store above the current folder",
-                           fix="pass the library folder (or --db PATH)")
-    return found
+    return locate_store(db, entries=tracks)
 
 
 @app.command("index")
@@ -127,6 +121,23 @@ def index_cmd(
     if report.bad_names:
         err_console.print(f"[yellow]{len(report.bad_names)} file name(s) are not valid UTF-8 and were skipped, "
                           f"e.g. {report.bad_names[0]}[/yellow]")
+    _remember_default(library.resolve() if db is None else db_dir.resolve())
+
+
+def _remember_default(folder: Path) -> None:
+    """The first library indexed becomes the default library (`myna config`), said in one line."""
+    from myna_rpe.errors import ConfigError
+    from playlist.user_config import default_library, set_default_library
+
+    try:
+        if default_library() is not None:
+            return
+        set_default_library(folder)
+    except ConfigError as exc:
+        err_console.print(f"[yellow]warning: could not remember the default library: {exc}[/yellow]", highlight=False)
+        return
+    console.print(f"remembered {folder} as the default library, used for playlists kept outside it "
+                  f"(`myna config` shows and changes it)", highlight=False)
 
 
 def _print_status(db_dir: Path) -> None:
@@ -196,17 +207,15 @@ def similar_cmd(
     track: str = typer.Argument(..., help="A file path, or a substring of \"artist - title\" or of the path.",
                                 show_default=False),
     n: int = typer.Option(10, "--n", "-n", min=1, help="How many similar tracks."),
-    library: Path | None = typer.Option(None, "--library", "-l", help="Library folder (default: found from the path or cwd)."),
+    library: Path | None = typer.Option(None, "--library", "-l", help="Library folder (default: found from the path, "
+                                                                      "the current folder or the default library)."),
     db: Path | None = typer.Option(None, "--db", help="Store folder; default LIBRARY/.myna."),
 ) -> None:
     """The tracks of the library closest to TRACK (cosine similarity of embeddings)."""
     from myna_rpe.errors import LibraryError
     from playlist.library import Library
-    from playlist.store import find_db_dir
 
-    if db is None and library is None and Path(track).exists():
-        db = find_db_dir(Path(track))
-    with Library.open(_db_dir(library, db)) as lib:
+    with Library.open(_db_dir(library, db, (Path(track),) if Path(track).exists() else ())) as lib:
         hits = lib.store.find(track)
         if not hits:
             raise LibraryError(f"no track matches {track!r}", path=lib.store.root,
