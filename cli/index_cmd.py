@@ -96,10 +96,17 @@ def index_cmd(
     if library is None:
         raise LibraryError("which folder?", fix="pass the music folder: `myna index ./library`")
 
-    from myna_rpe.embed import Embedder
-    from playlist.indexer import IndexOptions, index_library
+    from myna_rpe.checkpoint_config import checkpoint_model_id
+    from playlist.indexer import IndexOptions, LazyEmbedder, index_library
 
-    embedder = Embedder.load(checkpoint, device=device, budget=token_budget(budget, draws, spread))
+    chosen = token_budget(budget, draws, spread)
+
+    def load():  # torch and the model only when a file needs embedding, or the model changed
+        from myna_rpe.embed import Embedder
+
+        return Embedder.load(checkpoint, device=device, budget=chosen)
+
+    embedder = LazyEmbedder(load, checkpoint_model_id(checkpoint, chosen))
     options = IndexOptions(workers=workers, batch_size=batch_size, retry_errors=retry_errors, index=spec)
     with progress("tracks") as bar:
         report = index_library(library, embedder, db_dir=db_dir, options=options, progress=_RichHook(bar))
@@ -111,9 +118,12 @@ def index_cmd(
             ("failed", report.failed), ("known errors (skipped)", report.known_errors)]
     for name, value in rows:
         table.add_row(name, str(value))
-    rate = report.embedded / report.seconds if report.seconds else 0.0
-    table.add_row("time", f"{report.seconds:.1f} s ({rate:.2f} tracks/s; in the model {report.model_seconds:.1f} s, "
-                          f"waiting for decoded audio {report.decode_wait_seconds:.1f} s)")
+    if report.embedded:
+        rate = report.embedded / report.seconds if report.seconds else 0.0
+        table.add_row("time", f"{report.seconds:.1f} s ({rate:.2f} tracks/s; in the model {report.model_seconds:.1f} s, "
+                              f"waiting for decoded audio {report.decode_wait_seconds:.1f} s)")
+    else:
+        table.add_row("time", f"{report.seconds:.2f} s")
     console.print(table)
     if report.failed or report.known_errors:
         err_console.print(f"[yellow]{report.failed + report.known_errors} file(s) could not be indexed; "

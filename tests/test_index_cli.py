@@ -117,3 +117,30 @@ def test_first_index_remembers_the_default_library_for_similar(indexed: tuple[Pa
     assert "similar to Ärtist - Söng" in elsewhere.stdout
     config = myna("config")
     assert str(root.resolve()) in config.stdout
+
+
+TORCH_REPORTING = ("import sys\nfrom cli.app import main\ntry:\n    main()\nfinally:\n"
+                   "    print('torch imported:', 'torch' in sys.modules, file=sys.stderr)")
+
+
+def test_an_update_without_new_audio_imports_no_torch_and_a_new_budget_is_seen(indexed: tuple[Path, Path],
+                                                                              tmp_path: Path) -> None:
+    root, ckpt = indexed
+    lib = tmp_path / "lib"
+    shutil.copytree(root, lib)  # copy2 keeps the stamps: nothing changed
+    os.replace(lib / "Compilation/a.ogg", lib / "Compilation/a renamed.ogg")
+
+    def run(*extra: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+        return subprocess.run([sys.executable, "-c", TORCH_REPORTING, "index", str(lib), "-c", str(ckpt), *extra],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    moved = run()
+    assert moved.returncode == 0, moved.stderr
+    assert "torch imported: False" in moved.stderr
+    assert "│ embedded                  │ 0 " in moved.stdout and "│ moved/renamed             │ 1 " in moved.stdout
+    rebudgeted = run("--budget", "8", "--workers", "0")
+    assert rebudgeted.returncode == 0, rebudgeted.stderr
+    assert "torch imported: True" in rebudgeted.stderr
+    assert "the model or its token budget changed" in rebudgeted.stdout + rebudgeted.stderr
+    assert f"│ embedded                  │ {len(GOOD_FILES)} " in rebudgeted.stdout
