@@ -36,7 +36,10 @@ def _above_entries(entries: Iterable[Path]) -> tuple[Path | None, int]:
     for entry in entries:
         folder = Path(entry).absolute().parent
         if folder not in stores:
-            stores[folder] = find_db_dir(folder)
+            try:
+                stores[folder] = find_db_dir(folder)
+            except OSError:  # a name too long for the system (the entry is reported as skipped later)
+                stores[folder] = None
         if stores[folder] is not None:
             votes[stores[folder]] += 1
     best = max(votes, key=votes.__getitem__, default=None)  # Counter keeps first-seen order
