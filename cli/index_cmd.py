@@ -46,20 +46,14 @@ class _RichHook:
             self.bar.update(self.task, description=f"embedding {name}")
 
 
-def _db_dir(library: Path | None, db: Path | None) -> Path:
-    """--db wins; else LIBRARY/.myna; else the nearest .myna at or above the cwd."""
-    from myna_rpe.errors import LibraryError
-    from playlist.store import default_db_dir, find_db_dir
+def _db_dir(library: Path | None, db: Path | None, tracks: tuple[Path, ...] = ()) -> Path:
+    """--db wins; else LIBRARY/.myna; else the store above `tracks`, the cwd, or the default library."""
+    from playlist.locate_store import locate_store
+    from playlist.store import default_db_dir
 
-    if db is not None:
-        return db
-    if library is not None:
+    if db is None and library is not None:
         return default_db_dir(library)
-    found = find_db_dir(Path.cwd())
-    if found is None:
-        raise LibraryError("no library given and no .myna store above the current folder",
-                           fix="pass the library folder (or --db PATH)")
-    return found
+    return locate_store(db, entries=tracks)
 
 
 @app.command("index")
@@ -102,10 +96,17 @@ def index_cmd(
     if library is None:
         raise LibraryError("which folder?", fix="pass the music folder: `myna index ./library`")
 
-    from myna_rpe.embed import Embedder
-    from playlist.indexer import IndexOptions, index_library
+    from myna_rpe.checkpoint_config import checkpoint_model_id
+    from playlist.indexer import IndexOptions, LazyEmbedder, index_library
 
-    embedder = Embedder.load(checkpoint, device=device, budget=token_budget(budget, draws, spread))
+    chosen = token_budget(budget, draws, spread)
+
+    def load():  # torch and the model only when a file needs embedding, or the model changed
+        from myna_rpe.embed import Embedder
+
+        return Embedder.load(checkpoint, device=device, budget=chosen)
+
+    embedder = LazyEmbedder(load, checkpoint_model_id(checkpoint, chosen))
     options = IndexOptions(workers=workers, batch_size=batch_size, retry_errors=retry_errors, index=spec)
     with progress("tracks") as bar:
         report = index_library(library, embedder, db_dir=db_dir, options=options, progress=_RichHook(bar))
@@ -117,14 +118,34 @@ def index_cmd(
             ("failed", report.failed), ("known errors (skipped)", report.known_errors)]
     for name, value in rows:
         table.add_row(name, str(value))
-    rate = report.embedded / report.seconds if report.seconds else 0.0
-    table.add_row("time", f"{report.seconds:.1f} s ({rate:.2f} tracks/s; in the model {report.model_seconds:.1f} s, "
-                          f"waiting for decoded audio {report.decode_wait_seconds:.1f} s)")
+    if report.embedded:
+        rate = report.embedded / report.seconds if report.seconds else 0.0
+        table.add_row("time", f"{report.seconds:.1f} s ({rate:.2f} tracks/s; in the model {report.model_seconds:.1f} s, "
+                              f"waiting for decoded audio {report.decode_wait_seconds:.1f} s)")
+    else:
+        table.add_row("time", f"{report.seconds:.2f} s")
     console.print(table)
     problems = report.failed + report.known_errors + len(report.skipped)
     if problems:
         err_console.print(f"[yellow]{problems} file(s) could not be indexed; "
                           f"see `myna index {library} --errors`[/yellow]")
+    _remember_default(library.resolve() if db is None else db_dir.resolve())
+
+
+def _remember_default(folder: Path) -> None:
+    """The first library indexed becomes the default library (`myna config`), said in one line."""
+    from myna_rpe.errors import ConfigError
+    from playlist.user_config import default_library, set_default_library
+
+    try:
+        if default_library() is not None:
+            return
+        set_default_library(folder)
+    except ConfigError as exc:
+        err_console.print(f"[yellow]warning: could not remember the default library: {exc}[/yellow]", highlight=False)
+        return
+    console.print(f"remembered {folder} as the default library, used for playlists kept outside it "
+                  f"(`myna config` shows and changes it)", highlight=False)
 
 
 def _print_status(db_dir: Path) -> None:
@@ -194,17 +215,15 @@ def similar_cmd(
     track: str = typer.Argument(..., help="A file path, or a substring of \"artist - title\" or of the path.",
                                 show_default=False),
     n: int = typer.Option(10, "--n", "-n", min=1, help="How many similar tracks."),
-    library: Path | None = typer.Option(None, "--library", "-l", help="Library folder (default: found from the path or cwd)."),
+    library: Path | None = typer.Option(None, "--library", "-l", help="Library folder (default: found from the path, "
+                                                                      "the current folder or the default library)."),
     db: Path | None = typer.Option(None, "--db", help="Store folder; default LIBRARY/.myna."),
 ) -> None:
     """The tracks of the library closest to TRACK (cosine similarity of embeddings)."""
     from myna_rpe.errors import LibraryError
     from playlist.library import Library
-    from playlist.store import find_db_dir
 
-    if db is None and library is None and Path(track).exists():
-        db = find_db_dir(Path(track))
-    with Library.open(_db_dir(library, db)) as lib:
+    with Library.open(_db_dir(library, db, (Path(track),) if Path(track).exists() else ())) as lib:
         hits = lib.store.find(track)
         if not hits:
             raise LibraryError(f"no track matches {track!r}", path=lib.store.root,

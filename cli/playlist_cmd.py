@@ -22,7 +22,8 @@ app.add_typer(playlist_app, name="playlist")
 
 _VERDICT_STYLE = {"inside": "green", "near": "yellow", "outside": "red"}
 
-DbOption = typer.Option(None, "--db", help="Store folder; default: the nearest .myna above the playlist.")
+DbOption = typer.Option(None, "--db", help="Store folder; default: the .myna above the playlist's tracks, "
+                                           "its folder or the current folder, else the default library.")
 OutOption = typer.Option(None, "--out", "-o", help="Output m3u8 (default beside the input).")
 DryRunOption = typer.Option(False, "--dry-run", help="Print the table only; write nothing.")
 ArtistCap = typer.Option(None, "--max-per-artist", min=1, help="At most this many added tracks per artist.")
@@ -40,16 +41,15 @@ def _tolerance(near: float, off_span: float):
     return HullTolerance(off_span=off_span, near=near)
 
 
-def _open_library(db: Path | None, near: Path):
-    from myna_rpe.errors import LibraryError
+def _open_library(db: Path | None, *playlists: Path):
+    """--db, else the store found from the playlists' entries, folders, the cwd or the default library."""
     from playlist.library import Library
-    from playlist.store import find_db_dir
+    from playlist.locate_store import locate_store
+    from playlist.m3u import read_m3u
 
-    db_dir = existing_folder("--db", db) or find_db_dir(near) or find_db_dir(Path.cwd())
-    if db_dir is None:
-        raise LibraryError("no library store found above the playlist or the current folder", path=near,
-                           fix="index your music with `myna index LIBRARY`, or pass --db LIBRARY/.myna")
-    return Library.open(db_dir)
+    existing_folder("--db", db)
+    tracks = [e.path for m3u in playlists if db is None for e in read_m3u(m3u) if e.path is not None]
+    return Library.open(locate_store(db, entries=tracks, near=[m.parent for m in playlists]))
 
 
 def _load(lib, m3u: Path):
@@ -251,7 +251,7 @@ def transition_cmd(
     from playlist.transition import transition
 
     out = _out(out, a.with_name(f"{a.stem}-to-{b.stem}.m3u8"), a, b)
-    with _open_library(db, a) as lib:
+    with _open_library(db, a, b) as lib:
         entries_a, ids_a = _load(lib, a)
         entries_b, ids_b = _load(lib, b)
         outcome = transition(LibraryCatalog(lib), ids_a, ids_b, n, smoothness=smoothness,

@@ -44,18 +44,6 @@ def _client():
     return SpotifyClient(make_auth_manager())
 
 
-def _store_dir(db: Path | None, *near: Path) -> Path | None:
-    """--db, else the nearest .myna store above any of `near` (then the cwd)."""
-    from playlist.store import find_db_dir
-
-    if db is not None:
-        return db
-    for start in (*near, Path.cwd()):
-        if (found := find_db_dir(start)) is not None:
-            return found
-    return None
-
-
 def _mark(matched: bool) -> str:
     return "[green]✓[/green]" if matched else "[red]✗[/red]"
 
@@ -97,21 +85,19 @@ def import_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="The m3u8 to write (replaced if it exists).",
                              show_default=False),
     db: Path | None = typer.Option(None, "--db", help="Library store folder; default: the nearest .myna "
-                                                      "above the output folder or the current folder."),
+                                                      "above the output folder or the current folder, "
+                                                      "else the default library."),
     tolerance: float = typer.Option(5.0, "--tolerance", callback=number(min=0),
                                     help="Seconds within which durations count as equal (tie-breaker)."),
 ) -> None:
     """Match every item of a Spotify playlist to your library and write the matches as m3u8."""
-    from myna_rpe.errors import LibraryError
+    from playlist.locate_store import locate_store
     from playlist.spotify import import_playlist, write_import
     from playlist.spotify_client import parse_playlist_ref
     from playlist.store import LibraryStore
 
     playlist_id = parse_playlist_ref(playlist)  # a bad link fails before any work
-    db_dir = _store_dir(db, out.absolute().parent)
-    if db_dir is None:
-        raise LibraryError("no library store found", fix="run `myna index LIBRARY` first, or pass --db LIBRARY/.myna")
-    with LibraryStore.open(db_dir, readonly=True) as store:
+    with LibraryStore.open(locate_store(db, near=[out.absolute().parent]), readonly=True) as store:
         library = store.tracks()
     client = _client()
     with progress("items") as bar:
@@ -128,9 +114,13 @@ def import_cmd(
     for i, row in enumerate(report.rows, 1):
         local = row.match.candidate
         shown = getattr(local, "rel_path", None) or (str(local.path) if local else "")
-        table.add_row(str(i), _mark(row.match.matched), _label(row.remote.artist, row.remote.title),
-                      shown, row.match.reason)
+        mark = "[yellow]![/yellow]" if row.match.matched and row.remote.unplayable else _mark(row.match.matched)
+        table.add_row(str(i), mark, _label(row.remote.artist, row.remote.title), shown, row.match.reason)
     console.print(table)
+    if greyed := report.unplayable:
+        where = ", ".join(f"#{i}" for i in greyed[:10]) + (", …" if len(greyed) > 10 else "")
+        err_console.print(f"[yellow]warning: {len(greyed)} item(s) not playable on Spotify for this account "
+                          f"({where}); local matches are kept and marked ![/yellow]", highlight=False)
     written = write_import(report, out)
     console.print(f"matched {len(report.matched)} of {len(report.rows)} items; wrote {written}", highlight=False)
 
@@ -144,18 +134,21 @@ def export_cmd(
     description: str = typer.Option("", "--description", help="Description of the new playlist."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Search and report; create nothing."),
     db: Path | None = typer.Option(None, "--db", help="Library store folder (for tags and ISRCs); default: "
-                                                      "the nearest .myna above the playlist, else file tags."),
+                                                      "the .myna above the playlist's tracks, its folder, the "
+                                                      "current folder or the default library; else file tags."),
     tolerance: float = typer.Option(5.0, "--tolerance", callback=number(min=0),
                                     help="Seconds within which durations count as equal (tie-breaker)."),
 ) -> None:
     """Find each track of a local playlist on Spotify and create a playlist with them."""
     from myna_rpe.errors import SpotifyError
+    from playlist.locate_store import locate_store
     from playlist.m3u import read_m3u
     from playlist.spotify import export_playlist
     from playlist.store import LibraryStore
 
     entries = read_m3u(m3u)
-    db_dir = _store_dir(db, m3u.absolute().parent)
+    db_dir = locate_store(db, entries=[e.path for e in entries if e.path is not None], near=[m3u.absolute().parent],
+                          required=False)
     store = LibraryStore.open(db_dir, readonly=True) if db_dir is not None else None
     try:
         client = _client()

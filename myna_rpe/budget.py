@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # the budget is read by commands that must not import torch (a no-op `myna index`)
+    import torch
 
 SPREADS = ("stratified", "random")
 

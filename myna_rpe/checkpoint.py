@@ -21,14 +21,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
+from myna_rpe.checkpoint_config import CONFIG, FORMAT, WEIGHTS, _locate, read_config  # noqa: F401 (read_config: API)
 from myna_rpe.config import EncoderConfig
 from myna_rpe.errors import CheckpointError
 from myna_rpe.fileio import atomic_write_bytes
 from myna_rpe.model import MynaEncoder
 
-FORMAT = "myna-rpe/1"
-WEIGHTS = "model.safetensors"
-CONFIG = "config.json"
 
 
 def build_model(cfg: EncoderConfig) -> MynaEncoder:
@@ -60,40 +58,6 @@ def save_checkpoint(
     doc = {"format": FORMAT, "config": cfg.to_dict(), "weights_sha256": digest, "meta": meta or {}}
     atomic_write_bytes(directory / CONFIG, (json.dumps(doc, indent=2) + "\n").encode())
     return directory
-
-
-def _locate(path: Path) -> tuple[Path, Path]:
-    if path.is_dir():
-        return path / WEIGHTS, path / CONFIG
-    if path.name == CONFIG:
-        return path.parent / WEIGHTS, path
-    return path, path.parent / CONFIG
-
-
-def read_config(path: str | Path) -> tuple[EncoderConfig, dict[str, Any], str]:
-    """(config, meta, weights sha256) of a checkpoint, without loading weights."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError("checkpoint not found", path, "pass a folder holding model.safetensors and config.json")
-    weights, config = _locate(path)
-    if path.suffix in (".pt", ".pth", ".ckpt", ".bin"):
-        raise CheckpointError(
-            "pickle-based checkpoints are never loaded", path, "use a Myna checkpoint folder (model.safetensors + config.json)"
-        )
-    if not config.is_file():
-        raise CheckpointError("no config.json beside the weights", config.parent, "a Myna checkpoint folder holds model.safetensors and config.json")
-    try:
-        doc = json.loads(config.read_text())
-        if not isinstance(doc, dict):
-            raise ValueError(f"the file holds a JSON {type(doc).__name__}, not an object")
-        if doc.get("format") != FORMAT:
-            raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT!r}")
-        cfg = EncoderConfig.from_dict(doc["config"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"config.json is not a valid Myna config ({exc})", config,
-                              "restore the config.json saved with the weights, or re-save the checkpoint "
-                              "with this version") from None
-    return cfg, doc.get("meta", {}), doc.get("weights_sha256", "")
 
 
 def _differences(saved: dict[str, Any], given: dict[str, Any], prefix: str = "") -> list[str]:

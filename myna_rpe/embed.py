@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -22,24 +21,13 @@ import numpy as np
 import torch
 
 from myna_rpe.budget import TokenBudget, choose_patches, content_seed
-from myna_rpe.checkpoint import build_model, load_checkpoint, read_config
+from myna_rpe.checkpoint import build_model, load_checkpoint
+from myna_rpe.checkpoint_config import DEFAULT_CHECKPOINT, default_checkpoint, read_config, weights_id
+from myna_rpe.checkpoint_config import model_id as store_model_id
 from myna_rpe.config import EncoderConfig, FrontendConfig
-from myna_rpe.errors import AudioError, CheckpointError
+from myna_rpe.errors import AudioError
 from myna_rpe.model import MynaEncoder
 from myna_rpe.positional import Coords
-
-# The model that ships with the package; `Embedder.load()` uses it when present.
-DEFAULT_CHECKPOINT = Path(__file__).parent / "pretrained"
-
-
-def default_checkpoint() -> Path:
-    if not (DEFAULT_CHECKPOINT / "config.json").is_file():
-        raise CheckpointError(
-            "no default model is bundled with this install",
-            DEFAULT_CHECKPOINT,
-            "pass --checkpoint PATH (a folder written by `myna train`)",
-        )
-    return DEFAULT_CHECKPOINT
 
 
 class Embedder:
@@ -56,12 +44,8 @@ class Embedder:
 
     @property
     def model_id(self) -> str:
-        """What a store records: the weights and config, and the budget unless dense (the
-        dense id is the one from before budgets existed, so those stores stay valid)."""
-        if self.budget.dense:
-            return self.weights_id
-        budget = json.dumps(self.budget.to_dict(), sort_keys=True)
-        return hashlib.sha256(f"{self.weights_id}:{budget}".encode()).hexdigest()[:16]
+        """What a store records (`checkpoint_config.model_id`: weights, config and budget)."""
+        return store_model_id(self.weights_id, self.budget)
 
     def with_budget(self, budget: TokenBudget) -> "Embedder":
         """The same model (shared, not copied) under another token budget."""
@@ -77,12 +61,8 @@ class Embedder:
         path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
         model, cfg, _ = load_checkpoint(path, device)
         _, _, digest = read_config(path)
-        if not digest:
-            return cls(model, cfg, model_id=_state_hash(model, cfg), device=device, budget=budget)
-        # Weights and config both define the model: a new frontend setting is a new model.
-        config = json.dumps(cfg.to_dict(), sort_keys=True)
-        weights_id = hashlib.sha256((digest + config).encode()).hexdigest()[:16]
-        return cls(model, cfg, model_id=weights_id, device=device, budget=budget)
+        weights = weights_id(digest, cfg) if digest else _state_hash(model, cfg)
+        return cls(model, cfg, model_id=weights, device=device, budget=budget)
 
     @classmethod
     def random(cls, cfg: EncoderConfig | None = None, seed: int = 0, device: str = "cpu",

@@ -47,3 +47,7 @@ class PlaylistError(MynaError):
 
 class SpotifyError(MynaError):
     """A failure talking to Spotify (credentials, permissions, not found...)."""
+
+
+class ConfigError(MynaError):
+    """The user's settings file (`myna config`) that cannot be read or holds a bad value."""

@@ -34,10 +34,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
 
 from myna_rpe.config import EncoderConfig, FrontendConfig
 from myna_rpe.errors import LibraryError
@@ -48,6 +47,9 @@ from playlist.store import LibraryStore, TrackInfo, default_db_dir
 from playlist.tags import Tags, read_tags
 from playlist.vector_index import IndexSpec
 from playlist.worker_guard import init_worker
+
+if TYPE_CHECKING:  # torch is imported only when something needs embedding
+    import torch
 
 
 class EmbedderLike(Protocol):
@@ -60,6 +62,25 @@ class EmbedderLike(Protocol):
     def dim(self) -> int: ...
 
     def embed_mels(self, mels: Sequence[torch.Tensor]) -> np.ndarray: ...
+
+
+class LazyEmbedder:
+    """An embedder loaded on first use, and the model id it will have, when that is known
+    without loading (`myna_rpe.checkpoint_config.checkpoint_model_id`; None: only loading
+    tells). A run that finds nothing to embed in a store of that model never loads it."""
+
+    def __init__(self, load: Callable[[], EmbedderLike], model_id: str | None) -> None:
+        self._load = load
+        self.model_id = model_id
+        self._embedder: EmbedderLike | None = None
+
+    def get(self) -> EmbedderLike:
+        if self._embedder is None:
+            embedder = self._load()
+            if self.model_id is not None and embedder.model_id != self.model_id:
+                raise RuntimeError(f"bug: the loaded model is {embedder.model_id}, announced as {self.model_id}")
+            self._embedder, self.model_id = embedder, embedder.model_id
+        return self._embedder
 
 
 class ProgressHook(Protocol):
@@ -127,23 +148,22 @@ class _Plan:
     embed: list[tuple[FileStat, str]] = field(default_factory=list)
 
 
-def index_library(root: str | Path, embedder: EmbedderLike, db_dir: str | Path | None = None,
+def index_library(root: str | Path, embedder: EmbedderLike | LazyEmbedder, db_dir: str | Path | None = None,
                   options: IndexOptions = IndexOptions(), progress: ProgressHook | None = None) -> IndexReport:
-    """Index (or update) the library at `root`; see the module docstring."""
+    """Index (or update) the library at `root`; see the module docstring. A `LazyEmbedder`
+    whose model id matches the store's is loaded only if some file needs embedding."""
     started = time.perf_counter()
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise LibraryError("not a folder", path=root, fix="pass the folder that holds your music")
     db_dir = Path(db_dir).expanduser().absolute() if db_dir is not None else default_db_dir(root)
     report = IndexReport()
+    if not isinstance(embedder, LazyEmbedder):
+        embedder = LazyEmbedder(lambda loaded=embedder: loaded, embedder.model_id)
     with LibraryLock(db_dir), LibraryStore.open(db_dir, root=root, create=True) as store:
         report.previous_model = store.model_id
-        budget = getattr(embedder, "budget", None)
-        recorded = {**embedder.config.to_dict(), **({"budget": budget.to_dict()} if budget is not None else {})}
-        report.dropped_embeddings = store.set_model(embedder.model_id, recorded, embedder.dim)
-        if report.dropped_embeddings and progress:
-            progress.note(f"the model or its token budget changed ({report.previous_model} -> {embedder.model_id}): dropped "
-                          f"{report.dropped_embeddings} embeddings of the old model; re-embedding every track")
+        if embedder.model_id is None or embedder.model_id != store.model_id:
+            _set_model(store, embedder.get(), report, progress)
         spec = options.index or stored_spec(store)
         store.set_meta("index_spec", asdict(spec))
 
@@ -151,8 +171,9 @@ def index_library(root: str | Path, embedder: EmbedderLike, db_dir: str | Path |
         report.files = len(files)
         plan = _plan(store, files, options, report, progress)
         _apply_cheap_changes(store, plan, report)
-        jobs = _read_tags(plan.embed, progress)
-        _embed_jobs(store, embedder, jobs, options, report, progress)
+        if plan.embed:
+            jobs = _read_tags(plan.embed, progress)
+            _embed_jobs(store, embedder.get(), jobs, options, report, progress)
 
         if options.rebuild_index or load_index(store, spec) is None:
             rebuild_index(store, spec, save=True)
@@ -161,9 +182,20 @@ def index_library(root: str | Path, embedder: EmbedderLike, db_dir: str | Path |
         store.set_meta("last_run", {
             "finished_at": time.time(), "seconds": round(report.seconds, 3), "files": report.files,
             "embedded": report.embedded, "moved": report.moved, "copied": report.copied,
-            "removed": report.removed, "failed": report.failed, "model_id": embedder.model_id,
+            "removed": report.removed, "failed": report.failed, "model_id": store.model_id,
         })
     return report
+
+
+def _set_model(store: LibraryStore, embedder: EmbedderLike, report: IndexReport,
+               progress: ProgressHook | None) -> None:
+    """Record the embedder's model; a different one drops every old embedding (models never mix)."""
+    budget = getattr(embedder, "budget", None)
+    recorded = {**embedder.config.to_dict(), **({"budget": budget.to_dict()} if budget is not None else {})}
+    report.dropped_embeddings = store.set_model(embedder.model_id, recorded, embedder.dim)
+    if report.dropped_embeddings and progress:
+        progress.note(f"the model or its token budget changed ({report.previous_model} -> {embedder.model_id}): dropped "
+                      f"{report.dropped_embeddings} embeddings of the old model; re-embedding every track")
 
 
 def rebuild_store_index(db_dir: str | Path, spec: IndexSpec | None = None) -> int:
@@ -402,6 +434,8 @@ class _Decoder:
 
 def _embed_jobs(store: LibraryStore, embedder: EmbedderLike, jobs: list[_Job], options: IndexOptions,
                 report: IndexReport, progress: ProgressHook | None) -> None:
+    import torch
+
     if progress:
         progress.phase("embedding", len(jobs))
     if not jobs:
@@ -437,6 +471,8 @@ def _embed_jobs(store: LibraryStore, embedder: EmbedderLike, jobs: list[_Job], o
 
 def _embed_and_commit(store: LibraryStore, embedder: EmbedderLike, batch: list[_Job],
                       results: list[Prepared], report: IndexReport) -> None:
+    import torch
+
     ok = [(job, mel, seconds) for job, (mel, seconds, _) in zip(batch, results) if mel is not None]
     t = time.perf_counter()
     vectors = embedder.embed_mels([torch.from_numpy(mel) for _, mel, _ in ok]) if ok else []

@@ -10,7 +10,7 @@ the same matching rules) and creates a playlist for the signed-in user.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from myna_rpe.errors import PlaylistError, SpotifyError
@@ -48,14 +48,30 @@ class ImportReport:
     def matched(self) -> list:
         return [r.match.candidate for r in self.rows if r.match.matched]
 
+    @property
+    def unplayable(self) -> list[int]:
+        """1-based positions of the items Spotify greys out for this user."""
+        return [i for i, r in enumerate(self.rows, 1) if r.remote.unplayable]
+
+
+def unplayable_note(remote: RemoteTrack) -> str:
+    return f"not playable on Spotify ({remote.restriction or 'no reason given'})"
+
 
 def match_remote(matcher: TrackMatcher, remote: RemoteTrack) -> Match:
-    """Match one Spotify playlist entry to the library; episodes and gaps never match."""
+    """Match one Spotify playlist entry to the library; episodes and gaps never match.
+
+    An item Spotify cannot play for this user (`is_playable: false`) is still matched:
+    it is in the playlist, and the local file plays fine. Its reason says so, so the
+    report can flag it."""
     if remote.kind == "episode":
         return Match(None, None, "podcast episode")
     if remote.kind == "unavailable":
         return Match(None, None, "no longer available on Spotify")
-    return matcher.match(remote)
+    match = matcher.match(remote)
+    if remote.unplayable:
+        match = replace(match, reason=f"{match.reason}; {unplayable_note(remote)}")
+    return match
 
 
 def import_playlist(

@@ -59,9 +59,20 @@ class RemoteTrack:
     duration: float | None  # seconds
     isrc: str | None
     kind: str = "track"  # "track", "local" (a local file in a Spotify playlist), "episode", "unavailable"
+    # Only present when the request named a market (we ask with market=from_token):
+    playable: bool | None = None  # False: greyed out in the user's market
+    restriction: str | None = None  # why not playable: "market", "product", "explicit", ...
+
+    @property
+    def unplayable(self) -> bool:
+        return self.playable is False
 
     @classmethod
     def from_api(cls, obj: dict | None, is_local: bool = False) -> RemoteTrack:
+        """A track or episode object. Under track relinking Spotify delivers another
+        track than the one in the playlist and names the original in `linked_from`:
+        the original's URI identifies the entry (it is what the playlist holds and
+        what adding takes), the delivered track's name/artists/ISRC are used to match."""
         if not obj:
             return cls(None, None, None, None, None, None, kind="unavailable")
         ms = obj.get("duration_ms")
@@ -69,14 +80,17 @@ class RemoteTrack:
             show = (obj.get("show") or {}).get("name")
             return cls(obj.get("uri"), obj.get("name"), show, None, ms / 1000 if ms else None, None, "episode")
         artists = ", ".join(a["name"] for a in obj.get("artists") or [] if a.get("name"))
+        playable = obj.get("is_playable")
         return cls(
-            uri=obj.get("uri"),
+            uri=(obj.get("linked_from") or {}).get("uri") or obj.get("uri"),
             title=obj.get("name"),
             artist=artists or None,
             album=(obj.get("album") or {}).get("name"),
             duration=ms / 1000 if ms else None,
             isrc=(obj.get("external_ids") or {}).get("isrc"),
             kind="local" if is_local or obj.get("is_local") else "track",
+            playable=playable if isinstance(playable, bool) else None,
+            restriction=(obj.get("restrictions") or {}).get("reason") if playable is False else None,
         )
 
     @classmethod
@@ -141,8 +155,9 @@ class SpotifyClient:
         """
         tracks: list[RemoteTrack] = []
         with self._calling("read the playlist's items", playlist_id=playlist_id):
+            # A market makes Spotify relink tracks and say which are playable for this user.
             page = self.sp.playlist_items(
-                playlist_id, limit=ITEMS_PAGE, additional_types=("track", "episode")
+                playlist_id, limit=ITEMS_PAGE, market="from_token", additional_types=("track", "episode")
             )
             while page:
                 tracks.extend(RemoteTrack.from_entry(e) for e in page.get("items") or [])

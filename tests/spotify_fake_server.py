@@ -7,7 +7,9 @@ unchanged against it:
 
     GET  /v1/me                        current user
     GET  /v1/playlists/{id}            playlist metadata (404 when unknown)
-    GET  /v1/playlists/{id}/items      entries with `item` (and optionally `track`), paged by limit/offset
+    GET  /v1/playlists/{id}/items      entries with `item` (and optionally `track`), paged by limit/offset;
+                                       with `market`, tracks carry `is_playable` and relinked
+                                       tracks come back as their replacement with `linked_from`
     GET  /v1/search?q=...&type=track   `isrc:CODE` or `track:"..." artist:"..."`
     POST /v1/me/playlists              create a playlist for the current user
     POST /v1/playlists/{id}/items      add at most 100 URIs
@@ -58,6 +60,7 @@ class FakeSpotify:
         self.page_size_cap = page_size_cap
         self.user = {"id": "tester", "display_name": "Test User", "type": "user"}
         self.catalogue: dict[str, dict] = {}
+        self.relinks: dict[str, str] = {}  # original track id -> the id Spotify delivers in its place
         self.playlists: dict[str, dict] = {}
         self.valid_tokens: set[str] = {"access-1"}
         self.refresh_tokens: set[str] = {"refresh-1"}
@@ -100,15 +103,23 @@ class FakeSpotify:
     # ---------------------------------------------------------------- content
 
     def add_track(self, tid: str, title: str, artists: list[str], duration_s: float,
-                  isrc: str | None = None, album: str = "Album") -> dict:
+                  isrc: str | None = None, album: str = "Album", restriction: str | None = None) -> dict:
+        """`restriction` ("market", "product", ...) makes the track unplayable for this user."""
         obj = {
             "type": "track", "id": tid, "uri": f"spotify:track:{tid}", "name": title,
             "artists": [{"name": a, "type": "artist"} for a in artists],
             "album": {"name": album}, "duration_ms": int(duration_s * 1000),
             "external_ids": {"isrc": isrc} if isrc else {}, "is_local": False,
+            "is_playable": restriction is None,
         }
+        if restriction:
+            obj["restrictions"] = {"reason": restriction}
         self.catalogue[tid] = obj
         return obj
+
+    def relink(self, original: str, delivered: str) -> None:
+        """Track relinking: in the user's market, `original` is served as `delivered`."""
+        self.relinks[original] = delivered
 
     def add_playlist(self, pid: str, name: str, entries: list[dict | str | None]) -> None:
         """`entries`: catalogue ids, raw item objects (episodes, local files) or None."""
@@ -126,6 +137,19 @@ class FakeSpotify:
                 if (method is None or r.method == method) and (path is None or re.fullmatch(path, r.path))]
 
     # ---------------------------------------------------------------- responses
+
+    def _as_served(self, obj: dict | None, market: str | None) -> dict | None:
+        """What the API returns for a playlist's track: without a market, no playability
+        fields; with one, relinked tracks replaced, naming the original in `linked_from`."""
+        if not obj or obj.get("type") != "track" or obj.get("is_local"):
+            return obj
+        if market is None:
+            return {k: v for k, v in obj.items() if k not in ("is_playable", "restrictions")}
+        if (delivered := self.relinks.get(obj["id"])) is not None:
+            return {**self.catalogue[delivered], "linked_from": {
+                "type": "track", "id": obj["id"], "uri": obj["uri"],
+                "href": f"{self.api_url}tracks/{obj['id']}"}}
+        return obj
 
     def _entry(self, obj: dict | None) -> dict:
         entry: dict = {"added_at": "2026-01-01T00:00:00Z", "is_local": bool(obj and obj.get("is_local"))}
@@ -204,9 +228,11 @@ class FakeSpotify:
             return 400, {}, {"error": {"status": 400, "message": "Invalid limit"}}
         items = pl["items"]
         page = items[offset:offset + limit]
+        market = query.get("market")
         nxt = (f"{self.api_url}playlists/{pl['id']}/items?offset={offset + limit}&limit={limit}"
-               if offset + limit < len(items) else None)
-        return 200, {}, {"items": [self._entry(o) for o in page], "limit": limit, "offset": offset,
+               + (f"&market={market}" if market else "") if offset + limit < len(items) else None)
+        return 200, {}, {"items": [self._entry(self._as_served(o, market)) for o in page],
+                         "limit": limit, "offset": offset,
                          "total": len(items), "next": nxt, "previous": None}
 
     def _add(self, pl: dict, body: object):
@@ -233,6 +259,7 @@ class FakeSpotify:
                     if title in t["name"].casefold() and any(artist in a["name"].casefold() for a in t["artists"])]
         else:
             hits = []
+        hits = [self._as_served(t, query.get("market")) for t in hits]
         return 200, {}, {"tracks": {"items": hits[:limit], "total": len(hits), "limit": limit,
                                     "offset": 0, "next": None}}
 

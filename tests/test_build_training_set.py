@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from myna_rpe.audio import audio_duration, write_audio
+from myna_rpe.audio import write_audio
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("build_training_set", ROOT / "scripts" / "build_training_set.py")

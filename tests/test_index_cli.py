@@ -72,7 +72,7 @@ def test_similar_failures_are_one_line(indexed: tuple[Path, Path], tmp_path: Pat
     root, _ = indexed
     one_line_error(myna("similar", "no such song", "--library", root), "no track matches")
     one_line_error(myna("similar", "Ärtist", "--library", root), "tracks match", "be more specific")
-    one_line_error(myna("similar", "x", cwd=tmp_path), "no .myna store")
+    one_line_error(myna("similar", "x", cwd=tmp_path), "no library store found", "no default library set")
     one_line_error(myna("index", tmp_path, "--status"), "no library index here")
 
 
@@ -102,3 +102,45 @@ def test_without_checkpoint_uses_the_default_model_or_says_how_to_pass_one(index
         assert result.returncode == 0, result.stderr
     else:
         one_line_error(result, "--checkpoint")
+
+
+def test_first_index_remembers_the_default_library_for_similar(indexed: tuple[Path, Path], tmp_path: Path,
+                                                              _private_user_config: Path) -> None:
+    root, ckpt = indexed
+    first = myna("index", root, "-c", ckpt, "--workers", "0")
+    assert first.returncode == 0, first.stderr
+    assert f"remembered {root.resolve()} as the default library" in " ".join(first.stdout.split())
+    again = myna("index", root, "-c", ckpt, "--workers", "0")
+    assert again.returncode == 0 and "remembered" not in again.stdout
+    elsewhere = myna("similar", "Ärtist - Söng", "--n", "2", cwd=tmp_path)  # found through the default
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert "similar to Ärtist - Söng" in elsewhere.stdout
+    config = myna("config")
+    assert str(root.resolve()) in config.stdout
+
+
+TORCH_REPORTING = ("import sys\nfrom cli.app import main\ntry:\n    main()\nfinally:\n"
+                   "    print('torch imported:', 'torch' in sys.modules, file=sys.stderr)")
+
+
+def test_an_update_without_new_audio_imports_no_torch_and_a_new_budget_is_seen(indexed: tuple[Path, Path],
+                                                                              tmp_path: Path) -> None:
+    root, ckpt = indexed
+    lib = tmp_path / "lib"
+    shutil.copytree(root, lib)  # copy2 keeps the stamps: nothing changed
+    os.replace(lib / "Compilation/a.ogg", lib / "Compilation/a renamed.ogg")
+
+    def run(*extra: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+        return subprocess.run([sys.executable, "-c", TORCH_REPORTING, "index", str(lib), "-c", str(ckpt), *extra],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    moved = run()
+    assert moved.returncode == 0, moved.stderr
+    assert "torch imported: False" in moved.stderr
+    assert "│ embedded                  │ 0 " in moved.stdout and "│ moved/renamed             │ 1 " in moved.stdout
+    rebudgeted = run("--budget", "8", "--workers", "0")
+    assert rebudgeted.returncode == 0, rebudgeted.stderr
+    assert "torch imported: True" in rebudgeted.stderr
+    assert "the model or its token budget changed" in rebudgeted.stdout + rebudgeted.stderr
+    assert f"│ embedded                  │ {len(GOOD_FILES)} " in rebudgeted.stdout

@@ -20,6 +20,7 @@ from myna_rpe.embed import Embedder
 from myna_rpe.errors import LibraryError
 from playlist.indexer import (
     IndexOptions,
+    LazyEmbedder,
     _Decoder,
     _Job,
     index_library,
@@ -351,3 +352,44 @@ def test_default_worker_count_follows_cores_and_device() -> None:
 
     assert (default_workers("cpu", cpus=2), default_workers("cpu", cpus=16)) == (1, 4)
     assert (default_workers("cuda", cpus=2), default_workers("cuda", cpus=32)) == (1, 8)
+
+
+def _lazy(embedder: Embedder, checkpoint: Path, budget=None) -> tuple[LazyEmbedder, list[int]]:
+    """A LazyEmbedder announcing the id computed from config.json alone; counts its loads."""
+    from myna_rpe.checkpoint_config import checkpoint_model_id
+
+    budget = budget or embedder.budget
+    loads: list[int] = []
+
+    def load() -> Embedder:
+        loads.append(1)
+        return embedder.with_budget(budget)
+
+    return LazyEmbedder(load, checkpoint_model_id(checkpoint, budget)), loads
+
+
+def test_cheap_changes_need_no_model_but_new_files_and_a_new_budget_do(lib: Path, embedder: Embedder,
+                                                                       checkpoint: Path) -> None:
+    from myna_rpe.budget import TokenBudget
+
+    index_library(lib, embedder, options=INLINE)
+    lazy, loads = _lazy(embedder, checkpoint)
+    assert lazy.model_id == embedder.model_id  # the same id, without loading anything
+    assert index_library(lib, lazy, options=INLINE).unchanged == len(GOOD_FILES) and not loads
+
+    os.replace(lib / "Compilation/a.ogg", lib / "Compilation/a renamed.ogg")
+    (lib / "Compilation/b.m4a").unlink()
+    shutil.copy2(lib / "loose one.flac", lib / "Compilation/copy of loose.flac")
+    os.utime(lib / "Compilation/c.mp3")
+    report = index_library(lib, lazy, options=INLINE)
+    assert (report.embedded, report.moved, report.copied, report.removed, report.touched) == (0, 1, 1, 1, 1)
+    assert not loads  # moves, copies, deletions and touches are store work only
+
+    write_track(lib / "New/brand new.flac", seed=999, seconds=2.0)
+    assert index_library(lib, lazy, options=INLINE).embedded == 1 and len(loads) == 1
+
+    other_budget, loads = _lazy(embedder, checkpoint, TokenBudget(tokens=8))
+    assert other_budget.model_id != embedder.model_id
+    report = index_library(lib, other_budget, options=INLINE)
+    assert loads and report.model_changed and report.embedded == report.files - report.known_errors == 11
+    assert_consistent(lib, other_budget.model_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +12,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import cli.playlist_cmd  # noqa: F401  (registers the commands on the app)
+import cli.config_cmd  # noqa: F401  (registers the commands on the app)
+import cli.playlist_cmd  # noqa: F401
 from cli.app import app
 from myna_rpe.errors import PlaylistError
 from playlist.m3u import read_m3u
@@ -158,3 +160,87 @@ def test_foreign_paths_match_by_unique_tail(library, tmp_path) -> None:
         names = [store.track(i).rel_path for i in ids]
     assert names == ["artist0001/album0/00.flac", "artist0002/album1/05.flac"]
     assert len(skipped) == 1 and skipped[0].entry.line == 3
+
+
+# ---------------------------------------------------------------------------- finding the store
+
+
+def test_playlist_kept_elsewhere_finds_the_store_from_its_entries(library, tmp_path, monkeypatch) -> None:
+    root, lib = library
+    monkeypatch.chdir(tmp_path)  # no store above the current folder either
+    files = artist_files(root, lib, 1, 3)
+    pl = tmp_path / "Playlists" / "mine.m3u8"
+    pl.parent.mkdir()
+    # One relative entry, two absolute ones; the playlist's folder has no store above it.
+    pl.write_text("\n".join(["#EXTM3U", os.path.relpath(files[0], pl.parent), *map(str, files[1:])]) + "\n",
+                  encoding="utf-8")
+    result = runner.invoke(app, ["playlist", "extend", str(pl), "--n", "2", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "mine.m3u8: 3 tracks" in result.output
+
+
+def test_the_default_library_is_the_last_resort_and_db_wins(library, tmp_path, monkeypatch) -> None:
+    root, lib = library
+    monkeypatch.chdir(tmp_path)
+    # Paths from another machine: nothing above them, the playlist's folder or the cwd;
+    # they resolve by their unique tail inside whichever store is used.
+    pl = tmp_path / "Playlists" / "old.m3u"
+    pl.parent.mkdir()
+    pl.write_text("/old/disk/artist0001/album0/00.flac\n/old/disk/artist0002/album1/05.flac\n", encoding="utf-8")
+
+    proc = subprocess.run([sys.executable, "-c", "from cli.app import main; main()", "playlist", "check", str(pl),
+                           "artist0001/album0/00.flac"], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "COLUMNS": "400"})
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: no library store found (tried: above the playlist's tracks (2 folders); "
+                               f"above {pl.parent}; above the current folder {tmp_path}; no default library set)")
+    assert "myna config default-library" in lines[0]
+
+    result = runner.invoke(app, ["config", "default-library", str(root)])
+    assert result.exit_code == 0, result.output
+    assert f"default-library = {root.resolve()}" in result.output
+    result = runner.invoke(app, ["playlist", "check", str(pl), "artist0001/album0/00.flac"])
+    assert result.exit_code == 0, result.output
+    assert "old.m3u: 2 tracks" in result.output and "in the playlist" in result.output
+
+    other = tmp_path / "other"  # --db wins: a store of two tracks, where only one entry resolves
+    synthetic_store(other, SyntheticSpec(dim=16, genres=1, styles_per_genre=1, artists_per_style=1,
+                                         tracks_per_artist=2, album_size=2))
+    result = runner.invoke(app, ["playlist", "check", str(pl), "artist0000/album0/01.flac",
+                                 "--db", str(other / ".myna")])
+    assert result.exit_code == 0, result.output
+    assert "old.m3u: 1 tracks" in result.output
+
+
+def test_config_shows_sets_and_unsets_the_default_library(library, tmp_path, _private_user_config) -> None:
+    root, _ = library
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == 0 and "default-library │ not set" in result.output
+    assert runner.invoke(app, ["config", "default-library", str(root)]).exit_code == 0
+    saved = (_private_user_config / "myna" / "config.json").read_text(encoding="utf-8")
+    assert json.loads(saved) == {"default-library": str(root.resolve())}
+    assert f"default-library │ {root.resolve()}" in runner.invoke(app, ["config"]).output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, ["config", "default-library", str(empty)])
+    assert result.exit_code == 0 and "no library store there yet" in result.output
+    assert "(no store there)" in runner.invoke(app, ["config"]).output
+    result = runner.invoke(app, ["config", "--unset", "default-library"])
+    assert result.exit_code == 0 and "default-library unset" in result.output
+    assert json.loads((_private_user_config / "myna" / "config.json").read_text()) == {}
+    for args, message in ((["config", "colour", "x"], "unknown setting 'colour'"),
+                          (["config", "default-library", str(tmp_path / "nope")], "not a folder")):
+        result = runner.invoke(app, args)
+        assert result.exit_code != 0 and message in str(result.exception)
+
+
+def test_a_broken_settings_file_is_one_line_with_the_fix(library, tmp_path, _private_user_config) -> None:
+    from myna_rpe.errors import ConfigError
+
+    path = _private_user_config / "myna" / "config.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json", encoding="utf-8")
+    result = runner.invoke(app, ["config"])
+    assert isinstance(result.exception, ConfigError)
+    assert str(path) in str(result.exception) and "not valid JSON" in str(result.exception)

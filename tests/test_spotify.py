@@ -199,6 +199,49 @@ def test_import_with_nothing_matched_writes_nothing(tmp_path, fake, client, libr
     assert not out.exists()
 
 
+def _greyed_and_relinked(fake: FakeSpotify, fillers: int = 0) -> None:
+    """Unplayable items (one with a local copy, one without) and a relinked one."""
+    fake.add_track("creep1", "Creep", ["Radiohead"], 238.0, restriction="market")
+    fake.add_track("gone1", "Licence Lapsed", ["Nobody"], 200.0, restriction="product")
+    # The playlist holds "orig1", whose metadata matches nothing here; in this market
+    # Spotify serves "yday2" instead, which carries the ISRC of a local file.
+    fake.add_track("orig1", "Yesterday (Other Region)", ["Unknown Band"], 500.0, isrc="USXXX0000001",
+                   restriction="market")
+    fake.add_track("yday2", "Yesterday", ["The Beatles"], 125.0, isrc="GBAYE0601477")
+    fake.relink("orig1", "yday2")
+    for i in range(fillers):
+        fake.add_track(f"fill{i}", f"Filler {i}", ["Padding"], 100.0 + i)
+    fake.add_playlist("GREY", "Greyed", ["creep1", "gone1", "orig1"] + [f"fill{i}" for i in range(fillers)])
+
+
+def test_unplayable_items_are_matched_but_flagged_and_relinked_items_keep_their_id(fake, client, library):
+    _greyed_and_relinked(fake, fillers=50)
+    report = import_playlist(client, "GREY", library)
+    pages = fake.calls("GET", r"/v1/playlists/GREY/items")
+    assert [p.query.get("market") for p in pages] == ["from_token", "from_token"]  # every page relinked
+    creep, gone, relinked = (r for r in report.rows[:3])
+    assert creep.remote.unplayable and creep.remote.restriction == "market"
+    assert creep.match.candidate.rel_path == "radiohead/creep.mp3"
+    assert creep.match.reason.endswith("; not playable on Spotify (market)")
+    assert gone.remote.unplayable and not gone.match.matched
+    assert gone.match.reason == "no track with this title; not playable on Spotify (product)"
+    # Relinked: the playlist's own track id identifies the entry, the delivered track matches.
+    assert relinked.remote.uri == "spotify:track:orig1"
+    assert relinked.remote.title == "Yesterday" and not relinked.remote.unplayable
+    assert relinked.match.method == "isrc" and relinked.match.candidate.rel_path == "beatles/yesterday.flac"
+    assert report.unplayable == [1, 2]
+
+
+def test_without_a_market_nothing_is_flagged(fake):
+    # The API only reports playability when asked with a market; absent, it is unknown.
+    from playlist.spotify_client import RemoteTrack
+
+    obj = fake.add_track("t", "Song", ["Band"], 100.0, restriction="market")
+    assert RemoteTrack.from_api(obj).unplayable
+    served = fake._as_served(obj, market=None)
+    assert RemoteTrack.from_api(served).playable is None and not RemoteTrack.from_api(served).unplayable
+
+
 def test_429_retry_after_is_honoured_and_the_import_continues(fake, client, library, monkeypatch):
     import urllib3.util.retry as retry_module
 
@@ -479,6 +522,18 @@ def test_cli_import_writes_the_playlist_and_prints_the_table(tmp_path, cli_env, 
     assert "Spotify rate limit: waiting 1 s, then retrying" in stderr
     assert len(read_m3u(out)) == 6
     assert "access-1" not in stdout + stderr and "refresh-1" not in stdout + stderr
+
+
+def test_cli_import_flags_unplayable_items_with_a_warning(tmp_path, cli_env, monkeypatch, capsys):
+    _make_store(tmp_path / "music")
+    _greyed_and_relinked(cli_env)
+    out = tmp_path / "music" / "grey.m3u8"
+    code, stdout, stderr = _run_cli(monkeypatch, capsys, "spotify", "import", "GREY", "--out", str(out))
+    assert code == 0, stderr
+    assert "matched 2 of 3 items" in stdout
+    assert "not playable on Spotify (market)" in stdout and "not playable on Spotify (product)" in stdout
+    assert "warning: 2 item(s) not playable on Spotify for this account (#1, #2)" in " ".join(stderr.split())
+    assert [e.path.name for e in read_m3u(out)] == ["creep.mp3", "yesterday.flac"]
 
 
 def test_cli_401_midway_is_one_red_line_and_leaves_the_old_file(tmp_path, cli_env, monkeypatch, capsys):

@@ -35,7 +35,7 @@ def load(data_dir: str | Path) -> EvalDataset:
     root = locate(data_dir)
     if root is None:
         raise DatasetError(
-            f"no GTZAN genre folders (genres/blues ... genres/rock) found",
+            "no GTZAN genre folders (genres/blues ... genres/rock) found",
             data_dir,
             f"download GTZAN from {SOURCE} and pass its folder as --data-dir",
         )
