@@ -185,6 +185,9 @@ def extractors(args) -> list[tuple[str, str, object]]:
         configs.setdefault(json.dumps(emb.config.to_dict(), sort_keys=True), emb.config)
     if not args.no_mfcc:
         rows.append(("mfcc", "20 MFCC + Δ + ΔΔ, mean and std (120-d)", MfccFeatures()))
+    if not args.no_handcrafted:
+        rows.append(("hand-crafted", "librosa MFCC + chroma + spectral contrast, mean and std (78-d)",
+                     HandcraftedFeatures()))
     if not args.no_random:
         if not configs:
             from myna_rpe.config import EncoderConfig, ModelConfig
@@ -196,6 +199,25 @@ def extractors(args) -> list[tuple[str, str, object]]:
             rows.append((f"untrained {cfg.model.size}/{_pe_name(cfg)}", _describe(cfg) + f", seed {args.seed}",
                          EncoderFeatures(emb, args.protocol)))
     return rows
+
+
+class HandcraftedFeatures:
+    """A hand-crafted peer from librosa (a test/benchmark dependency): 20 MFCCs, 12 chroma
+    bins and 7 spectral-contrast bands at 22,050 Hz, mean and std over the whole track."""
+
+    id = "handcrafted-mfcc20-chroma12-contrast7-v1"
+
+    def __call__(self, path: Path) -> np.ndarray:
+        import librosa
+
+        from myna_rpe.audio import load_audio
+
+        y = load_audio(path, 22050)
+        S = np.abs(librosa.stft(y, n_fft=2048, hop_length=512))
+        parts = (librosa.feature.mfcc(S=librosa.power_to_db(librosa.feature.melspectrogram(S=S**2, sr=22050)), n_mfcc=20),
+                 librosa.feature.chroma_stft(S=S**2, sr=22050),
+                 librosa.feature.spectral_contrast(S=S, sr=22050))
+        return np.concatenate([f(x, axis=1) for x in parts for f in (np.mean, np.std)]).astype(np.float32)
 
 
 def _pe_name(cfg) -> str:
@@ -253,6 +275,7 @@ def main(argv: list[str] | None = None) -> None:
                     help="checkpoint folder or .safetensors (repeat for variants)")
     ap.add_argument("--manifest", type=Path, help="manifest.tsv with a variant column (default: DATA/../manifest.tsv)")
     ap.add_argument("--no-mfcc", action="store_true")
+    ap.add_argument("--no-handcrafted", action="store_true", help="skip the librosa MFCC+chroma+contrast peer")
     ap.add_argument("--no-random", action="store_true")
     ap.add_argument("--random-size", default="mini", help="untrained model size when no checkpoint is given")
     ap.add_argument("--random-pe", default="alibi2d", help="untrained model pe when no checkpoint is given")
