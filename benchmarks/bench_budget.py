@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_retrieval import discover, retrieval_scores, summarise  # noqa: E402
+from bench_retrieval import _fmt, discover, retrieval_scores, standardise, summarise  # noqa: E402
 
 
 def cpu_seconds(fn) -> tuple[object, float]:
@@ -113,17 +113,8 @@ def quality(args, embedder, tracks) -> None:
     print(f"| chance | {chance['chance_map_games']:.3f} | {chance['chance_p_at_5_games']:.3f} | | | |")
 
 
-def standardise(X: np.ndarray) -> np.ndarray:
-    return (X - X.mean(axis=0)) / np.maximum(X.std(axis=0), 1e-8)
-
-
 def _cosines(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.sum(A * B, axis=1) / (np.linalg.norm(A, axis=1) * np.linalg.norm(B, axis=1))
-
-
-def _fmt(r: dict, key: str) -> str:
-    lo, hi = r[f"{key}_ci"]
-    return f"{r[key]:.3f} [{lo:.2f}, {hi:.2f}]"
 
 
 def cost(args, embedder) -> None:
