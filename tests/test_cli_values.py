@@ -7,24 +7,9 @@ training settings are checked by TrainConfig (they also come from config files),
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from cli.app import main
-
-
-def myna(capsys, *args: str) -> tuple[int, str]:
-    saved, sys.argv = sys.argv, ["myna", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = saved
-    out = capsys.readouterr()
-    return code, out.out + out.err
+from tests.cli_helpers import myna
 
 
 @pytest.mark.parametrize(("args", "option", "expect"), [

@@ -8,15 +8,14 @@ or the playlist with the fix, and leave the input as it was. Add a case to PLAYL
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from cli.app import main
 from playlist.m3u import read_m3u
 from playlist.synthetic import SyntheticSpec
+from tests.cli_helpers import myna
 from tests.library_helpers import synthetic_store
 
 SPEC = SyntheticSpec(dim=16, genres=2, styles_per_genre=2, artists_per_style=3, tracks_per_artist=6, album_size=3)
@@ -91,21 +90,6 @@ def wide_console():
     console.width = err_console.width = 250
     yield
     console.width, err_console.width = saved
-
-
-def myna(capsys, *args: str) -> tuple[int, str]:
-    """Run the real entry point in-process: (exit status, stdout + stderr)."""
-    saved = sys.argv
-    sys.argv = ["myna", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = saved
-    out = capsys.readouterr()
-    return code, out.out + out.err
 
 
 def verb_args(verb: str, playlist: Path, root: Path, tmp: Path) -> list[str]:
