@@ -55,15 +55,19 @@ class InterruptAt(SilentReporter):
             os.kill(os.getpid(), signal.SIGINT)
 
 
-def test_resume_after_ctrl_c_is_bit_for_bit(library, tmp_path):
-    straight = train(_cfg(library, tmp_path, "straight"))
+AUGMENT = dict(augment_gain_db=6.0, augment_eq_db=6.0, augment_noise_snr_db=20.0, augment_pitch_bins=2)
+
+
+@pytest.mark.parametrize("augment", [{}, AUGMENT], ids=["plain", "augmented"])
+def test_resume_after_ctrl_c_is_bit_for_bit(library, tmp_path, augment):
+    straight = train(_cfg(library, tmp_path, "straight", **augment))
     assert straight.step == 8 and not straight.interrupted
 
-    first = train(_cfg(library, tmp_path, "split"), reporter=InterruptAt(3))
+    first = train(_cfg(library, tmp_path, "split", **augment), reporter=InterruptAt(3))
     # Ctrl-C lets the step in flight finish, saves, and returns normally.
     assert first.interrupted and first.step == 4
     assert os.readlink(tmp_path / "split" / "checkpoint") == "steps/step-0000004"
-    second = train(_cfg(library, tmp_path, "split"), resume=True)
+    second = train(_cfg(library, tmp_path, "split", **augment), resume=True)
     assert second.step == 8
 
     a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "split")

@@ -73,6 +73,11 @@ class TrainConfig:
     kmeans_momentum: float = _f(0.99, "EMA momentum of the K-Means centroids", "objective")
     hull_weight: float = _f(0.0, "weight of the convex-hull (spread) loss (0 = off)", "objective")
     hull_eps: float = _f(1e-3, "ridge ε inside the hull loss's log-det", "objective")
+    # -- augmentation (per view, on the log-mel; myna_rpe.training.augment) -----------
+    augment_gain_db: float = _f(0.0, "random level change up to ± this many dB (0 = off)", "augmentation")
+    augment_eq_db: float = _f(0.0, "random tilt and bell EQ up to ± this many dB (0 = off)", "augmentation")
+    augment_noise_snr_db: float | None = _f(None, "add a noise floor this many dB (up to +20) below the view's peak (default off)", "augmentation")
+    augment_pitch_bins: int = _f(0, "shift the mel axis by up to ± this many bins (0 = off)", "augmentation")
     # -- optimiser -------------------------------------------------------------------
     steps: int = _f(10000, "optimiser steps in total", "optim")
     lr: float = _f(5e-4, "peak learning rate", "optim")
@@ -180,6 +185,9 @@ def _check(c: TrainConfig) -> None:
     if c.kmeans_weight > 0 and c.kmeans_k > 2 * c.batch_size:  # k-means runs on the 2 views of a batch
         raise bad(f"kmeans_k {c.kmeans_k} is more clusters than the {2 * c.batch_size} embeddings of a batch",
                   f"use --kmeans-k {2 * c.batch_size} or less, or a larger --batch-size")
+    if min(c.augment_gain_db, c.augment_eq_db, c.augment_pitch_bins) < 0 or c.augment_pitch_bins >= c.n_mels // 4:
+        raise bad("augmentation sizes must be >= 0 (and pitch bins under a quarter of n_mels)",
+                  "use e.g. --augment-gain-db 6 --augment-eq-db 6 --augment-pitch-bins 2")
     if c.steps < 1 or c.checkpoint_every < 1 or c.log_every < 1:
         raise bad("steps, checkpoint_every and log_every must be positive", "check the run settings")
     if c.jamendo_split not in ("train", "validation", "test", "all"):

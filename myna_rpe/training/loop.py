@@ -46,6 +46,7 @@ from myna_rpe.training.config import (
 from myna_rpe.training.distributed import DistInfo, all_reduce_sum, barrier, gather_with_grad
 from myna_rpe.training.losses import KMeansLoss, hull_loss, nt_xent
 from myna_rpe.training.mel_cache import MelCache
+from myna_rpe.training.augment import Augment, augment_views
 from myna_rpe.training.pairs import ChunkSpec, PairSampler, collate
 from myna_rpe.training.sources import discover
 
@@ -157,6 +158,7 @@ class Trainer:
         self.cache_workers = cache_workers
         self.enc_cfg = cfg.encoder_config()
         self.pad_value = silence_value(self.enc_cfg.frontend)
+        self.augment = Augment(cfg.augment_gain_db, cfg.augment_eq_db, cfg.augment_noise_snr_db, cfg.augment_pitch_bins)
         self.step = 0
         self._signalled = False  # set by this process's signal handler
         self._signal: int | None = None  # ... with the signal it caught
@@ -227,9 +229,12 @@ class Trainer:
         t0 = time.perf_counter()
         batch = self.sampler.batch(step)
         a, b, lengths = collate(self.cache.read, self.shas, batch, self.pad_value)
-        mels = torch.cat((a, b)).to(self.device, non_blocking=True)
-        lengths = torch.cat((lengths, lengths)).to(self.device)
+        mels, lengths = torch.cat((a, b)), torch.cat((lengths, lengths))
         gen = torch.Generator().manual_seed(_step_seed(cfg.seed, step, self.dist.rank))
+        if self.augment.active:  # each view its own draw, from this step's generator: resumable
+            mels = augment_views(mels, lengths, self.augment, self.enc_cfg.frontend, gen, self.pad_value)
+        mels = mels.to(self.device, non_blocking=True)
+        lengths = lengths.to(self.device)
         lr = lr_at(cfg, step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
