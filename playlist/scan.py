@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,14 +72,14 @@ def walk_library(root: Path) -> tuple[list[FileStat], list[Skipped]]:
                 skipped.append(Skipped(_printable(rel), "the file name is not valid UTF-8 — rename the file "
                                                         "(e.g. with convmv) and run again"))
                 continue
-            problem = file_problem(path)
-            if problem not in (None, "empty"):  # an empty file is a file: the decoder reports it
-                if problem != "missing":  # "missing": removed during the walk
-                    skipped.append(Skipped(rel, describe(problem)))
-                continue
             try:
-                st = path.stat()
-            except OSError:  # removed during the walk
+                st = os.stat(path)  # one stat for the common case, a regular file
+            except OSError:
+                st = None
+            if st is None or not stat.S_ISREG(st.st_mode):  # only then ask what kind of thing it is
+                problem = file_problem(path)
+                if problem not in (None, "empty", "missing"):  # "missing": removed during the walk
+                    skipped.append(Skipped(rel, describe(problem)))
                 continue
             files.append(FileStat(path=path, rel_path=rel, size=st.st_size, mtime_ns=st.st_mtime_ns))
     files.sort(key=lambda f: f.rel_path)

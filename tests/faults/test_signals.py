@@ -37,6 +37,22 @@ def _wait_for(condition, seconds: float = 60.0) -> bool:
     return condition()
 
 
+def _without_spawn_bootstrap_eof(stderr: str) -> str:
+    """stderr less the one traceback no project code can prevent: a worker SIGKILLed out of
+    its parent while Python's own `multiprocessing.spawn` is still reading its start-up data
+    from the parent gets EOF there and prints it, before any of our code runs in it; the
+    worker then exits, which is what the test checks. Any other traceback still fails."""
+    start = stderr.find("Traceback (most recent call last):")
+    while start != -1:
+        end = stderr.find("EOFError: Ran out of input", start)
+        block = stderr[start:end] if end != -1 else ""
+        if end == -1 or "multiprocessing/spawn.py" not in block or "Traceback" in block[1:]:
+            return stderr
+        stderr = stderr[:start] + stderr[end + len("EOFError: Ran out of input"):]
+        start = stderr.find("Traceback (most recent call last):")
+    return stderr
+
+
 @pytest.mark.parametrize("sig, moment", CASES, ids=[f"{s.name}-{m}" for s, m in CASES])
 def test_signal_leaves_no_process_and_a_rerun_equals_a_clean_run(sig: signal.Signals, moment, lib: Path,
                                                                   checkpoint: Path, embedder,
@@ -64,7 +80,7 @@ def test_signal_leaves_no_process_and_a_rerun_equals_a_clean_run(sig: signal.Sig
         log.seek(0)
         stderr = log.read()
         log.close()
-    assert "Traceback" not in stderr, stderr
+    assert "Traceback" not in _without_spawn_bootstrap_eof(stderr), stderr
     if sig == signal.SIGINT and proc.returncode != 0:
         assert proc.returncode == 130 and "interrupted" in stderr
     # The lock died with the run; a re-run completes the store as a clean run makes it.
