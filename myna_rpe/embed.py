@@ -169,11 +169,7 @@ class Embedder:
         return self.embed_batch([wave])[0]
 
     def embed_file(self, path: str | Path, offset: float = 0.0, duration: float | None = None) -> np.ndarray:
-        return self.embed_mels([self.file_mels(path, offset, duration)])[0]
-
-    def file_mels(self, path: str | Path, offset: float = 0.0, duration: float | None = None) -> torch.Tensor:
-        """Log-mel (n_mels, T) of a file (or of the chunk `offset`, `duration` seconds)."""
-        return file_log_mel(path, self.config.frontend, offset, duration)[0]
+        return self.embed_mels([file_log_mel(path, self.config.frontend, offset, duration)[0]])[0]
 
 
 def file_log_mel(path: str | Path, frontend: FrontendConfig, offset: float = 0.0,
