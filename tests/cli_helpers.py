@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from cli.app import main
 
 
@@ -20,3 +22,14 @@ def myna(capsys, *args: str) -> tuple[int, str]:
         sys.argv = saved
     out = capsys.readouterr()
     return code, out.out + out.err
+
+
+@pytest.fixture(autouse=True)
+def wide_console():
+    """Import into a test module: tables wrap at 80 columns otherwise, splitting rows."""
+    from cli.console import console, err_console
+
+    saved = console.width, err_console.width
+    console.width = err_console.width = 250
+    yield
+    console.width, err_console.width = saved

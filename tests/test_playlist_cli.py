@@ -19,6 +19,7 @@ from myna_rpe.errors import PlaylistError
 from playlist.m3u import read_m3u
 from playlist.store import LibraryStore
 from playlist.synthetic import SyntheticSpec
+from tests.cli_helpers import wide_console  # noqa: F401 (autouse fixture)
 from tests.library_helpers import synthetic_store
 
 SPEC = SyntheticSpec(dim=16, genres=3, styles_per_genre=2, artists_per_style=4, tracks_per_artist=8, album_size=4)
@@ -44,17 +45,6 @@ def write_playlist(path: Path, files: list[Path], extra: list[str] = ()) -> Path
 
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def wide_console():
-    """Tables wrap at the runner's 80 columns otherwise, splitting rows across lines."""
-    from cli.console import console, err_console
-
-    saved = console.width, err_console.width
-    console.width = err_console.width = 200
-    yield
-    console.width, err_console.width = saved
 
 
 def test_extend_writes_extended_playlist_and_lists_skipped(library) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from playlist.m3u import read_m3u
 from playlist.synthetic import SyntheticSpec
-from tests.cli_helpers import myna
+from tests.cli_helpers import myna, wide_console  # noqa: F401 (autouse fixture)
 from tests.library_helpers import synthetic_store
 
 SPEC = SyntheticSpec(dim=16, genres=2, styles_per_genre=2, artists_per_style=3, tracks_per_artist=6, album_size=3)
@@ -80,16 +80,6 @@ def library(tmp_path_factory):
     (lists / "other.m3u8").write_text("#EXTM3U\n../" + GOOD[0] + "\n", encoding="utf-8")
     (lists / "good.m3u8").write_text("#EXTM3U\n" + "".join(f"../{g}\n" for g in GOOD[3:]), encoding="utf-8")
     return root
-
-
-@pytest.fixture(autouse=True)
-def wide_console():
-    from cli.console import console, err_console
-
-    saved = console.width, err_console.width
-    console.width = err_console.width = 250
-    yield
-    console.width, err_console.width = saved
 
 
 def verb_args(verb: str, playlist: Path, root: Path, tmp: Path) -> list[str]:
