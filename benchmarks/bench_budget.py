@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_retrieval import _fmt, discover, retrieval_scores, standardise, summarise  # noqa: E402
+from bench_retrieval import _fmt, cosine_matrix, discover, retrieval_scores, standardise, summarise  # noqa: E402
 
 
 def cpu_seconds(fn) -> tuple[object, float]:
@@ -82,19 +82,19 @@ def quality(args, embedder, tracks) -> None:
         return np.stack(vecs), spent / len(mels)
 
     dense_X, dense_s = run(embedder.with_budget(DENSE))
-    dense = retrieval_scores(dense_X, labels, variants)
+    dense = retrieval_scores(cosine_matrix(dense_X), labels, variants)
     rows = [("dense (baseline)", dense, dense_X, dense_s)]
     for spread in args.spreads:
         for tokens in args.budgets:
             for draws in args.draws:
                 b = TokenBudget(tokens=tokens, draws=draws, spread=spread)
                 X, s = run(embedder.with_budget(b))
-                rows.append((b.describe(), retrieval_scores(X, labels, variants), X, s))
+                rows.append((b.describe(), retrieval_scores(cosine_matrix(X), labels, variants), X, s))
                 print(f"  {b.describe()}: {s:.3f} s/track", file=sys.stderr)
     untrained = Embedder.random(embedder.config, seed=args.seed).with_budget(TokenBudget())
     X, s = run(untrained)
-    peers = [("untrained twin, default budget", retrieval_scores(X, labels, variants), None, s),
-             ("MFCC statistics (120-d), standardised", retrieval_scores(standardise(np.stack(mfcc)), labels, variants),
+    peers = [("untrained twin, default budget", retrieval_scores(cosine_matrix(X), labels, variants), None, s),
+             ("MFCC statistics (120-d), standardised", retrieval_scores(cosine_matrix(standardise(np.stack(mfcc))), labels, variants),
               None, None)]
 
     print("| embedding | mAP, games equal | P@5, games equal | mAP − dense [95% CI] | cosine to dense | model CPU s / track |")

@@ -23,9 +23,12 @@ similarity variants: cosine on the raw vectors, and cosine after standardising e
 dimension over the evaluated tracks (no labels used; MFCC statistics mix scales, and
 embeddings can share a large common direction).
 
-Rows: each --checkpoint; the MFCC baseline (`myna eval --model mfcc` features); an untrained
+Rows: each --checkpoint (and, with --chunk-averages 3,15, its own mean over 3 s and 15 s
+chunks); the MFCC baseline (`myna eval --model mfcc` features); a hand-crafted librosa
+MFCC+chroma+contrast vector; musly's timbre method (`pymusly`, when installed); an untrained
 encoder with each distinct architecture among the checkpoints (`Embedder.random`, same seed).
-Without --checkpoint the bundled default model is used when present.
+Without --checkpoint the bundled default model is used when present. A last table gives the
+first checkpoint minus every other row with paired bootstrap intervals.
 """
 
 from __future__ import annotations
@@ -107,17 +110,19 @@ def expected_random_ap(n: int, r: int) -> float:
     return (h + ((r - 1) / (n - 1) * (n - h) if n > 1 else 0.0)) / n
 
 
-def retrieval_scores(X: np.ndarray, labels: list[str], variants: list[str]) -> dict[str, np.ndarray]:
-    """Per-query precision@K, AP and their chance values (cosine, leave-one-out).
-
-    Queries with no other item of their label among the candidates are dropped.
-    """
+def cosine_matrix(X: np.ndarray) -> np.ndarray:
     Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-    S = Xn @ Xn.T
+    return Xn @ Xn.T
+
+
+def retrieval_scores(S: np.ndarray, labels: list[str], variants: list[str]) -> dict[str, np.ndarray]:
+    """Per-query precision@K, AP and their chance values from a similarity matrix S (higher is
+    closer; leave-one-out). Queries with no other item of their label among the candidates are
+    dropped; "query" holds the row index of each kept query."""
     lab = np.asarray(labels)
     var = np.asarray(variants)
-    p_at_k, ap, chance_p, chance_ap, query_label = [], [], [], [], []
-    for i in range(len(X)):
+    p_at_k, ap, chance_p, chance_ap, query_label, query = [], [], [], [], [], []
+    for i in range(len(S)):
         cand = np.flatnonzero(var != var[i])  # drops the query itself and its other versions
         rel = lab[cand] == lab[i]
         r, n = int(rel.sum()), len(cand)
@@ -131,8 +136,9 @@ def retrieval_scores(X: np.ndarray, labels: list[str], variants: list[str]) -> d
         chance_p.append(r / n if n >= K else r / K)
         chance_ap.append(expected_random_ap(n, r))
         query_label.append(lab[i])
+        query.append(i)
     return {"p_at_k": np.array(p_at_k), "ap": np.array(ap), "chance_p_at_k": np.array(chance_p),
-            "chance_ap": np.array(chance_ap), "label": np.array(query_label)}
+            "chance_ap": np.array(chance_ap), "label": np.array(query_label), "query": np.array(query)}
 
 
 def summarise(scores: dict[str, np.ndarray], seed: int = 0, n_boot: int = 2000) -> dict[str, float | list[float]]:
@@ -182,12 +188,17 @@ def extractors(args) -> list[tuple[str, str, object]]:
         label = label or (path.parent.name if path.name == "checkpoint" else path.name)
         emb = Embedder.load(path, device=args.device)
         rows.append((label, _describe(emb.config), EncoderFeatures(emb, args.protocol)))
+        for sec in args.chunk_averages:
+            rows.append((f"{label}, {sec:g}-s chunks", _describe(emb.config) + f", mean over {sec:g} s chunks",
+                         EncoderFeatures(emb, "chunks", chunk_seconds=sec)))
         configs.setdefault(json.dumps(emb.config.to_dict(), sort_keys=True), emb.config)
     if not args.no_mfcc:
         rows.append(("mfcc", "20 MFCC + Δ + ΔΔ, mean and std (120-d)", MfccFeatures()))
     if not args.no_handcrafted:
         rows.append(("hand-crafted", "librosa MFCC + chroma + spectral contrast, mean and std (78-d)",
                      HandcraftedFeatures()))
+    if not args.no_musly and MuslyTimbre.available():
+        rows.append(("musly", "musly timbre model (MFCC Gaussian, Jensen-Shannon, mutual proximity)", MuslyTimbre()))
     if not args.no_random:
         if not configs:
             from myna_rpe.config import EncoderConfig, ModelConfig
@@ -218,6 +229,42 @@ class HandcraftedFeatures:
                  librosa.feature.chroma_stft(S=S**2, sr=22050),
                  librosa.feature.spectral_contrast(S=S, sr=22050))
         return np.concatenate([f(x, axis=1) for x in parts for f in (np.mean, np.std)]).astype(np.float32)
+
+
+class MuslyTimbre:
+    """musly's timbre method through `pymusly` (an optional benchmark dependency): a track is a
+    serialised musly model (cached like a vector, as bytes); similarity is musly's own distance
+    with its mutual-proximity normalisation over the evaluated tracks, negated."""
+
+    id = "musly-timbre-v1"
+
+    @staticmethod
+    def available() -> bool:
+        try:
+            import pymusly  # noqa: F401
+        except ImportError:
+            print("musly row skipped: pymusly is not installed (pip install -e '.[bench]')", file=sys.stderr)
+            return False
+        return True
+
+    def __init__(self) -> None:
+        import pymusly
+
+        self.jukebox = pymusly.MuslyJukebox("timbre")
+
+    def __call__(self, path: Path) -> np.ndarray:
+        from myna_rpe.audio import load_audio
+
+        track = self.jukebox.track_from_audiodata(load_audio(path, 22050))
+        return np.frombuffer(self.jukebox.serialize_track(track), dtype=np.uint8)
+
+    def similarity(self, rows: np.ndarray) -> np.ndarray:
+        # the cache keeps float32; the bytes 0..255 come back exact
+        tracks = [self.jukebox.deserialize_track(r.astype(np.uint8).tobytes()) for r in rows]
+        self.jukebox.set_style(tracks)  # every evaluated track: at most 1000 is musly's advice
+        pairs = list(enumerate(tracks))
+        self.jukebox.add_tracks(pairs)
+        return -np.array([self.jukebox.compute_similarity(p, pairs) for p in pairs], dtype=np.float64)
 
 
 def _pe_name(cfg) -> str:
@@ -276,6 +323,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--manifest", type=Path, help="manifest.tsv with a variant column (default: DATA/../manifest.tsv)")
     ap.add_argument("--no-mfcc", action="store_true")
     ap.add_argument("--no-handcrafted", action="store_true", help="skip the librosa MFCC+chroma+contrast peer")
+    ap.add_argument("--no-musly", action="store_true", help="skip musly (pymusly, timbre method)")
+    ap.add_argument("--chunk-averages", type=_seconds_list, default=[], metavar="S[,S...]",
+                    help="also score each checkpoint's mean over S-second chunks (e.g. 3,15)")
     ap.add_argument("--no-random", action="store_true")
     ap.add_argument("--random-size", default="mini", help="untrained model size when no checkpoint is given")
     ap.add_argument("--random-pe", default="alibi2d", help="untrained model pe when no checkpoint is given")
@@ -301,18 +351,22 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(tracks)} tracks, {len(works)} works: "
           + ", ".join(f"{w} ({sum(t.work == w for t in tracks)})" for w in works), file=sys.stderr)
 
-    results = []
+    results, per_query = [], {}
     for label, desc, ex in extractors(args):
         X, kept, spent = embed_all(tracks, ex, cache, dataset)
         kt = [tracks[i] for i in kept]
+        variants = ([("musly", ex.similarity(X))] if isinstance(ex, MuslyTimbre)
+                    else [("cosine", cosine_matrix(X)), ("z-score", cosine_matrix(standardise(X)))])
         for level, labels in levels(kt).items():
-            for sim, M in (("cosine", X), ("z-score", standardise(X))):
-                s = retrieval_scores(M, labels, [t.variant for t in kt])
+            for sim, S in variants:
+                s = retrieval_scores(S, labels, [t.variant for t in kt])
+                per_query[(label, level, sim)] = ({kt[q].key: i for i, q in enumerate(s["query"])}, s)
                 results.append({
                     "model": label, "description": desc, "level": level, "similarity": sim,
                     "queries": len(s["ap"]), "tracks": len(kt), "dim": X.shape[1],
                     "embed_s_per_track": spent / len(kt) if spent else None, **summarise(s, args.seed),
                 })
+    differences = paired_differences(results, per_query, args, seed=args.seed)
 
     import torch
 
@@ -330,8 +384,61 @@ def main(argv: list[str] | None = None) -> None:
             print(f"| {r['model']} | {r['description']} | {r['similarity']} | " + " | ".join(_fmt(r, c) for c in cols) + " |")
         print("| chance | random ranking (exact expectation) | - | "
               + " | ".join(f"{rs[0]['chance_' + c]:.3f}" for c in cols) + " |\n")
+    if differences:
+        print("paired differences, same-game, games equal: the first checkpoint (cosine) minus each row "
+              "(a peer at its better similarity); [95% paired bootstrap interval, queries resampled within "
+              "each game]\n")
+        print("| minus | similarity | Δ mAP | Δ P@5 |")
+        print("|---|---|---|---|")
+        for d in differences:
+            print(f"| {d['other']} | {d['similarity']} | " + " | ".join(
+                f"{d[k]:+.3f} [{d[k + '_ci'][0]:+.3f}, {d[k + '_ci'][1]:+.3f}]" for k in ("map", "p_at_5")) + " |")
+        print()
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps({"rows": results, "differences": differences}, indent=2))
+
+
+def paired_differences(results: list[dict], per_query: dict, args, seed: int = 0, n_boot: int = 2000) -> list[dict]:
+    """Games-equal mAP and P@5 of the first checkpoint (cosine) minus every other row, on the
+    queries both rows kept; one bootstrap resamples the same queries within each game for both,
+    so the interval is of the difference itself. A row with two similarities enters with the
+    better one (in the peer's favour)."""
+    game = [r for r in results if r["level"] == "game"]
+    if not args.checkpoint or not game:
+        return []
+    ref_label = game[0]["model"]
+    ref_keys, ref = per_query[(ref_label, "game", "cosine")]
+    best: dict[str, dict] = {}
+    for r in game:
+        if r["model"] != ref_label and (r["model"] not in best or r["map_games"] > best[r["model"]]["map_games"]):
+            best[r["model"]] = r
+    out = []
+    for name, r in best.items():
+        keys, other = per_query[(name, "game", r["similarity"])]
+        common = [k for k in ref_keys if k in keys]
+        a = np.array([ref_keys[k] for k in common])
+        b = np.array([keys[k] for k in common])
+        games = ref["label"][a]
+        rng = np.random.default_rng(seed)
+        row = {"model": ref_label, "other": name, "similarity": r["similarity"], "queries": len(common)}
+        for key, metric in (("ap", "map"), ("p_at_k", "p_at_5")):
+            diff = ref[key][a] - other[key][b]
+            per_game = [diff[games == g] for g in sorted(set(games))]
+            boot = np.mean([d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1) for d in per_game], axis=0)
+            row[metric] = float(np.mean([d.mean() for d in per_game]))
+            row[metric + "_ci"] = np.quantile(boot, [0.025, 0.975]).tolist()
+        out.append(row)
+    return out
+
+
+def _seconds_list(text: str) -> list[float]:
+    try:
+        out = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds separated by commas, e.g. 3,15") from None
+    if not out or min(out) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive seconds, e.g. 3,15")
+    return out
 
 
 def _fmt(r: dict, key: str) -> str:
