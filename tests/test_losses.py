@@ -26,6 +26,24 @@ def _reference_nt_xent(a: torch.Tensor, b: torch.Tensor, tau: float) -> float:
     return total / n2
 
 
+def test_nt_xent_groups_leave_same_album_views_out_of_the_denominator():
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(4, 8, generator=g), torch.randn(4, 8, generator=g)
+    groups = torch.tensor([0, 0, 1, 2])
+    assert nt_xent(a, b, 0.2, groups=torch.arange(4)).item() == pytest.approx(nt_xent(a, b, 0.2).item())
+    z = F.normalize(torch.cat((a, b)), dim=-1).double()
+    gg = torch.cat((groups, groups))
+    total = 0.0
+    for i in range(8):
+        p = (i + 4) % 8
+        keep = [j for j in range(8) if j != i and (j == p or gg[j] != gg[i])]
+        denom = sum(math.exp(float(z[i] @ z[j]) / 0.2) for j in keep)
+        total += -math.log(math.exp(float(z[i] @ z[p]) / 0.2) / denom)
+    assert nt_xent(a, b, 0.2, groups=groups).item() == pytest.approx(total / 8, rel=1e-5)
+    sharded = [nt_xent(a[i : i + 2], b[i : i + 2], 0.2, a, b, offset=i, groups=groups) for i in (0, 2)]
+    assert torch.stack(sharded).mean().item() == pytest.approx(total / 8, rel=1e-5)
+
+
 def test_nt_xent_matches_reference():
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g)

@@ -272,6 +272,34 @@ def test_variable_chunk_lengths_cover_the_range_in_whole_patches():
     assert ChunkSpec.from_settings(31.25, 16, chunk_seconds=3.0).frames == 96
 
 
+def test_album_positives_off_give_the_same_batches_as_no_groups():
+    frames, spec = [400, 90, 1000, 50, 300, 64, 700, 120], ChunkSpec(frames=96)
+    plain = PairSampler(frames, 4, spec, seed=3)
+    grouped = PairSampler(frames, 4, spec, seed=3, groups=[0, 0, 1, 1, 2, 2, 3, 3], album_p=0.0)
+    for step in range(4):
+        a, b = plain.batch(step), grouped.batch(step)
+        assert a.tracks.tolist() == b.tracks.tolist() == b.partners.tolist()
+        assert a.starts_b.tolist() == b.starts_b.tolist() and b.groups is None
+
+
+def test_album_positives_take_view_b_from_another_track_of_the_folder():
+    frames = [400, 90, 1000, 50, 300, 64, 700, 120]
+    groups = [0, 0, 0, 1, 1, 2, 3, 3]  # track 5 is alone in its folder
+    s = PairSampler(frames, 4, ChunkSpec(frames=96), seed=3, groups=groups, album_p=1.0)
+    for step in range(6):
+        b = s.batch(step)
+        for t, partner, start, n in zip(b.tracks, b.partners, b.starts_b, b.lengths_b):
+            assert groups[partner] == groups[t]
+            assert partner != t or t == 5
+            assert n == min(frames[partner], 96) and start + n <= frames[partner]
+        assert b.groups.tolist() == [groups[t] for t in b.tracks]
+    again = PairSampler(frames, 4, ChunkSpec(frames=96), seed=3, groups=groups, album_p=1.0)
+    assert again.batch(5).partners.tolist() == s.batch(5).partners.tolist()
+    half = PairSampler(frames, 4, ChunkSpec(frames=96), seed=3, groups=groups, album_p=0.5)
+    swapped = [int(p != t) for step in range(40) for t, p in zip(half.batch(step).tracks, half.batch(step).partners)]
+    assert 0.25 < np.mean(swapped) < 0.55  # about half, less the lone track
+
+
 def test_too_few_tracks_for_a_batch_is_a_dataset_error():
     with pytest.raises(DatasetError, match="lower --batch-size"):
         PairSampler([100] * 3, batch_size=4, chunk=ChunkSpec(frames=32), seed=0)
@@ -286,7 +314,7 @@ def test_collate_pads_short_tracks_with_silence():
     s = PairSampler([50, 10], batch_size=2, chunk=ChunkSpec(frames=32), seed=0)
     b = s.batch(0)
     va, vb, lengths = collate(read, ["a", "b"], b, pad_value=-7.0)
-    assert va.shape == vb.shape == (2, 4, 32)
+    assert va.shape == vb.shape == (2, 4, 32) and lengths.shape == (4,)
     short = int(np.flatnonzero(b.tracks == 1)[0])
     assert lengths[short] == 10
     assert (va[short, :, 10:] == -7.0).all() and (va[short, :, :10] == 2.0).all()

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from myna_rpe.audio import write_audio
 from myna_rpe.checkpoint import load_checkpoint
+from myna_rpe.errors import MynaError
 from myna_rpe.synth import TrackSpec, synth_track
 from myna_rpe.training import loop
 from myna_rpe.training.config import TrainConfig
@@ -84,6 +85,33 @@ def test_resume_after_ctrl_c_is_bit_for_bit(library, tmp_path, augment):
     # metrics.csv holds each step once, in order, across the interruption.
     rows = list(csv.DictReader(open(tmp_path / "split" / "metrics.csv")))
     assert [int(r["step"]) for r in rows] == list(range(1, 9))
+
+
+@pytest.fixture(scope="module")
+def albums(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("albums") / "lib"
+    rng = np.random.default_rng(2)
+    for album in range(3):
+        for i in range(4):
+            write_audio(root / f"album{album}" / f"{i:02d}.wav", synth_track(TrackSpec.random(rng), 3.0), 16000)
+    return root
+
+
+def test_album_positives_train_and_resume_bit_for_bit(albums, tmp_path):
+    kw = dict(album_positives=0.5, kmeans_weight=0.0)
+    straight = train(_cfg(albums, tmp_path, "straight", **kw))
+    train(_cfg(albums, tmp_path, "split", **kw), reporter=InterruptAt(3))
+    train(_cfg(albums, tmp_path, "split", **kw), resume=True)
+    assert all(np.isfinite(m.loss) for m in straight.history)
+    for k, v in _weights(tmp_path / "straight").items():
+        assert torch.equal(v, _weights(tmp_path / "split")[k]), k
+    plain = train(_cfg(albums, tmp_path, "plain", kmeans_weight=0.0))
+    assert plain.history[-1].nce != straight.history[-1].nce  # the option changes the pairs
+
+
+def test_album_positives_must_be_a_probability(tmp_path):
+    with pytest.raises(MynaError, match="album_positives 1.5 is not a probability"):
+        _cfg(tmp_path, tmp_path, "x", album_positives=1.5)
 
 
 def test_checkpoint_loads_as_a_model_and_old_steps_are_pruned(library, tmp_path):

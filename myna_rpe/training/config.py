@@ -73,6 +73,8 @@ class TrainConfig:
     kmeans_momentum: float = _f(0.99, "EMA momentum of the K-Means centroids", "objective")
     hull_weight: float = _f(0.0, "weight of the convex-hull (spread) loss (0 = off)", "objective")
     hull_eps: float = _f(1e-3, "ridge ε inside the hull loss's log-det", "objective")
+    album_positives: float = _f(0.0, "chance that a pair's second view comes from another track of the same folder "
+                                "(album); same-folder tracks are then never negatives (0 = same track only)", "objective")
     # -- augmentation (per view, on the log-mel; myna_rpe.training.augment) -----------
     augment_gain_db: float = _f(0.0, "random level change up to ± this many dB (0 = off)", "augmentation")
     augment_eq_db: float = _f(0.0, "random tilt and bell EQ up to ± this many dB (0 = off)", "augmentation")
@@ -178,6 +180,8 @@ def _check(c: TrainConfig) -> None:
         raise bad("chunk_min_seconds must be > 0 and <= chunk_max_seconds", "e.g. --chunk-min-seconds 1 --chunk-max-seconds 10")
     if c.chunk_seconds <= 0 or (c.chunk_frames is not None and c.chunk_frames < 1):
         raise bad("chunk length must be positive", "use e.g. --chunk-seconds 3")
+    if not 0.0 <= c.album_positives <= 1.0:
+        raise bad(f"album_positives {c.album_positives:g} is not a probability", "use a value from 0 to 1, e.g. 0.5")
     if c.kmeans_mode not in ("ema", "batch"):
         raise bad(f"unknown kmeans_mode {c.kmeans_mode!r}", "use ema or batch")
     if c.kmeans_weight > 0 and c.kmeans_k < 2:

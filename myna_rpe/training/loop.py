@@ -196,7 +196,8 @@ class Trainer:
             cfg.chunk_min_seconds, cfg.chunk_max_seconds,
         )
         self.sampler = PairSampler(
-            [t.frames for t in build.tracks], cfg.batch_size, self.chunk, cfg.seed, self.dist.world, self.dist.rank
+            [t.frames for t in build.tracks], cfg.batch_size, self.chunk, cfg.seed, self.dist.world, self.dist.rank,
+            groups=album_groups([t.path for t in build.tracks]), album_p=cfg.album_positives,
         )
 
     def prepare_model(self) -> None:
@@ -229,7 +230,7 @@ class Trainer:
         t0 = time.perf_counter()
         batch = self.sampler.batch(step)
         a, b, lengths = collate(self.cache.read, self.shas, batch, self.pad_value)
-        mels, lengths = torch.cat((a, b)), torch.cat((lengths, lengths))
+        mels = torch.cat((a, b))
         gen = torch.Generator().manual_seed(_step_seed(cfg.seed, step, self.dist.rank))
         if self.augment.active:  # each view its own draw, from this step's generator: resumable
             mels = augment_views(mels, lengths, self.augment, self.enc_cfg.frontend, gen, self.pad_value)
@@ -245,7 +246,8 @@ class Trainer:
         n = cfg.batch_size
         all_p = self._gather_views(p)
         g = all_p.shape[0] // 2
-        nce = nt_xent(p[:n], p[n:], cfg.temperature, all_p[:g], all_p[g:], offset=self.dist.rank * n)
+        groups = torch.from_numpy(batch.groups) if batch.groups is not None else None
+        nce = nt_xent(p[:n], p[n:], cfg.temperature, all_p[:g], all_p[g:], offset=self.dist.rank * n, groups=groups)
         loss = nce
         km = hull = torch.zeros((), device=self.device)
         if self.kmeans is not None or cfg.hull_weight > 0:
@@ -498,6 +500,12 @@ class Trainer:
         finally:
             for sig, old in previous.items():
                 signal.signal(sig, old)
+
+
+def album_groups(paths: list[Path]) -> list[int]:
+    """A group number per track: its folder (an album, or a game's soundtrack)."""
+    ids: dict[str, int] = {}
+    return [ids.setdefault(str(Path(p).parent), len(ids)) for p in paths]
 
 
 def _digest(shas: list[str]) -> str:

@@ -23,6 +23,7 @@ def nt_xent(
     all_a: torch.Tensor | None = None,
     all_b: torch.Tensor | None = None,
     offset: int = 0,
+    groups: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Symmetric NT-Xent over 2N views with cosine similarity.
 
@@ -32,6 +33,8 @@ def nt_xent(
     `all_a`/`all_b` hold every rank's views (G rows each); the local rows sit at
     `offset` in them. Rows are the local views, columns all 2G views, so each rank's
     loss is the mean over its own rows and DDP's gradient average gives the global mean.
+    `groups` (G,), when given, names each item's group (album positives): views of other
+    items of the row's group are left out of its denominator, neither positive nor negative.
     """
     if all_a is None or all_b is None:
         all_a, all_b = local_a, local_b
@@ -42,9 +45,13 @@ def nt_xent(
     idx = torch.arange(n, device=rows.device) + offset
     self_col = torch.cat((idx, idx + g))
     positive = torch.cat((idx + g, idx))
-    logits = logits.masked_fill(
-        torch.arange(2 * g, device=rows.device)[None, :] == self_col[:, None], float("-inf")
-    )
+    col = torch.arange(2 * g, device=rows.device)[None, :]
+    drop = col == self_col[:, None]
+    if groups is not None:
+        col_group = torch.cat((groups, groups)).to(rows.device)
+        row_group = torch.cat((groups[idx.cpu()], groups[idx.cpu()])).to(rows.device)
+        drop |= (col_group[None, :] == row_group[:, None]) & (col != positive[:, None])
+    logits = logits.masked_fill(drop, float("-inf"))
     return F.cross_entropy(logits.float(), positive)
 
 

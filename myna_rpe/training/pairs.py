@@ -11,6 +11,11 @@ log-uniformly per batch from [min, max] seconds so short phrases and long sectio
 equally likely on a log scale. A track shorter than the chunk gives its whole length to
 both views (padded, with `lengths` so the encoder masks the padding); the two views
 then differ only by patchout. Tracks below `min_track_seconds` never reach the sampler.
+
+Album positives (`album_p` > 0, with a group per track, e.g. its folder): each pair's
+second view comes, with that chance, from another track of the same group, drawn from a
+stream of its own so that album_p = 0 gives exactly the same-track batches. The loss is then
+told the groups (`PairBatch.groups`) and never counts a same-group track as a negative.
 """
 
 from __future__ import annotations
@@ -73,15 +78,23 @@ class PairBatch:
     tracks: np.ndarray  # (B,) indices into the sampler's track list
     length: int  # chunk length of this batch, frames
     starts_a: np.ndarray  # (B,) first frame of view a
-    starts_b: np.ndarray
-    lengths: np.ndarray  # (B,) valid frames per item (< length for short tracks)
+    starts_b: np.ndarray  # ... of view b, in track `partners`
+    lengths: np.ndarray  # (B,) valid frames per item of view a (< length for short tracks)
+    partners: np.ndarray  # (B,) track of view b: the same track, or one of its album
+    lengths_b: np.ndarray
+    groups: np.ndarray | None = None  # (global B,) group of every item on all ranks; None = no album positives
 
 
 class PairSampler:
     def __init__(
-        self, frames: Sequence[int], batch_size: int, chunk: ChunkSpec, seed: int, world: int = 1, rank: int = 0
+        self, frames: Sequence[int], batch_size: int, chunk: ChunkSpec, seed: int, world: int = 1, rank: int = 0,
+        groups: Sequence[int] | None = None, album_p: float = 0.0,
     ) -> None:
         self.frames = np.asarray(frames, dtype=np.int64)
+        self.album_p = album_p if groups is not None else 0.0
+        self.groups = np.asarray(groups, dtype=np.int64) if groups is not None else None
+        if self.groups is not None:
+            self._members = {int(g): np.flatnonzero(self.groups == g) for g in np.unique(self.groups)}
         self.batch_size, self.chunk, self.seed = batch_size, chunk, seed
         self.world, self.rank = world, rank
         self.global_batch = batch_size * world
@@ -112,26 +125,45 @@ class PairSampler:
         n = self.frames[chosen]
         room = np.maximum(n - length, 0) + 1  # possible start frames per track
         starts_a = (rng.random(g) * room).astype(np.int64)
-        starts_b = (rng.random(g) * room).astype(np.int64)
+        u_b = rng.random(g)
+        partners = chosen.copy()
+        if self.album_p > 0:
+            partners = self._album_partners(chosen, np.random.default_rng([self.seed, step, 2]))
+        n_b = self.frames[partners]
+        starts_b = (u_b * (np.maximum(n_b - length, 0) + 1)).astype(np.int64)
         mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
         return PairBatch(
             tracks=chosen[mine], length=length, starts_a=starts_a[mine], starts_b=starts_b[mine],
-            lengths=np.minimum(n, length)[mine],
+            lengths=np.minimum(n, length)[mine], partners=partners[mine], lengths_b=np.minimum(n_b, length)[mine],
+            groups=self.groups[chosen] if self.album_p > 0 else None,
         )
+
+    def _album_partners(self, chosen: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        swap = rng.random(len(chosen)) < self.album_p
+        picks = rng.random(len(chosen))
+        out = chosen.copy()
+        for i, t in enumerate(chosen):
+            others = self._members[int(self.groups[t])]
+            others = others[others != t]
+            if swap[i] and len(others):
+                out[i] = others[int(picks[i] * len(others))]
+        return out
 
 
 def collate(read, shas: Sequence[str], batch: PairBatch, pad_value: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(views_a, views_b, lengths): two (B, n_mels, L) float32 tensors and the valid frames.
+    """(views_a, views_b, lengths): two (B, n_mels, L) float32 tensors and the valid frames
+    of both, (2B,): view a's then view b's.
 
     `read(sha, start, length)` returns an (n_mels, ≤ length) array (MelCache.read).
     """
     views = []
-    for starts in (batch.starts_a, batch.starts_b):
+    for tracks, starts, lengths in ((batch.tracks, batch.starts_a, batch.lengths),
+                                    (batch.partners, batch.starts_b, batch.lengths_b)):
         items = []
-        for t, s, n in zip(batch.tracks, starts, batch.lengths):
+        for t, s, n in zip(tracks, starts, lengths):
             x = read(shas[int(t)], int(s), int(n))
             if x.shape[1] < batch.length:
                 x = np.pad(x, ((0, 0), (0, batch.length - x.shape[1])), constant_values=pad_value)
             items.append(x)
         views.append(torch.from_numpy(np.stack(items)))
-    return views[0], views[1], torch.from_numpy(batch.lengths.copy())
+    return views[0], views[1], torch.from_numpy(np.concatenate((batch.lengths, batch.lengths_b)))
