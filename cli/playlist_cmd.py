@@ -24,6 +24,8 @@ _VERDICT_STYLE = {"inside": "green", "near": "yellow", "outside": "red"}
 
 DbOption = typer.Option(None, "--db", help="Store folder; default: the .myna above the playlist's tracks, "
                                            "its folder or the current folder, else the default library.")
+ModelOption = typer.Option(None, "--model", help="Which model's embeddings to use: an id or its prefix, as "
+                                                 "`myna index --status` lists them; default: the library's current one.")
 OutOption = typer.Option(None, "--out", "-o", help="Output m3u8 (default beside the input).")
 DryRunOption = typer.Option(False, "--dry-run", help="Print the table only; write nothing.")
 ArtistCap = typer.Option(None, "--max-per-artist", min=1, help="At most this many added tracks per artist.")
@@ -36,20 +38,20 @@ OffSpanOption = typer.Option(0.5, "--off-span", callback=number(min=0),
 
 
 def _tolerance(near: float, off_span: float):
-    from playlist.hull import HullTolerance
+    from playlist.geometry.hull import HullTolerance
 
     return HullTolerance(off_span=off_span, near=near)
 
 
-def _open_library(db: Path | None, *playlists: Path):
+def _open_library(db: Path | None, *playlists: Path, model: str | None = None):
     """--db, else the store found from the playlists' entries, folders, the cwd or the default library."""
     from playlist.library import Library
-    from playlist.locate_store import locate_store
+    from playlist.library.locate_store import locate_store
     from playlist.m3u import read_m3u
 
     existing_folder("--db", db)
     tracks = [e.path for m3u in playlists if db is None for e in read_m3u(m3u) if e.path is not None]
-    return Library.open(locate_store(db, entries=tracks, near=[m.parent for m in playlists]))
+    return Library.open(locate_store(db, entries=tracks, near=[m.parent for m in playlists]), model=model)
 
 
 def _load(lib, m3u: Path):
@@ -58,7 +60,7 @@ def _load(lib, m3u: Path):
 
     Entries without an #EXTINF get the library's tags, so rewritten playlists show names."""
     from myna_rpe.errors import PlaylistError
-    from playlist.catalog import resolve_playlist
+    from playlist.geometry.catalog import resolve_playlist
     from playlist.m3u import read_playlist
 
     playlist = read_playlist(m3u)
@@ -90,7 +92,7 @@ def _load(lib, m3u: Path):
 
 
 def _rules(max_per_artist: int | None, max_per_album: int | None):
-    from playlist.selection import SelectionRules
+    from playlist.geometry.selection import SelectionRules
 
     return SelectionRules(max_per_artist=max_per_artist, max_per_album=max_per_album)
 
@@ -160,16 +162,17 @@ def extend_cmd(
     out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
     max_per_album: int | None = AlbumCap, seed: int = SeedOption, absolute: bool = AbsoluteOption,
     near: float = NearOption, off_span: float = OffSpanOption, db: Path | None = DbOption,
+    model: str | None = ModelOption,
 ) -> None:
     """Add N library tracks that fit the playlist; writes PLAYLIST.extended.m3u8."""
     from myna_rpe.errors import PlaylistError
-    from playlist.catalog import LibraryCatalog
-    from playlist.extend import STRATEGIES, extend
+    from playlist.geometry.catalog import LibraryCatalog
+    from playlist.geometry.extend import STRATEGIES, extend
 
     if strategy not in STRATEGIES:
         raise PlaylistError(f"unknown strategy {strategy!r}", fix=f"choose one of {', '.join(STRATEGIES)}")
     out = _out(out, playlist.with_name(f"{playlist.stem}.extended.m3u8"), playlist)
-    with _open_library(db, playlist) as lib:
+    with _open_library(db, playlist, model=model) as lib:
         entries, ids = _load(lib, playlist)
         outcome = extend(LibraryCatalog(lib), ids, n, strategy=strategy,
                          rules=_rules(max_per_artist, max_per_album), tolerance=_tolerance(near, off_span),
@@ -184,13 +187,14 @@ def check_cmd(
     playlist: Path = typer.Argument(..., help="The m3u/m3u8 playlist."),
     tracks: list[str] = typer.Argument(..., help="Track paths or 'artist - title' searches."),
     near: float = NearOption, off_span: float = OffSpanOption, db: Path | None = DbOption,
+    model: str | None = ModelOption,
 ) -> None:
     """Is each TRACK inside, near or outside the playlist's hull? With normalised distances."""
     from myna_rpe.errors import LibraryError
-    from playlist.catalog import LibraryCatalog
-    from playlist.extend import check
+    from playlist.geometry.catalog import LibraryCatalog
+    from playlist.geometry.extend import check
 
-    with _open_library(db, playlist) as lib:
+    with _open_library(db, playlist, model=model) as lib:
         _, ids = _load(lib, playlist)
         embedded = lib.store.embedded_ids()
         wanted: list[int] = []
@@ -220,13 +224,14 @@ def expand_cmd(
     out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
     max_per_album: int | None = AlbumCap, seed: int = SeedOption, absolute: bool = AbsoluteOption,
     db: Path | None = DbOption,
+    model: str | None = ModelOption,
 ) -> None:
     """Add N tracks just outside the hull, spread around it; writes PLAYLIST.expanded.m3u8."""
-    from playlist.catalog import LibraryCatalog
-    from playlist.expand import expand
+    from playlist.geometry.catalog import LibraryCatalog
+    from playlist.geometry.expand import expand
 
     out = _out(out, playlist.with_name(f"{playlist.stem}.expanded.m3u8"), playlist)
-    with _open_library(db, playlist) as lib:
+    with _open_library(db, playlist, model=model) as lib:
         entries, ids = _load(lib, playlist)
         outcome = expand(LibraryCatalog(lib), ids, n, margin=margin, max_distance=max_distance,
                          rules=_rules(max_per_artist, max_per_album), seed=seed)
@@ -245,13 +250,14 @@ def transition_cmd(
     full: bool = typer.Option(False, "--full", help="Write A, the bridge, then B (default: the bridge only)."),
     out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
     max_per_album: int | None = AlbumCap, absolute: bool = AbsoluteOption, db: Path | None = DbOption,
+    model: str | None = ModelOption,
 ) -> None:
     """An ordered bridge of N tracks from playlist A to playlist B."""
-    from playlist.catalog import LibraryCatalog
-    from playlist.transition import transition
+    from playlist.geometry.catalog import LibraryCatalog
+    from playlist.geometry.transition import transition
 
     out = _out(out, a.with_name(f"{a.stem}-to-{b.stem}.m3u8"), a, b)
-    with _open_library(db, a, b) as lib:
+    with _open_library(db, a, b, model=model) as lib:
         entries_a, ids_a = _load(lib, a)
         entries_b, ids_b = _load(lib, b)
         outcome = transition(LibraryCatalog(lib), ids_a, ids_b, n, smoothness=smoothness,
@@ -271,13 +277,14 @@ def fill_cmd(
     out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
     max_per_album: int | None = AlbumCap, seed: int = SeedOption, absolute: bool = AbsoluteOption,
     db: Path | None = DbOption,
+    model: str | None = ModelOption,
 ) -> None:
     """A new playlist of N library tracks covering TARGET's hull; writes TARGET.filled.m3u8."""
-    from playlist.catalog import LibraryCatalog
-    from playlist.fill import fill
+    from playlist.geometry.catalog import LibraryCatalog
+    from playlist.geometry.fill import fill
 
     out = _out(out, target.with_name(f"{target.stem}.filled.m3u8"), target)
-    with _open_library(db, target) as lib:
+    with _open_library(db, target, model=model) as lib:
         _, ids = _load(lib, target)
         outcome = fill(LibraryCatalog(lib), ids, n, max_distance=max_distance,
                        rules=_rules(max_per_artist, max_per_album), seed=seed)
@@ -294,16 +301,17 @@ def plot_cmd(
                                       "(e.g. PLAYLIST.extended.m3u8)."),
     extend_n: int = typer.Option(0, "--extend", min=0, help="Also compute N extension tracks and highlight them."),
     seed: int = SeedOption, db: Path | None = DbOption,
+    model: str | None = ModelOption,
 ) -> None:
     """A 2-D PCA map: library in grey, the playlist and its hull, added tracks highlighted."""
     import numpy as np
 
-    from playlist.catalog import LibraryCatalog
-    from playlist.extend import extend
-    from playlist.plot import PLOT_SUFFIXES, plot_playlist
+    from playlist.geometry.catalog import LibraryCatalog
+    from playlist.geometry.extend import extend
+    from playlist.geometry.plot import PLOT_SUFFIXES, plot_playlist
 
     out = output_file("--out", out, PLOT_SUFFIXES, [playlist, *([added] if added else [])])
-    with _open_library(db, playlist) as lib:
+    with _open_library(db, playlist, model=model) as lib:
         _, ids = _load(lib, playlist)
         catalog = LibraryCatalog(lib)
         extra: list[int] = []

@@ -17,7 +17,7 @@ import cli.playlist_cmd  # noqa: F401
 from cli.app import app
 from myna_rpe.errors import PlaylistError
 from playlist.m3u import read_m3u
-from playlist.store import LibraryStore
+from playlist.library.store import LibraryStore
 from playlist.synthetic import SyntheticSpec
 from tests.cli_helpers import wide_console  # noqa: F401 (autouse fixture)
 from tests.library_helpers import synthetic_store
@@ -134,7 +134,7 @@ def test_playlist_outside_the_library_is_one_red_line(library, tmp_path) -> None
 
 
 def test_foreign_paths_match_by_unique_tail(library, tmp_path) -> None:
-    from playlist.catalog import resolve_playlist
+    from playlist.geometry.catalog import resolve_playlist
 
     root, lib = library
     pl = tmp_path / "windows.m3u"

@@ -3,7 +3,7 @@
 Strategies for `extend`:
 - "hull" (default): tracks nearest the playlist's hull, inside ones first, then by
   normalised distance. A FAISS short list (the k nearest tracks to each playlist track
-  and to the centroid) is ranked exactly by `PlaylistHull.ranked`, which solves lazily,
+  and to the centroid) is ranked exactly by `hull_ranking.ranked`, which solves lazily,
   so roughly as many QPs are solved as tracks are examined.
 - "centroid": tracks by cosine to the playlist's mean direction (the usual baseline).
 - "random": uniformly random library tracks (a floor for benchmarks); uses the seed.
@@ -16,10 +16,11 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from playlist.catalog import Catalog
-from playlist.hull import HullTolerance, PlaylistHull
-from playlist.region import Outcome, Pick, make_picks, playlist_hull, shortlist
-from playlist.selection import SelectionRules, Selector
+from playlist.geometry.catalog import Catalog
+from playlist.geometry.hull import HullTolerance, PlaylistHull
+from playlist.geometry.hull_ranking import ranked
+from playlist.geometry.region import Outcome, Pick, make_picks, playlist_hull, shortlist
+from playlist.geometry.selection import SelectionRules, Selector
 
 STRATEGIES = ("hull", "centroid", "random")
 
@@ -74,7 +75,7 @@ def _candidates(catalog: Catalog, X: np.ndarray, hull: PlaylistHull, strategy: s
     if len(ids) == 0:
         return
     C = catalog.vectors(ids)
-    for row, _ in hull.ranked(C):
+    for row, _ in ranked(hull, C):
         yield int(ids[row]), C[row]
 
 

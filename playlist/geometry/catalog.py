@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from playlist.m3u import PlaylistEntry
-from playlist.vector_index import build_index, search
+from playlist.library.vector_index import build_index, search
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class LibraryCatalog:
     def __init__(self, library) -> None:  # playlist.library.Library; typed loosely to keep imports light
         self.library = library
         self.store = library.store
-        self.dim = int(self.store.get_meta("dim") or 0)
+        self.dim = self.store.dim or 0
         self._cache: dict[int, np.ndarray] = {}
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
