@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -174,10 +175,15 @@ def fill_store(db: Path, X: np.ndarray) -> None:
                                               content_hash=f"h{i}"), X[i])
 
 
-def scale(sizes: list[int], dim: int, repeats: int, seed: int) -> list[tuple]:
+def scale(sizes: list[int], dim: int, repeats: int, seed: int, data: str = "clustered") -> list[tuple]:
     rows = []
     for size in sizes:
         X, artist = clustered(size, dim, seed)
+        if data == "random":  # no neighbourhood structure: the hard case for IVF cells
+            rng = np.random.default_rng(seed)
+            X = np.concatenate([rng.normal(size=(min(100_000, size - s), dim)).astype(np.float32)
+                                for s in range(0, size, 100_000)])
+            X /= np.linalg.norm(X, axis=1, keepdims=True)
         with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
             db = Path(tmp) / "lib" / ".myna"
             t0 = time.perf_counter()
@@ -220,7 +226,7 @@ def scale(sizes: list[int], dim: int, repeats: int, seed: int) -> list[tuple]:
                 detail = f"nlist {params.nlist}, nprobe {params.nprobe}" if params else "exact"
                 rows.append((size, kind, f"{built} ({detail})", fill_s, build_s, open_s,
                              1000 * float(np.median(times)), 1000 * float(np.max(times)), recall, same))
-        print(f"  (done {size:,})", flush=True)
+        print(f"  (done {size:,})", file=sys.stderr, flush=True)
     return rows
 
 
@@ -231,6 +237,8 @@ def main() -> None:
     parser.add_argument("--max-n", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale-only", action="store_true", help="only part 3 (large libraries, real store)")
+    parser.add_argument("--data", choices=("clustered", "random"), default="clustered",
+                        help="part 3's vectors: clustered like a library, or random unit vectors")
     args = parser.parse_args()
 
     playlists = 5 if args.quick else args.playlists
@@ -239,12 +247,12 @@ def main() -> None:
     if not args.scale_only:
         small(args, playlists)
     sizes = [n for n in (100_000, 1_000_000) if n <= (20_000 if args.quick else args.max_n)] or [20_000]
-    print(f"\n## extend --n 20 through the store: auto index vs flat, clustered unit vectors d=128, "
+    print(f"\n## extend --n 20 through the store: auto index vs flat, {args.data} unit vectors d=128, "
           f"{5} playlists of 20 tracks (2 artists)\n")
     print("| tracks | index | built | store fill s | index build s | open s | extend median ms | max ms "
           "| short-list recall vs flat | picks shared with flat |")
     print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for size, kind, built, fill_s, build_s, open_s, med, mx, recall, same in scale(sizes, 128, 5, args.seed):
+    for size, kind, built, fill_s, build_s, open_s, med, mx, recall, same in scale(sizes, 128, 5, args.seed, args.data):
         print(f"| {size:,} | {kind} | {built} | {fill_s:.0f} | {build_s:.1f} | {open_s:.2f} | {med:.1f} | {mx:.1f} "
               f"| {recall:.3f} | {same:.3f} |")
 
