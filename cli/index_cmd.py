@@ -252,20 +252,31 @@ def _print_errors(db_dir: Path) -> None:
 
 @app.command("similar")
 def similar_cmd(
-    track: str = typer.Argument(..., help="A file path, or a substring of \"artist - title\" or of the path.",
-                                show_default=False),
+    track: str = typer.Argument(..., help="A file path (in the library or not), or a substring of "
+                                          "\"artist - title\" or of the path.", show_default=False),
     n: int = typer.Option(10, "--n", "-n", min=1, help="How many similar tracks."),
     library: Path | None = typer.Option(None, "--library", "-l", help="Library folder (default: found from the path, "
                                                                       "the current folder or the default library)."),
     db: Path | None = typer.Option(None, "--db", help="Store folder; default LIBRARY/.myna."),
     model: str | None = typer.Option(None, "--model", help="Which model's embeddings (an id or its prefix); "
                                                            "default: the library's current one."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c",
+                                           help="For a file outside the library: the checkpoint of the library's "
+                                                "model, to embed it (default: the bundled model)."),
+    device: str = typer.Option("cpu", "--device", help="torch device, for a file outside the library."),
 ) -> None:
-    """The tracks of the library closest to TRACK (cosine similarity of embeddings)."""
+    """The tracks of the library closest to TRACK (cosine similarity of embeddings).
+
+    A file that is not in the library is embedded now with the library's model (not stored)."""
     from myna_rpe.errors import LibraryError
     from playlist.library import Library
+    from playlist.library.outside import embed_outside, is_outside
 
-    with Library.open(_db_dir(library, db, (Path(track),) if Path(track).exists() else ()), model=model) as lib:
+    path = Path(track).expanduser()
+    with Library.open(_db_dir(library, db, (path,) if path.exists() else ()), model=model) as lib:
+        if is_outside(lib.store, path):
+            results = lib.nearest(embed_outside(lib.store, path, checkpoint, device), n)
+            return _print_similar(f"similar to {path.name}  (not in the library: embedded now, not stored)", results)
         hits = lib.store.find(track)
         if not hits:
             raise LibraryError(f"no track matches {track!r}", path=lib.store.root,
@@ -276,7 +287,11 @@ def similar_cmd(
                                fix="be more specific, or give the file path")
         query = hits[0]
         results = lib.similar(query.id, n)
-    table = Table(title=f"similar to {query.label}  ({query.rel_path})")
+    _print_similar(f"similar to {query.label}  ({query.rel_path})", results)
+
+
+def _print_similar(title: str, results) -> None:
+    table = Table(title=title)
     table.add_column("#", justify="right")
     table.add_column("cosine", justify="right")
     table.add_column("artist")

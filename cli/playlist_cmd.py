@@ -69,16 +69,16 @@ def _load(lib, m3u: Path):
         raise PlaylistError("the playlist has no track entries (only comments or blank lines)", m3u,
                             "add track paths to it, one a line")
     ids, skipped = resolve_playlist(entries, lib.store, lib.store.embedded_ids())
-    rows = sorted([(s.entry.line or 0, s.entry.location, s.reason) for s in skipped]
-                  + [(w.line, w.text, w.reason) for w in playlist.warnings])
+    rows = [(_where(s.entry.source, s.entry.line or 0), s.entry.location, s.reason) for s in skipped]
+    rows = sorted(rows + [(_where(w.source, w.line), w.text, w.reason) for w in playlist.warnings])
     if rows:
         table = Table(title=f"{m3u.name}: {len(skipped)} entries skipped, {len(playlist.warnings)} lines ignored",
                       title_style="yellow")
-        table.add_column("line", justify="right")
+        table.add_column("line", justify="right")  # "nested.m3u:3" for a line of a nested playlist
         table.add_column("entry")
         table.add_column("reason", style="yellow")
         for line, text, reason in rows:
-            table.add_row(str(line), text if len(text) <= 100 else text[:99] + "…", reason)
+            table.add_row(line[1], text if len(text) <= 100 else text[:99] + "…", reason)
         err_console.print(table)
     if not ids:
         raise PlaylistError("none of the playlist's tracks are in the library index", m3u,
@@ -89,6 +89,12 @@ def _load(lib, m3u: Path):
         tagged.append(entry if track is None else replace(entry, duration=track.duration, artist=track.artist,
                                                           title=track.title))
     return tagged, ids
+
+
+def _where(source: Path | None, line: int) -> tuple[tuple[str, int], str]:
+    """(sort key, label) of a line: the playlist's own lines first, then each nested file's."""
+    name = "" if source is None else str(source)
+    return (name, line), (f"{source.name}:{line}" if source is not None else str(line))
 
 
 def _rules(max_per_artist: int | None, max_per_album: int | None):
@@ -185,20 +191,35 @@ def extend_cmd(
 @playlist_app.command("check")
 def check_cmd(
     playlist: Path = typer.Argument(..., help="The m3u/m3u8 playlist."),
-    tracks: list[str] = typer.Argument(..., help="Track paths or 'artist - title' searches."),
+    tracks: list[str] = typer.Argument(..., help="Track paths (in the library or not) or 'artist - title' searches."),
     near: float = NearOption, off_span: float = OffSpanOption, db: Path | None = DbOption,
     model: str | None = ModelOption,
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c",
+                                           help="For files outside the library: the checkpoint of the library's "
+                                                "model, to embed them (default: the bundled model)."),
+    device: str = typer.Option("cpu", "--device", help="torch device, for files outside the library."),
 ) -> None:
-    """Is each TRACK inside, near or outside the playlist's hull? With normalised distances."""
+    """Is each TRACK inside, near or outside the playlist's hull? With normalised distances.
+
+    A file that is not in the library is embedded now with the library's model (not stored)."""
     from myna_rpe.errors import LibraryError
-    from playlist.geometry.catalog import LibraryCatalog
+    from playlist.geometry.catalog import LibraryCatalog, TrackMeta
     from playlist.geometry.extend import check
+    from playlist.library.outside import embed_outside, is_outside
 
     with _open_library(db, playlist, model=model) as lib:
         _, ids = _load(lib, playlist)
         embedded = lib.store.embedded_ids()
         wanted: list[int] = []
+        outside: list[tuple[TrackMeta, object]] = []
+        order: list[int] = []
         for query in tracks:
+            path = Path(query).expanduser()
+            if is_outside(lib.store, path):  # ids below 0 are never a library track's
+                meta = TrackMeta(id=-1 - len(outside), path=path.absolute(), title=f"{path.name} (not in the library)")
+                outside.append((meta, embed_outside(lib.store, path, checkpoint, device)))
+                order.append(meta.id)
+                continue
             hits = lib.store.find(query)
             if len(hits) != 1:
                 raise LibraryError(f"{len(hits)} library tracks match {query!r}",
@@ -207,7 +228,10 @@ def check_cmd(
                 raise LibraryError("this track has no embedding with the current model", hits[0].path,
                                    "run `myna index` to finish indexing")
             wanted.append(hits[0].id)
-        outcome = check(LibraryCatalog(lib), ids, wanted, tolerance=_tolerance(near, off_span))
+            order.append(hits[0].id)
+        outcome = check(LibraryCatalog(lib), ids, wanted, tolerance=_tolerance(near, off_span), outside=outside)
+    rank = {track_id: k for k, track_id in enumerate(order)}
+    outcome.picks.sort(key=lambda p: rank[p.id])  # in the order the tracks were given
     _describe(playlist.name, outcome.hull, len(ids))
     outcome.picks = [replace(p, note="in the playlist") if p.id in ids else p for p in outcome.picks]
     _print_picks(outcome, "verdicts")

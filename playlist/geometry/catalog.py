@@ -172,7 +172,7 @@ def _why_not_found(entry: PlaylistEntry) -> str:
     if entry.path is None:
         return entry.note or "not a local file"
     if entry.path.suffix.lower() in PLAYLIST_SUFFIXES:
-        return "a playlist inside the playlist (nested playlists are not followed)"
+        return "a playlist inside the playlist (only nested .m3u/.m3u8 playlists are followed)"
     try:
         if stat.S_ISDIR(entry.path.stat().st_mode):
             return "a folder, not a track"

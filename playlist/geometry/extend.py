@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from playlist.geometry.catalog import Catalog
+from playlist.geometry.catalog import Catalog, TrackMeta
 from playlist.geometry.hull import HullTolerance, PlaylistHull
 from playlist.geometry.hull_ranking import ranked
 from playlist.geometry.region import Outcome, Pick, make_picks, playlist_hull, shortlist
@@ -80,9 +80,18 @@ def _candidates(catalog: Catalog, X: np.ndarray, hull: PlaylistHull, strategy: s
 
 
 def check(catalog: Catalog, playlist_ids: Sequence[int], track_ids: Sequence[int],
-          tolerance: HullTolerance | None = None) -> Outcome:
-    """Verdict and normalised distances of given tracks against the playlist's hull."""
+          tolerance: HullTolerance | None = None,
+          outside: Sequence[tuple[TrackMeta, np.ndarray]] = ()) -> Outcome:
+    """Verdict and normalised distances of given tracks against the playlist's hull.
+
+    `outside`: files that are not in the catalog, each as (its meta, with an id of its own
+    that no catalog track has, and its vector from the catalog's model); their picks follow."""
     hull = playlist_hull(catalog, playlist_ids, tolerance)
     ids = [int(i) for i in track_ids]
-    picks: list[Pick] = make_picks(hull, ids, catalog.meta(ids), catalog.vectors(ids)) if ids else []
+    meta = catalog.meta(ids) if ids else {}
+    meta.update({m.id: m for m, _ in outside})
+    vectors = [catalog.vectors(ids)] if ids else []
+    vectors += [np.asarray(v, dtype=np.float64)[None, :] for _, v in outside]
+    order = ids + [m.id for m, _ in outside]
+    picks: list[Pick] = make_picks(hull, order, meta, np.concatenate(vectors)) if order else []
     return Outcome(picks=picks, hull=hull)
