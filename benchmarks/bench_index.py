@@ -45,15 +45,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from myna_rpe.audio import write_audio
 from myna_rpe.config import EncoderConfig, ModelConfig
 from myna_rpe.synth import TIMBRES, TrackSpec, synth_track
-from playlist.indexer import (
+from playlist.library.indexer import (
     IndexOptions,
     IndexReport,
     index_library,
 )
-from playlist.worker_guard import init_worker
-from playlist.scan import content_hash, full_hash, walk_library
-from playlist.store import l2_normalise
-from playlist.vector_index import IndexSpec, build_index, configure_search, search
+from playlist.library.worker_guard import init_worker
+from playlist.library.scan import content_hash, full_hash, walk_library
+from playlist.library.store import l2_normalise
+from playlist.library.vector_index import IndexSpec, build_index, configure_search, search
 
 FORMATS = ("mp3", "flac", "ogg", "m4a")
 SOURCE_RATE = 44100

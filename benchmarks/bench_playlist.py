@@ -12,8 +12,14 @@
 2. Latency of `extend --n 20` for a 20-track playlist over 10^4, 10^5, 10^6 random unit
    vectors (d = 128) in an exact FAISS flat index, split into the FAISS short-list search
    and the exact hull ranking, against the centroid method (FAISS only) in the same run.
+3. Large libraries through the real store: `extend --n 20` on an opened `Library` (SQLite
+   store + saved index) of 10^5 and 10^6 clustered unit vectors (d = 128), with the index
+   `auto` picks (IVF, 8-bit codes, short list + exact re-rank) against flat (exact) on the
+   same store in the same run: latency, and the recall of auto's short list and picks
+   against flat's.
 
     python benchmarks/bench_playlist.py [--quick] [--max-n 1000000] [--playlists 40]
+    python benchmarks/bench_playlist.py --scale-only --max-n 1000000   # part 3 only
 """
 
 from __future__ import annotations
@@ -21,14 +27,22 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from playlist.catalog import ArrayCatalog
-from playlist.extend import extend
-from playlist.hull import PlaylistHull
-from playlist.region import playlist_hull, shortlist
+from playlist.geometry.catalog import ArrayCatalog, LibraryCatalog
+from playlist.geometry.extend import extend
+from playlist.geometry.hull import PlaylistHull
+from playlist.geometry.hull_ranking import ranked
+from playlist.geometry.region import playlist_hull, shortlist
+from playlist.library import Library
+from playlist.library.opened import index_state, rebuild_index
+from playlist.library.store import LibraryStore, TrackInfo
+from playlist.library.vector_index import AutoIvf, IndexSpec
 from playlist.synthetic import SyntheticSpec, synthetic_library
 
 
@@ -115,7 +129,7 @@ def latency(sizes: list[int], dim: int, repeats: int, seed: int) -> list[tuple]:
             t1 = time.perf_counter()
             C = catalog.vectors(ids)
             before = solves[0]
-            for _ in zip(range(20), hull.ranked(C)):
+            for _ in zip(range(20), ranked(hull, C)):
                 pass
             t2 = time.perf_counter()
             search_t.append(t1 - t0)
@@ -132,17 +146,118 @@ def latency(sizes: list[int], dim: int, repeats: int, seed: int) -> list[tuple]:
     return rows
 
 
+def clustered(n: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n unit vectors in ~n/12 artist clusters inside 400 styles inside 40 genres (the
+    shape of `playlist.synthetic`, generated in bulk), and each vector's artist."""
+    rng = np.random.default_rng(seed)
+    unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
+    genres = unit(rng.normal(size=(40, dim)))
+    styles = genres[rng.integers(40, size=400)] + 0.6 * unit(rng.normal(size=(400, dim)))
+    n_artists = max(1, n // 12)
+    artists = styles[rng.integers(400, size=n_artists)] + 0.45 * unit(rng.normal(size=(n_artists, dim)))
+    artist = np.repeat(np.arange(n_artists), 12)[:n]
+    X = np.empty((n, dim), np.float32)
+    for start in range(0, n, 100_000):  # in blocks: the float64 noise of 10^6 × 128 is 1 GB
+        a = artist[start:start + 100_000]
+        X[start:start + len(a)] = unit(artists[a] + 1.0 * rng.normal(size=(len(a), dim)) / np.sqrt(dim))
+    return X, artist
+
+
+def fill_store(db: Path, X: np.ndarray) -> None:
+    """A store of len(X) tracks with one model's embeddings, as `myna index` would leave it."""
+    (db.parent).mkdir(parents=True, exist_ok=True)
+    with LibraryStore.open(db, create=True) as store:
+        store.set_model("bench", None, X.shape[1])
+        for start in range(0, len(X), 50_000):
+            with store.transaction():
+                for i in range(start, min(start + 50_000, len(X))):
+                    store.add_track(TrackInfo(rel_path=f"a{i // 12}/{i}.flac", size=1, mtime_ns=1,
+                                              content_hash=f"h{i}"), X[i])
+
+
+def scale(sizes: list[int], dim: int, repeats: int, seed: int, data: str = "clustered") -> list[tuple]:
+    rows = []
+    for size in sizes:
+        X, artist = clustered(size, dim, seed)
+        if data == "random":  # no neighbourhood structure: the hard case for IVF cells
+            rng = np.random.default_rng(seed)
+            X = np.concatenate([rng.normal(size=(min(100_000, size - s), dim)).astype(np.float32)
+                                for s in range(0, size, 100_000)])
+            X /= np.linalg.norm(X, axis=1, keepdims=True)
+        with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
+            db = Path(tmp) / "lib" / ".myna"
+            t0 = time.perf_counter()
+            fill_store(db, X)
+            fill_s = time.perf_counter() - t0
+            del X
+            rng = np.random.default_rng(seed + size)
+            playlists = []
+            for _ in range(repeats):  # 20 tracks of 2 artists of the library
+                a = rng.choice(artist.max() + 1, 2, replace=False)
+                playlists.append([int(i) + 1 for i in rng.permutation(np.flatnonzero(np.isin(artist, a)))[:20]])
+            results = {}
+            for kind in ("flat", "auto"):
+                spec = IndexSpec(kind=kind)
+                with LibraryStore.open(db) as store:
+                    t0 = time.perf_counter()
+                    rebuild_index(store, spec, save=True)
+                    build_s = time.perf_counter() - t0
+                    built = index_state(store)["built"]
+                t0 = time.perf_counter()
+                lib = Library.open(db, spec=spec)
+                open_s = time.perf_counter() - t0
+                catalog = LibraryCatalog(lib)
+                times, shorts, picks = [], [], []
+                for shown in playlists:
+                    t0 = time.perf_counter()
+                    outcome = extend(catalog, shown, 20)
+                    times.append(time.perf_counter() - t0)
+                    hull = playlist_hull(catalog, shown)
+                    shorts.append(set(shortlist(catalog, np.vstack([hull.points, hull.points.mean(axis=0)]), 80,
+                                                set(shown)).tolist()))
+                    picks.append([p.id for p in outcome.picks])
+                lib.close()
+                results[kind] = (built, build_s, open_s, times, shorts, picks)
+            flat_short, flat_picks = results["flat"][4], results["flat"][5]
+            for kind, (built, build_s, open_s, times, shorts, picks) in results.items():
+                recall = np.mean([len(s & f) / len(f) for s, f in zip(shorts, flat_short)])
+                same = np.mean([len(set(p) & set(f)) / len(f) for p, f in zip(picks, flat_picks)])
+                params = AutoIvf.for_size(size) if built == "ivf-sq8" else None
+                detail = f"nlist {params.nlist}, nprobe {params.nprobe}" if params else "exact"
+                rows.append((size, kind, f"{built} ({detail})", fill_s, build_s, open_s,
+                             1000 * float(np.median(times)), 1000 * float(np.max(times)), recall, same))
+        print(f"  (done {size:,})", file=sys.stderr, flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--playlists", type=int, default=40)
     parser.add_argument("--max-n", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale-only", action="store_true", help="only part 3 (large libraries, real store)")
+    parser.add_argument("--data", choices=("clustered", "random"), default="clustered",
+                        help="part 3's vectors: clustered like a library, or random unit vectors")
     args = parser.parse_args()
 
     playlists = 5 if args.quick else args.playlists
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
           f"numpy {np.__version__}, python {platform.python_version()}")
+    if not args.scale_only:
+        small(args, playlists)
+    sizes = [n for n in (100_000, 1_000_000) if n <= (20_000 if args.quick else args.max_n)] or [20_000]
+    print(f"\n## extend --n 20 through the store: auto index vs flat, {args.data} unit vectors d=128, "
+          f"{5} playlists of 20 tracks (2 artists)\n")
+    print("| tracks | index | built | store fill s | index build s | open s | extend median ms | max ms "
+          "| short-list recall vs flat | picks shared with flat |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for size, kind, built, fill_s, build_s, open_s, med, mx, recall, same in scale(sizes, 128, 5, args.seed, args.data):
+        print(f"| {size:,} | {kind} | {built} | {fill_s:.0f} | {build_s:.1f} | {open_s:.2f} | {med:.1f} | {mx:.1f} "
+              f"| {recall:.3f} | {same:.3f} |")
+
+
+def small(args: argparse.Namespace, playlists: int) -> None:
     for label, noise in (("moderate", 1.0), ("hard", 1.5)):
         spec = SyntheticSpec(dim=64, genres=10, styles_per_genre=5, artists_per_style=8, tracks_per_artist=12,
                              artist_spread=0.45, track_noise=noise)

@@ -20,8 +20,8 @@ def config_cmd(
     """Show the settings; `myna config default-library PATH` sets the library used when no
     store is found from a playlist or the current folder; `--unset default-library` forgets it."""
     from myna_rpe.errors import ConfigError
-    from playlist.locate_store import store_of
-    from playlist.user_config import DEFAULT_LIBRARY, KEYS, config_path, default_library, set_default_library
+    from playlist.library.locate_store import store_of
+    from playlist.library.user_config import DEFAULT_LIBRARY, KEYS, config_path, default_library, set_default_library
 
     for name in (key, unset):
         if name is not None and name not in KEYS:

@@ -48,8 +48,8 @@ class _RichHook:
 
 def _db_dir(library: Path | None, db: Path | None, tracks: tuple[Path, ...] = ()) -> Path:
     """--db wins; else LIBRARY/.myna; else the store above `tracks`, the cwd, or the default library."""
-    from playlist.locate_store import locate_store
-    from playlist.store import default_db_dir
+    from playlist.library.locate_store import locate_store
+    from playlist.library.store import default_db_dir
 
     if db is None and library is not None:
         return default_db_dir(library)
@@ -70,6 +70,10 @@ def index_cmd(
     workers: int | None = typer.Option(None, "--workers", min=0, help="Decoding processes (0 = decode inline); default: a quarter of the cores, at least 1."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Tracks per forward pass and per commit."),
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Try again files that failed before."),
+    model: str | None = typer.Option(None, "--model", help="With --status or --rebuild-index: that model's set "
+                                                           "(an id or its prefix); default: the current model."),
+    drop_model: str | None = typer.Option(None, "--drop-model", help="Delete one model's embeddings and index "
+                                                                     "(an id or its prefix); index nothing."),
     device: str = typer.Option("cpu", "--device", help="torch device for the encoder."),
     budget: str = BUDGET,
     draws: int = DRAWS,
@@ -77,27 +81,35 @@ def index_cmd(
 ) -> None:
     """Embed every audio file of LIBRARY into LIBRARY/.myna (incremental: only new or changed files).
 
-    A change of model or token budget re-embeds every track (vectors of two models never mix)."""
+    Another checkpoint or token budget adds its own set of embeddings beside the others and
+    becomes the current model; `--status` lists the sets (vectors of two models never mix)."""
     from myna_rpe.errors import LibraryError
-    from playlist.vector_index import IndexSpec
+    from playlist.library.vector_index import IndexSpec
 
     db_dir = _db_dir(library, db)
     spec = None if index_type is None else IndexSpec(kind=index_type.value)
     if status:
-        return _print_status(db_dir)
+        return _print_status(db_dir, model)
     if errors:
         return _print_errors(db_dir)
-    if rebuild_index:
-        from playlist.indexer import rebuild_store_index
+    if drop_model is not None:
+        from playlist.library.indexer import drop_store_model
 
-        n = rebuild_store_index(db_dir, spec)
+        dropped, n, current = drop_store_model(db_dir, drop_model)
+        console.print(f"dropped model {dropped}: {n} embeddings; current model now "
+                      f"{current or '– (none left: `myna index LIBRARY` embeds again)'}", highlight=False)
+        return
+    if rebuild_index:
+        from playlist.library.indexer import rebuild_store_index
+
+        n = rebuild_store_index(db_dir, spec, model)
         console.print(f"rebuilt the index of {db_dir}: {n} tracks")
         return
     if library is None:
         raise LibraryError("which folder?", fix="pass the music folder: `myna index ./library`")
 
     from myna_rpe.checkpoint_config import checkpoint_model_id
-    from playlist.indexer import IndexOptions, LazyEmbedder, index_library
+    from playlist.library.indexer import IndexOptions, LazyEmbedder, index_library
 
     chosen = token_budget(budget, draws, spread)
 
@@ -135,7 +147,7 @@ def index_cmd(
 def _remember_default(folder: Path) -> None:
     """The first library indexed becomes the default library (`myna config`), said in one line."""
     from myna_rpe.errors import ConfigError
-    from playlist.user_config import default_library, set_default_library
+    from playlist.library.user_config import default_library, set_default_library
 
     try:
         if default_library() is not None:
@@ -148,27 +160,29 @@ def _remember_default(folder: Path) -> None:
                   f"(`myna config` shows and changes it)", highlight=False)
 
 
-def _print_status(db_dir: Path) -> None:
-    from playlist.library import index_is_fresh, stored_spec
-    from playlist.store import DB_FILENAME, LibraryStore
-    from playlist.vector_index import INDEX_FILENAME
+def _print_status(db_dir: Path, model: str | None) -> None:
+    from playlist.library.opened import index_is_fresh, index_path, stored_spec
+    from playlist.library.store import LibraryStore
+    from playlist.library.store_db import DB_FILENAME
 
-    with LibraryStore.open(db_dir, readonly=True) as store:
+    with LibraryStore.open(db_dir, readonly=True, model=model) as store:
         spec = stored_spec(store)
+        sets = store.models()
         last = store.get_meta("last_run") or {}
         table = Table(title=f"library {store.root}", show_header=False)
         sizes = sum(p.stat().st_size for p in db_dir.glob(DB_FILENAME + "*"))
-        index_path = db_dir / INDEX_FILENAME
+        index_file = index_path(store)
         rows = [
             ("store", str(store.db_dir)),
             ("tracks", str(store.count_tracks())),
             ("embedded", str(store.count_embeddings())),
             ("errors", str(len(store.errors()))),
-            ("model", f"{store.model_id or '–'} (dim {store.get_meta('dim') or '–'})"),
+            ("model", f"{store.model_id or '–'} (dim {store.dim or '–'})"
+                      + ("" if store.model_id == store.current_model else f"; the current model is {store.current_model}")),
             ("budget", _budget_label((store.model_config or {}).get("budget"))),
-            ("index", f"{spec.kind}, " + ("up to date" if index_is_fresh(store, spec) else "stale (rebuilt on next use)")),
+            ("index", _index_label(store, spec, index_is_fresh(store, spec))),
             ("size", (f"store {sizes / 2**20:.1f} MiB, index "
-                      f"{index_path.stat().st_size / 2**20 if index_path.exists() else 0:.1f} MiB")),
+                      f"{index_file.stat().st_size / 2**20 if index_file.exists() else 0:.1f} MiB")),
         ]
         if last:
             ago = time.time() - last["finished_at"]
@@ -180,6 +194,32 @@ def _print_status(db_dir: Path) -> None:
             rows.append(("last run", "never finished"))
         for name, value in rows:
             table.add_row(name, value)
+    console.print(table)
+    if len(sets) > 1:
+        _print_model_sets(sets)
+
+
+def _index_label(store, spec, fresh: bool) -> str:
+    from playlist.library.opened import index_state
+    from playlist.library.vector_index import AUTO_APPROX_FROM
+
+    built = (index_state(store) or {}).get("built") if fresh else None
+    kind = built or spec.kind
+    label = f"{kind}, " + ("up to date" if fresh else "stale (rebuilt on next use)")
+    if spec.kind == "auto":
+        label += f" (auto: flat below {AUTO_APPROX_FROM:,} tracks, IVF with exact re-ranking above)"
+    return label
+
+
+def _print_model_sets(sets) -> None:
+    """One row per model's set: `--model ID` on any command searches that one."""
+    table = Table(title=f"{len(sets)} embedding sets (one per model; searches never mix them)")
+    for column in ("model", "embedded", "dim", "budget", "added"):
+        table.add_column(column)
+    for m in sets:
+        added = time.strftime("%Y-%m-%d %H:%M", time.localtime(m.added_at)) if m.added_at else "–"
+        table.add_row(m.model_id + (" (current)" if m.current else ""), str(m.count), str(m.dim or "–"),
+                      _budget_label((m.config or {}).get("budget")), added)
     console.print(table)
 
 
@@ -195,7 +235,7 @@ def _budget_label(recorded: dict | None) -> str:
 
 
 def _print_errors(db_dir: Path) -> None:
-    from playlist.store import LibraryStore
+    from playlist.library.store import LibraryStore
 
     with LibraryStore.open(db_dir, readonly=True) as store:
         errs = store.errors()
@@ -212,18 +252,31 @@ def _print_errors(db_dir: Path) -> None:
 
 @app.command("similar")
 def similar_cmd(
-    track: str = typer.Argument(..., help="A file path, or a substring of \"artist - title\" or of the path.",
-                                show_default=False),
+    track: str = typer.Argument(..., help="A file path (in the library or not), or a substring of "
+                                          "\"artist - title\" or of the path.", show_default=False),
     n: int = typer.Option(10, "--n", "-n", min=1, help="How many similar tracks."),
     library: Path | None = typer.Option(None, "--library", "-l", help="Library folder (default: found from the path, "
                                                                       "the current folder or the default library)."),
     db: Path | None = typer.Option(None, "--db", help="Store folder; default LIBRARY/.myna."),
+    model: str | None = typer.Option(None, "--model", help="Which model's embeddings (an id or its prefix); "
+                                                           "default: the library's current one."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c",
+                                           help="For a file outside the library: the checkpoint of the library's "
+                                                "model, to embed it (default: the bundled model)."),
+    device: str = typer.Option("cpu", "--device", help="torch device, for a file outside the library."),
 ) -> None:
-    """The tracks of the library closest to TRACK (cosine similarity of embeddings)."""
+    """The tracks of the library closest to TRACK (cosine similarity of embeddings).
+
+    A file that is not in the library is embedded now with the library's model (not stored)."""
     from myna_rpe.errors import LibraryError
     from playlist.library import Library
+    from playlist.library.outside import embed_outside, is_outside
 
-    with Library.open(_db_dir(library, db, (Path(track),) if Path(track).exists() else ())) as lib:
+    path = Path(track).expanduser()
+    with Library.open(_db_dir(library, db, (path,) if path.exists() else ()), model=model) as lib:
+        if is_outside(lib.store, path):
+            results = lib.nearest(embed_outside(lib.store, path, checkpoint, device), n)
+            return _print_similar(f"similar to {path.name}  (not in the library: embedded now, not stored)", results)
         hits = lib.store.find(track)
         if not hits:
             raise LibraryError(f"no track matches {track!r}", path=lib.store.root,
@@ -234,7 +287,11 @@ def similar_cmd(
                                fix="be more specific, or give the file path")
         query = hits[0]
         results = lib.similar(query.id, n)
-    table = Table(title=f"similar to {query.label}  ({query.rel_path})")
+    _print_similar(f"similar to {query.label}  ({query.rel_path})", results)
+
+
+def _print_similar(title: str, results) -> None:
+    table = Table(title=title)
     table.add_column("#", justify="right")
     table.add_column("cosine", justify="right")
     table.add_column("artist")

@@ -24,6 +24,8 @@ _VERDICT_STYLE = {"inside": "green", "near": "yellow", "outside": "red"}
 
 DbOption = typer.Option(None, "--db", help="Store folder; default: the .myna above the playlist's tracks, "
                                            "its folder or the current folder, else the default library.")
+ModelOption = typer.Option(None, "--model", help="Which model's embeddings to use: an id or its prefix, as "
+                                                 "`myna index --status` lists them; default: the library's current one.")
 OutOption = typer.Option(None, "--out", "-o", help="Output m3u8 (default beside the input).")
 DryRunOption = typer.Option(False, "--dry-run", help="Print the table only; write nothing.")
 ArtistCap = typer.Option(None, "--max-per-artist", min=1, help="At most this many added tracks per artist.")
@@ -36,20 +38,20 @@ OffSpanOption = typer.Option(0.5, "--off-span", callback=number(min=0),
 
 
 def _tolerance(near: float, off_span: float):
-    from playlist.hull import HullTolerance
+    from playlist.geometry.hull import HullTolerance
 
     return HullTolerance(off_span=off_span, near=near)
 
 
-def _open_library(db: Path | None, *playlists: Path):
+def _open_library(db: Path | None, *playlists: Path, model: str | None = None):
     """--db, else the store found from the playlists' entries, folders, the cwd or the default library."""
     from playlist.library import Library
-    from playlist.locate_store import locate_store
+    from playlist.library.locate_store import locate_store
     from playlist.m3u import read_m3u
 
     existing_folder("--db", db)
     tracks = [e.path for m3u in playlists if db is None for e in read_m3u(m3u) if e.path is not None]
-    return Library.open(locate_store(db, entries=tracks, near=[m.parent for m in playlists]))
+    return Library.open(locate_store(db, entries=tracks, near=[m.parent for m in playlists]), model=model)
 
 
 def _load(lib, m3u: Path):
@@ -58,7 +60,7 @@ def _load(lib, m3u: Path):
 
     Entries without an #EXTINF get the library's tags, so rewritten playlists show names."""
     from myna_rpe.errors import PlaylistError
-    from playlist.catalog import resolve_playlist
+    from playlist.geometry.catalog import resolve_playlist
     from playlist.m3u import read_playlist
 
     playlist = read_playlist(m3u)
@@ -67,16 +69,16 @@ def _load(lib, m3u: Path):
         raise PlaylistError("the playlist has no track entries (only comments or blank lines)", m3u,
                             "add track paths to it, one a line")
     ids, skipped = resolve_playlist(entries, lib.store, lib.store.embedded_ids())
-    rows = sorted([(s.entry.line or 0, s.entry.location, s.reason) for s in skipped]
-                  + [(w.line, w.text, w.reason) for w in playlist.warnings])
+    rows = [(_where(s.entry.source, s.entry.line or 0), s.entry.location, s.reason) for s in skipped]
+    rows = sorted(rows + [(_where(w.source, w.line), w.text, w.reason) for w in playlist.warnings])
     if rows:
         table = Table(title=f"{m3u.name}: {len(skipped)} entries skipped, {len(playlist.warnings)} lines ignored",
                       title_style="yellow")
-        table.add_column("line", justify="right")
+        table.add_column("line", justify="right")  # "nested.m3u:3" for a line of a nested playlist
         table.add_column("entry")
         table.add_column("reason", style="yellow")
         for line, text, reason in rows:
-            table.add_row(str(line), text if len(text) <= 100 else text[:99] + "…", reason)
+            table.add_row(line[1], text if len(text) <= 100 else text[:99] + "…", reason)
         err_console.print(table)
     if not ids:
         raise PlaylistError("none of the playlist's tracks are in the library index", m3u,
@@ -89,8 +91,14 @@ def _load(lib, m3u: Path):
     return tagged, ids
 
 
+def _where(source: Path | None, line: int) -> tuple[tuple[str, int], str]:
+    """(sort key, label) of a line: the playlist's own lines first, then each nested file's."""
+    name = "" if source is None else str(source)
+    return (name, line), (f"{source.name}:{line}" if source is not None else str(line))
+
+
 def _rules(max_per_artist: int | None, max_per_album: int | None):
-    from playlist.selection import SelectionRules
+    from playlist.geometry.selection import SelectionRules
 
     return SelectionRules(max_per_artist=max_per_artist, max_per_album=max_per_album)
 
@@ -160,16 +168,17 @@ def extend_cmd(
     out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
     max_per_album: int | None = AlbumCap, seed: int = SeedOption, absolute: bool = AbsoluteOption,
     near: float = NearOption, off_span: float = OffSpanOption, db: Path | None = DbOption,
+    model: str | None = ModelOption,
 ) -> None:
     """Add N library tracks that fit the playlist; writes PLAYLIST.extended.m3u8."""
     from myna_rpe.errors import PlaylistError
-    from playlist.catalog import LibraryCatalog
-    from playlist.extend import STRATEGIES, extend
+    from playlist.geometry.catalog import LibraryCatalog
+    from playlist.geometry.extend import STRATEGIES, extend
 
     if strategy not in STRATEGIES:
         raise PlaylistError(f"unknown strategy {strategy!r}", fix=f"choose one of {', '.join(STRATEGIES)}")
     out = _out(out, playlist.with_name(f"{playlist.stem}.extended.m3u8"), playlist)
-    with _open_library(db, playlist) as lib:
+    with _open_library(db, playlist, model=model) as lib:
         entries, ids = _load(lib, playlist)
         outcome = extend(LibraryCatalog(lib), ids, n, strategy=strategy,
                          rules=_rules(max_per_artist, max_per_album), tolerance=_tolerance(near, off_span),
@@ -182,19 +191,35 @@ def extend_cmd(
 @playlist_app.command("check")
 def check_cmd(
     playlist: Path = typer.Argument(..., help="The m3u/m3u8 playlist."),
-    tracks: list[str] = typer.Argument(..., help="Track paths or 'artist - title' searches."),
+    tracks: list[str] = typer.Argument(..., help="Track paths (in the library or not) or 'artist - title' searches."),
     near: float = NearOption, off_span: float = OffSpanOption, db: Path | None = DbOption,
+    model: str | None = ModelOption,
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c",
+                                           help="For files outside the library: the checkpoint of the library's "
+                                                "model, to embed them (default: the bundled model)."),
+    device: str = typer.Option("cpu", "--device", help="torch device, for files outside the library."),
 ) -> None:
-    """Is each TRACK inside, near or outside the playlist's hull? With normalised distances."""
-    from myna_rpe.errors import LibraryError
-    from playlist.catalog import LibraryCatalog
-    from playlist.extend import check
+    """Is each TRACK inside, near or outside the playlist's hull? With normalised distances.
 
-    with _open_library(db, playlist) as lib:
+    A file that is not in the library is embedded now with the library's model (not stored)."""
+    from myna_rpe.errors import LibraryError
+    from playlist.geometry.catalog import LibraryCatalog, TrackMeta
+    from playlist.geometry.extend import check
+    from playlist.library.outside import embed_outside, is_outside
+
+    with _open_library(db, playlist, model=model) as lib:
         _, ids = _load(lib, playlist)
         embedded = lib.store.embedded_ids()
         wanted: list[int] = []
+        outside: list[tuple[TrackMeta, object]] = []
+        order: list[int] = []
         for query in tracks:
+            path = Path(query).expanduser()
+            if is_outside(lib.store, path):  # ids below 0 are never a library track's
+                meta = TrackMeta(id=-1 - len(outside), path=path.absolute(), title=f"{path.name} (not in the library)")
+                outside.append((meta, embed_outside(lib.store, path, checkpoint, device)))
+                order.append(meta.id)
+                continue
             hits = lib.store.find(query)
             if len(hits) != 1:
                 raise LibraryError(f"{len(hits)} library tracks match {query!r}",
@@ -203,7 +228,10 @@ def check_cmd(
                 raise LibraryError("this track has no embedding with the current model", hits[0].path,
                                    "run `myna index` to finish indexing")
             wanted.append(hits[0].id)
-        outcome = check(LibraryCatalog(lib), ids, wanted, tolerance=_tolerance(near, off_span))
+            order.append(hits[0].id)
+        outcome = check(LibraryCatalog(lib), ids, wanted, tolerance=_tolerance(near, off_span), outside=outside)
+    rank = {track_id: k for k, track_id in enumerate(order)}
+    outcome.picks.sort(key=lambda p: rank[p.id])  # in the order the tracks were given
     _describe(playlist.name, outcome.hull, len(ids))
     outcome.picks = [replace(p, note="in the playlist") if p.id in ids else p for p in outcome.picks]
     _print_picks(outcome, "verdicts")
@@ -220,13 +248,14 @@ def expand_cmd(
     out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
     max_per_album: int | None = AlbumCap, seed: int = SeedOption, absolute: bool = AbsoluteOption,
     db: Path | None = DbOption,
+    model: str | None = ModelOption,
 ) -> None:
     """Add N tracks just outside the hull, spread around it; writes PLAYLIST.expanded.m3u8."""
-    from playlist.catalog import LibraryCatalog
-    from playlist.expand import expand
+    from playlist.geometry.catalog import LibraryCatalog
+    from playlist.geometry.expand import expand
 
     out = _out(out, playlist.with_name(f"{playlist.stem}.expanded.m3u8"), playlist)
-    with _open_library(db, playlist) as lib:
+    with _open_library(db, playlist, model=model) as lib:
         entries, ids = _load(lib, playlist)
         outcome = expand(LibraryCatalog(lib), ids, n, margin=margin, max_distance=max_distance,
                          rules=_rules(max_per_artist, max_per_album), seed=seed)
@@ -245,13 +274,14 @@ def transition_cmd(
     full: bool = typer.Option(False, "--full", help="Write A, the bridge, then B (default: the bridge only)."),
     out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
     max_per_album: int | None = AlbumCap, absolute: bool = AbsoluteOption, db: Path | None = DbOption,
+    model: str | None = ModelOption,
 ) -> None:
     """An ordered bridge of N tracks from playlist A to playlist B."""
-    from playlist.catalog import LibraryCatalog
-    from playlist.transition import transition
+    from playlist.geometry.catalog import LibraryCatalog
+    from playlist.geometry.transition import transition
 
     out = _out(out, a.with_name(f"{a.stem}-to-{b.stem}.m3u8"), a, b)
-    with _open_library(db, a, b) as lib:
+    with _open_library(db, a, b, model=model) as lib:
         entries_a, ids_a = _load(lib, a)
         entries_b, ids_b = _load(lib, b)
         outcome = transition(LibraryCatalog(lib), ids_a, ids_b, n, smoothness=smoothness,
@@ -271,13 +301,14 @@ def fill_cmd(
     out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
     max_per_album: int | None = AlbumCap, seed: int = SeedOption, absolute: bool = AbsoluteOption,
     db: Path | None = DbOption,
+    model: str | None = ModelOption,
 ) -> None:
     """A new playlist of N library tracks covering TARGET's hull; writes TARGET.filled.m3u8."""
-    from playlist.catalog import LibraryCatalog
-    from playlist.fill import fill
+    from playlist.geometry.catalog import LibraryCatalog
+    from playlist.geometry.fill import fill
 
     out = _out(out, target.with_name(f"{target.stem}.filled.m3u8"), target)
-    with _open_library(db, target) as lib:
+    with _open_library(db, target, model=model) as lib:
         _, ids = _load(lib, target)
         outcome = fill(LibraryCatalog(lib), ids, n, max_distance=max_distance,
                        rules=_rules(max_per_artist, max_per_album), seed=seed)
@@ -294,16 +325,17 @@ def plot_cmd(
                                       "(e.g. PLAYLIST.extended.m3u8)."),
     extend_n: int = typer.Option(0, "--extend", min=0, help="Also compute N extension tracks and highlight them."),
     seed: int = SeedOption, db: Path | None = DbOption,
+    model: str | None = ModelOption,
 ) -> None:
     """A 2-D PCA map: library in grey, the playlist and its hull, added tracks highlighted."""
     import numpy as np
 
-    from playlist.catalog import LibraryCatalog
-    from playlist.extend import extend
-    from playlist.plot import PLOT_SUFFIXES, plot_playlist
+    from playlist.geometry.catalog import LibraryCatalog
+    from playlist.geometry.extend import extend
+    from playlist.geometry.plot import PLOT_SUFFIXES, plot_playlist
 
     out = output_file("--out", out, PLOT_SUFFIXES, [playlist, *([added] if added else [])])
-    with _open_library(db, playlist) as lib:
+    with _open_library(db, playlist, model=model) as lib:
         _, ids = _load(lib, playlist)
         catalog = LibraryCatalog(lib)
         extra: list[int] = []

@@ -37,8 +37,8 @@ def _quiet_spotipy() -> None:
 
 
 def _client():
-    from playlist.spotify_auth import make_auth_manager
-    from playlist.spotify_client import SpotifyClient
+    from playlist.spotify.auth import make_auth_manager
+    from playlist.spotify.client import SpotifyClient
 
     _quiet_spotipy()
     return SpotifyClient(make_auth_manager())
@@ -58,8 +58,8 @@ def login_cmd(
                                     help="Print the sign-in URL and paste the redirected URL back."),
 ) -> None:
     """Sign in with Spotify (PKCE) and cache the token in your config folder."""
-    from playlist.spotify_auth import make_auth_manager, sign_in
-    from playlist.spotify_client import SpotifyClient
+    from playlist.spotify.auth import make_auth_manager, sign_in
+    from playlist.spotify.client import SpotifyClient
 
     _quiet_spotipy()
     manager = make_auth_manager(interactive=True, open_browser=not no_browser)
@@ -72,7 +72,7 @@ def login_cmd(
 @spotify_app.command("logout")
 def logout_cmd() -> None:
     """Forget the cached Spotify token."""
-    from playlist.spotify_auth import PrivateTokenCache, default_token_path
+    from playlist.spotify.auth import PrivateTokenCache, default_token_path
 
     cache = PrivateTokenCache(default_token_path())
     console.print("signed out" if cache.clear() else "no cached token", highlight=False)
@@ -91,10 +91,10 @@ def import_cmd(
                                     help="Seconds within which durations count as equal (tie-breaker)."),
 ) -> None:
     """Match every item of a Spotify playlist to your library and write the matches as m3u8."""
-    from playlist.locate_store import locate_store
-    from playlist.spotify import import_playlist, write_import
-    from playlist.spotify_client import parse_playlist_ref
-    from playlist.store import LibraryStore
+    from playlist.library.locate_store import locate_store
+    from playlist.spotify.bridge import import_playlist, write_import
+    from playlist.spotify.client import parse_playlist_ref
+    from playlist.library.store import LibraryStore
 
     playlist_id = parse_playlist_ref(playlist)  # a bad link fails before any work
     with LibraryStore.open(locate_store(db, near=[out.absolute().parent]), readonly=True) as store:
@@ -141,10 +141,10 @@ def export_cmd(
 ) -> None:
     """Find each track of a local playlist on Spotify and create a playlist with them."""
     from myna_rpe.errors import SpotifyError
-    from playlist.locate_store import locate_store
+    from playlist.library.locate_store import locate_store
     from playlist.m3u import read_m3u
-    from playlist.spotify import export_playlist
-    from playlist.store import LibraryStore
+    from playlist.spotify.bridge import export_playlist
+    from playlist.library.store import LibraryStore
 
     entries = read_m3u(m3u)
     db_dir = locate_store(db, entries=[e.path for e in entries if e.path is not None], near=[m3u.absolute().parent],

@@ -50,7 +50,7 @@ _FIX_LINK = "point the link at an audio file, or remove it"
 
 # Everything a path can be instead of decodable audio: kind -> (what it is, the fix). The
 # one table for these messages: the decoder (`_open`, `_decode_error`) and the library walk
-# (`playlist.scan`) both word them from here.
+# (`playlist.library.scan`) both word them from here.
 FILE_PROBLEMS: dict[str, tuple[str, str]] = {
     "missing": ("file not found", "check the path"),
     "dangling_link": ("a symbolic link whose target does not exist", _FIX_LINK),

@@ -1,14 +1,19 @@
 """Read and write m3u / m3u8 playlists.
 
 Reading accepts what players and taggers actually write: `#EXTM3U` headers and
-`#EXTINF:duration,Artist - Title` lines (attributes between the duration and the comma
-are ignored), other `#` comments, blank lines, a UTF-8 BOM, relative paths (resolved
-against the playlist's folder), absolute paths, `file://` URLs, Windows separators,
-and legacy `.m3u` files in cp1252 / latin-1. Non-file URLs (http, spotify...) are kept
-as entries without a local path, so callers can list them as skipped.
+`#EXTINF:duration key="value" ...,Artist - Title` lines (attributes are kept, and a comma
+inside a quoted value does not end them), other `#` comments, blank lines, a UTF-8 BOM,
+relative paths (resolved against the playlist's folder), absolute paths, `file://` URLs,
+Windows separators, and legacy `.m3u` files in cp1252 / latin-1. Non-file URLs (http,
+spotify...) are kept as entries without a local path, so callers can list them as skipped.
 
-Writing always produces UTF-8 `#EXTM3U` with one `#EXTINF` per track, paths relative
-to the output file's folder unless asked for absolute ones, replaced atomically.
+A line naming another .m3u/.m3u8 file is a nested playlist: its entries take its place,
+in order, expanded the same way. A playlist that includes itself (directly or through
+others) is a cycle: that line is skipped with a warning, and everything else is kept.
+
+Writing always produces UTF-8 `#EXTM3U` with one `#EXTINF` per track (with its
+attributes), paths relative to the output file's folder unless asked for absolute ones,
+replaced atomically.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ class PlaylistEntry:
     line: 1-based line number in the file it came from (None for entries built in code).
     foreign: a local path written on another system (a Windows drive or share), which
     cannot be opened here but may still name a library file by its path tail.
+    attributes: the #EXTINF's key="value" pairs (e.g. tvg-logo, group-title), in order.
+    source: the nested playlist the entry came from (None: the playlist that was read).
     """
 
     location: str
@@ -49,6 +56,8 @@ class PlaylistEntry:
     title: str | None = None
     note: str | None = None
     foreign: bool = False
+    attributes: tuple[tuple[str, str], ...] = ()
+    source: Path | None = None
 
     @property
     def name(self) -> str:
@@ -63,6 +72,7 @@ class LineWarning:
     line: int
     text: str
     reason: str
+    source: Path | None = None  # the nested playlist holding the line (None: the one read)
 
 
 @dataclass(frozen=True)
@@ -76,14 +86,28 @@ def read_m3u(path: str | Path) -> list[PlaylistEntry]:
     return read_playlist(path).entries
 
 
+NESTED_SUFFIXES = (".m3u", ".m3u8")
+
+
 def read_playlist(path: str | Path) -> M3U:
-    """Parse an m3u/m3u8 file. Only an unreadable file raises PlaylistError.
+    """Parse an m3u/m3u8 file, nested playlists expanded. Only an unreadable file raises
+    PlaylistError (a nested one that cannot be read is a warning).
 
     A bad line never rejects the playlist: a path line that cannot name a local file
     (too long, NUL bytes, not UTF-8 in an .m3u8, a URL) becomes an entry without a path
     whose `note` says why, and a malformed `#EXTINF` is ignored with a `LineWarning`.
     """
     path = Path(path)
+    entries: list[PlaylistEntry] = []
+    warnings: list[LineWarning] = []
+    _read_into(path, entries, warnings, chain=(path.resolve(),))
+    return M3U(entries, warnings)
+
+
+def _read_into(path: Path, entries: list[PlaylistEntry], warnings: list[LineWarning],
+               chain: tuple[Path, ...]) -> None:
+    """Append the entries of `path`; `chain` is the nesting that led here (for cycles)."""
+    source = None if len(chain) == 1 else path
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -93,9 +117,7 @@ def read_playlist(path: str | Path) -> M3U:
     except OSError as exc:
         raise PlaylistError(f"cannot read playlist ({exc.strerror})", path, "check the file's permissions") from None
     base = path.resolve().parent
-    entries: list[PlaylistEntry] = []
-    warnings: list[LineWarning] = []
-    info: tuple[float | None, str | None, str | None] | None = None
+    info: Extinf | None = None
     for number, (line, bad_utf8) in enumerate(_lines(raw, path), start=1):
         line = line.strip()
         if not line:
@@ -104,18 +126,33 @@ def read_playlist(path: str | Path) -> M3U:
             if line.upper().startswith("#EXTINF:"):
                 info, problem = _parse_extinf(line)
                 if problem:
-                    warnings.append(LineWarning(number, line, f"#EXTINF ignored: {problem}"))
+                    warnings.append(LineWarning(number, line, f"#EXTINF ignored: {problem}", source))
             continue
-        duration, artist, title = info or (None, None, None)
-        info = None
+        extinf, info = info or Extinf(), None
         if bad_utf8:
             location, local, note, foreign = line, None, "not valid UTF-8 (an .m3u8 must be UTF-8: re-save it, " \
                                                           "or rename it .m3u)", False
         else:
             location, local, note, foreign = _locate(line, base)
-        entries.append(PlaylistEntry(location=location, path=local, line=number, duration=duration,
-                                     artist=artist, title=title, note=note, foreign=foreign))
-    return M3U(entries, warnings)
+        if local is not None and local.suffix.lower() in NESTED_SUFFIXES and not local.is_dir():
+            _nest(local, number, line, entries, warnings, chain, source)
+            continue
+        entries.append(PlaylistEntry(location=location, path=local, line=number, duration=extinf.duration,
+                                     artist=extinf.artist, title=extinf.title, note=note, foreign=foreign,
+                                     attributes=extinf.attributes, source=source))
+
+
+def _nest(nested: Path, number: int, line: str, entries: list[PlaylistEntry], warnings: list[LineWarning],
+          chain: tuple[Path, ...], source: Path | None) -> None:
+    """Expand a nested playlist in place, or say in one warning why not."""
+    if nested in chain:
+        loop = " -> ".join(p.name for p in (*chain[chain.index(nested):], nested))
+        warnings.append(LineWarning(number, line, f"nested playlist skipped: it includes itself ({loop})", source))
+        return
+    try:
+        _read_into(nested, entries, warnings, (*chain, nested))
+    except PlaylistError as exc:
+        warnings.append(LineWarning(number, line, f"nested playlist skipped: {exc}", source))
 
 
 def _lines(raw: bytes, path: Path) -> list[tuple[str, bool]]:
@@ -145,26 +182,51 @@ def _lines(raw: bytes, path: Path) -> list[tuple[str, bool]]:
 
 
 _EXTINF_FORM = "write it as #EXTINF:seconds,Artist - Title"
+_ATTRIBUTE = re.compile(r'\s*([^\s=",]+)=(?:"([^"]*)"|([^\s",]*))')
 
 
-def _parse_extinf(line: str) -> tuple[tuple[float | None, str | None, str | None] | None, str | None]:
-    """((duration or None, artist, title), None), or (None, what is wrong with the line)."""
+@dataclass(frozen=True)
+class Extinf:
+    duration: float | None = None
+    artist: str | None = None
+    title: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+
+
+def _parse_extinf(line: str) -> tuple[Extinf | None, str | None]:
+    """(the parsed line, None), or (None, what is wrong with the line).
+
+    The form is `#EXTINF:duration[ key=value | key="value, with commas"]...,display`: the
+    display text starts at the first comma that is not inside a quoted attribute value."""
     body = line[len("#EXTINF:"):]
-    head, comma, display = body.partition(",")
-    if not comma:
-        return None, f"no comma ({_EXTINF_FORM})"
-    fields = head.split()
+    match = re.match(r"\s*([^\s,]*)", body)
+    duration, pos = match.group(1), match.end()
+    attributes = []
+    while (attr := _ATTRIBUTE.match(body, pos)) is not None:
+        value = attr.group(2) if attr.group(2) is not None else attr.group(3)
+        attributes.append((attr.group(1), value))
+        pos = attr.end()
+    rest = body[pos:].lstrip()
+    if not rest.startswith(","):
+        if '"' in rest and rest.count('"') % 2:
+            return None, f"an attribute's quoted value is not closed ({_EXTINF_FORM})"
+        # Not the attribute form: fall back to everything up to the first comma.
+        head, comma, _ = body.partition(",")
+        if not comma:
+            return None, f"no comma ({_EXTINF_FORM})"
+        attributes, rest = [], body[len(head):]
+    display = rest[1:].strip()
     try:
-        seconds = float(fields[0]) if fields else -1.0
+        seconds = float(duration) if duration else -1.0
     except ValueError:
-        return None, f"duration {fields[0][:40]!r} is not a number ({_EXTINF_FORM})"
+        return None, f"duration {duration[:40]!r} is not a number ({_EXTINF_FORM})"
     if not math.isfinite(seconds):
-        return None, f"duration {fields[0][:40]!r} is not a finite number ({_EXTINF_FORM})"
-    display = display.strip()
+        return None, f"duration {duration[:40]!r} is not a finite number ({_EXTINF_FORM})"
     artist, sep, title = display.partition(" - ")
     if not sep:
         artist, title = "", display
-    return ((seconds if seconds >= 0 else None), (artist.strip() or None), (title.strip() or None)), None
+    return Extinf((seconds if seconds >= 0 else None), (artist.strip() or None), (title.strip() or None),
+                  tuple(attributes)), None
 
 
 _NAME_MAX = 255  # bytes per path component on every common file system
@@ -218,7 +280,8 @@ def write_m3u8(path: str | Path, entries: Iterable[PlaylistEntry], absolute: boo
         known = entry.duration is not None and math.isfinite(entry.duration) and entry.duration >= 0
         seconds = int(round(entry.duration)) if known else -1
         display = " - ".join(x for x in (entry.artist, entry.title) if x) or entry.name.rsplit(".", 1)[0]
-        lines.append(f"#EXTINF:{seconds},{_one_line(display)}")
+        attributes = "".join(f' {key}="{_one_line(value)}"' for key, value in entry.attributes if '"' not in value)
+        lines.append(f"#EXTINF:{seconds}{attributes},{_one_line(display)}")
         if entry.path is None:
             lines.append(_one_line(entry.location))
         else:

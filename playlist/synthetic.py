@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from playlist.catalog import TrackMeta
+from playlist.geometry.catalog import TrackMeta
 
 
 @dataclass(frozen=True)

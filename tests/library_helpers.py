@@ -83,7 +83,7 @@ def synthetic_store(root: Path, spec, seed: int = 0):
     """A music folder of empty files plus a store holding synthetic embeddings for them
     (`playlist.synthetic`): a library for the playlist verbs without audio or a model.
     Returns the SyntheticLibrary; track ids equal its track ids."""
-    from playlist.store import LibraryStore, TrackInfo
+    from playlist.library.store import LibraryStore, TrackInfo
     from playlist.synthetic import synthetic_library
 
     lib = synthetic_library(spec, seed=seed)

@@ -9,13 +9,9 @@ import pytest
 from scipy.optimize import minimize
 from scipy.spatial import ConvexHull, Delaunay
 
-from playlist.hull import (
-    HullTolerance,
-    PlaylistHull,
-    Verdict,
-    lp_membership,
-    min_norm_point,
-)
+from playlist.geometry.hull import HullTolerance, PlaylistHull, Verdict
+from playlist.geometry.hull_ranking import in_span_lower_bounds, lower_bounds, ranked
+from playlist.geometry.simplex import lp_membership, min_norm_point
 
 
 def cube(d: int) -> np.ndarray:
@@ -182,12 +178,12 @@ def test_ranked_is_lazy_and_in_order() -> None:
     ph = PlaylistHull(X)
     C = np.concatenate([rng.dirichlet(np.ones(8), size=5) @ X, rng.normal(scale=2, size=(60, 32))])
     full = ph.measure(C)
-    order = [i for i, _ in ph.ranked(C, key="distance")]
+    order = [i for i, _ in ranked(ph, C, key="distance")]
     assert sorted(order) == list(range(len(C)))
     np.testing.assert_allclose(full.normalised[order], np.sort(full.normalised), atol=1e-12)
-    first = [i for i, _ in itertools.islice(ph.ranked(C), 5)]
+    first = [i for i, _ in itertools.islice(ranked(ph, C), 5)]
     assert set(first) == set(range(5))  # the five interior points come first
-    lb = ph.lower_bounds(C)
+    lb = lower_bounds(ph, C)
     assert np.all(lb <= full.distance + 1e-12)
 
 
@@ -198,13 +194,13 @@ def test_batched_lower_bounds_are_valid_and_useful() -> None:
     C = np.concatenate([rng.dirichlet(np.ones(20), size=50) @ X + 0.3 * rng.normal(size=(50, 128)),
                         rng.normal(scale=1.5, size=(150, 128))])
     meas = ph.measure(C)
-    lb = ph.lower_bounds(C)
+    lb = lower_bounds(ph, C)
     assert np.all(lb <= meas.distance + 1e-12)
     y, _ = ph.split(C)
-    in_lb = ph._in_span_lower_bounds(y)
+    in_lb = in_span_lower_bounds(ph, y)
     far = meas.in_span > 0.1 * ph.scale
     # The duality bound is far tighter than the bounding box for points off in the span.
     assert np.median(in_lb[far] / meas.in_span[far]) > 0.8
     # Inside points are never pushed out of the "inside" tier by the bound.
     inside = rng.dirichlet(np.ones(20), size=10) @ X
-    assert np.all(ph._in_span_lower_bounds(ph.split(inside)[0]) <= 1e-9)
+    assert np.all(in_span_lower_bounds(ph, ph.split(inside)[0]) <= 1e-9)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from playlist.lock import LibraryLock
+from playlist.library.lock import LibraryLock
 from tests.library_helpers import GOOD_FILES, make_test_library, save_tiny_checkpoint
 
 MYNA = [sys.executable, "-c", "from cli.app import main; main()"]
@@ -142,5 +142,73 @@ def test_an_update_without_new_audio_imports_no_torch_and_a_new_budget_is_seen(i
     rebudgeted = run("--budget", "8", "--workers", "0")
     assert rebudgeted.returncode == 0, rebudgeted.stderr
     assert "torch imported: True" in rebudgeted.stderr
-    assert "the model or its token budget changed" in rebudgeted.stdout + rebudgeted.stderr
+    assert "kept the embeddings of" in rebudgeted.stdout + rebudgeted.stderr
     assert f"│ embedded                  │ {len(GOOD_FILES)} " in rebudgeted.stdout
+
+
+def _rows(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in result.stdout.splitlines() if line.startswith("│")]
+
+
+def test_two_models_side_by_side_status_model_choice_and_drop(indexed: tuple[Path, Path], tmp_path: Path) -> None:
+    from playlist.library.store import LibraryStore
+
+    root, _ = indexed
+    lib = tmp_path / "lib"
+    shutil.copytree(root, lib)
+    second = myna("index", lib, "-c", save_tiny_checkpoint(tmp_path / "other", seed=1), "--workers", "0")
+    assert second.returncode == 0, second.stderr
+    assert "kept the embeddings of" in second.stdout + second.stderr and f"│ embedded                  │ {len(GOOD_FILES)} " in second.stdout
+    with LibraryStore.open(lib / ".myna", readonly=True) as store:
+        first_id, second_id = [m.model_id for m in store.models()]
+        assert store.current_model == second_id
+    status = myna("index", lib, "--status")
+    assert "2 embedding sets" in status.stdout and f"{second_id} (current)" in status.stdout
+    assert first_id in status.stdout
+    before = myna("similar", "Ärtist - Söng", "-n", "3", "--library", root)
+    old = myna("similar", "Ärtist - Söng", "-n", "3", "--library", lib, "--model", first_id[:6])
+    assert old.returncode == 0, old.stderr
+    assert _rows(old) == _rows(before)  # the first model's set, untouched, searched on its own
+    dropped = myna("index", lib, "--drop-model", second_id[:8])
+    assert dropped.returncode == 0, dropped.stderr
+    assert f"dropped model {second_id}: {len(GOOD_FILES)} embeddings; current model now {first_id}" in dropped.stdout
+    one_line_error(myna("similar", "Ärtist - Söng", "--library", lib, "--model", second_id),
+                   "no embeddings of model", "myna index --status")
+    assert _rows(myna("similar", "Ärtist - Söng", "-n", "3", "--library", lib)) == _rows(before)
+
+
+def test_similar_and_check_take_a_file_outside_the_library_without_storing_it(indexed: tuple[Path, Path],
+                                                                              tmp_path: Path) -> None:
+    root, ckpt = indexed
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    shutil.copy(root / "loose one.flac", outside / "copy.flac")  # same audio as a library track
+    before = (root / ".myna" / "library.sqlite").stat().st_mtime_ns
+    copy = myna("similar", outside / "copy.flac", "-n", "4", "--library", root, "-c", ckpt)
+    assert copy.returncode == 0, copy.stderr
+    assert "not in the library: embedded now, not stored" in copy.stdout
+    rows = _rows(copy)
+    assert len(rows) == 4 and "loose one.flac" in rows[0] and "1.000" in rows[0]
+    inside = myna("similar", root / "loose one.flac", "-n", "3", "--library", root)
+    cells = lambda r: [c.strip() for c in r.split("│")[3:]]  # noqa: E731 (artist, title, album, file)
+    assert [cells(r) for r in rows[1:]] == [cells(r) for r in _rows(inside)]  # the same neighbours
+    playlist = tmp_path / "mix.m3u8"
+    playlist.write_text(f"#EXTM3U\n{root / 'loose one.flac'}\n{root / 'Compilation/a.ogg'}\n"
+                        f"{root / 'Compilation/b.m4a'}\n", encoding="utf-8")
+    checked = myna("playlist", "check", playlist, outside / "copy.flac", "Ärtist - Söng", "-c", ckpt)
+    assert checked.returncode == 0, checked.stderr
+    verdicts = _rows(checked)
+    assert "copy.flac (not in the library)" in verdicts[0] and "inside" in verdicts[0] and "0.000" in verdicts[0]
+    assert "Söng" in verdicts[1]
+    assert (root / ".myna" / "library.sqlite").stat().st_mtime_ns == before  # nothing was stored
+    with LibraryStoreReader(root) as store:
+        assert store.track_by_path(outside / "copy.flac") is None and store.count_tracks() == len(GOOD_FILES)
+    wrong = save_tiny_checkpoint(tmp_path / "other", seed=3)
+    one_line_error(myna("similar", outside / "copy.flac", "--library", root, "-c", wrong),
+                   "copy.flac: this file is not in the library", "pass --checkpoint")
+
+
+def LibraryStoreReader(root: Path):
+    from playlist.library.store import LibraryStore
+
+    return LibraryStore.open(root / ".myna", readonly=True)

@@ -18,7 +18,7 @@ import pytest
 from myna_rpe.config import FrontendConfig
 from myna_rpe.embed import Embedder
 from myna_rpe.errors import LibraryError
-from playlist.indexer import (
+from playlist.library.indexer import (
     IndexOptions,
     LazyEmbedder,
     _Decoder,
@@ -28,11 +28,11 @@ from playlist.indexer import (
     prepare_file,
 )
 from playlist.library import Library
-from playlist.lock import LibraryLock
-from playlist.scan import FileStat
-from playlist.store import LibraryStore
-from playlist.tags import Tags
-from playlist.vector_index import INDEX_FILENAME, IndexSpec, index_kind, read_index
+from playlist.library.lock import LibraryLock
+from playlist.library.scan import FileStat
+from playlist.library.store import LibraryStore
+from playlist.library.tags import Tags
+from playlist.library.vector_index import IndexSpec, index_file, index_kind, read_index
 from tests.library_helpers import (
     GOOD_FILES,
     make_test_library,
@@ -75,7 +75,7 @@ def assert_consistent(root: Path, model_id: str) -> None:
         assert sorted(t.id for t in tracks) == ids.tolist()
         assert np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
         assert all(t.path.is_file() for t in tracks)
-        index = read_index(root / ".myna" / INDEX_FILENAME)
+        index = read_index(index_file(root / ".myna", model_id))
         assert index.ntotal == len(ids)
         assert sorted(faiss_ids(index)) == ids.tolist()
 
@@ -181,8 +181,11 @@ def test_fixed_file_leaves_the_errors_and_broken_file_leaves_the_tracks(lib: Pat
     assert_consistent(lib, embedder.model_id)
 
 
-def test_changed_checkpoint_reembeds_everything_without_mixing(lib: Path, embedder: Embedder, tmp_path: Path) -> None:
+def test_a_second_checkpoint_adds_a_set_beside_the_first_and_never_mixes(lib: Path, embedder: Embedder,
+                                                                         tmp_path: Path) -> None:
     index_library(lib, embedder, options=INLINE)
+    with LibraryStore.open(lib / ".myna") as store:
+        first_ids, first_X = store.embeddings()
     other = Embedder.load(save_tiny_checkpoint(tmp_path / "other", seed=1))
     assert other.model_id != embedder.model_id
     notes: list[str] = []
@@ -194,12 +197,25 @@ def test_changed_checkpoint_reembeds_everything_without_mixing(lib: Path, embedd
             notes.append(message)
 
     report = index_library(lib, other, options=INLINE, progress=Hook())
-    assert report.model_changed and report.dropped_embeddings == len(GOOD_FILES)
+    assert report.model_changed and report.kept_models == [embedder.model_id]
     assert report.embedded == len(GOOD_FILES) and report.previous_model == embedder.model_id
-    assert len(notes) == 1 and "re-embedding" in notes[0]
+    assert len(notes) == 1 and "kept the embeddings of " + embedder.model_id in notes[0]
     assert_consistent(lib, other.model_id)
     with sqlite3.connect(lib / ".myna" / "library.sqlite") as db:
-        assert db.execute("SELECT DISTINCT model_id FROM embeddings").fetchall() == [(other.model_id,)]
+        counts = dict(db.execute("SELECT model_id, COUNT(*) FROM embeddings GROUP BY model_id").fetchall())
+    assert counts == {embedder.model_id: len(GOOD_FILES), other.model_id: len(GOOD_FILES)}
+    with Library.open(lib / ".myna", model=embedder.model_id[:8]) as old:  # a prefix names the set
+        ids, X = old.store.embeddings()
+        assert ids.tolist() == first_ids.tolist() and np.array_equal(X, first_X)
+        hits = old.search(first_X[:1], 1)[1][0].tolist()
+        assert hits == [int(first_ids[0])]  # searched in its own index, with its own vectors
+
+    def must_not_load():
+        raise AssertionError("the first model's set is complete: nothing to load")
+
+    back = index_library(lib, LazyEmbedder(must_not_load, embedder.model_id), options=INLINE)
+    assert back.model_changed and back.embedded == 0 and back.kept_models == [other.model_id]
+    assert_consistent(lib, embedder.model_id)
 
 
 def test_worker_processes_give_the_same_result_as_inline(lib: Path, embedder: Embedder, tmp_path: Path) -> None:
@@ -227,7 +243,7 @@ def test_concurrent_run_is_refused(lib: Path, embedder: Embedder) -> None:
 _SLOW_RUN = """
 import sys, time
 from myna_rpe.embed import Embedder
-from playlist.indexer import IndexOptions, index_library
+from playlist.library.indexer import IndexOptions, index_library
 
 class Slow:  # the real model, slowed so the test can kill the run between commits
     def __init__(self, inner):
@@ -278,7 +294,7 @@ def test_killed_run_resumes_complete_and_consistent(lib: Path, embedder: Embedde
 
 def test_missing_or_corrupt_index_is_rebuilt_from_the_store(lib: Path, embedder: Embedder) -> None:
     index_library(lib, embedder, options=INLINE)
-    index_path = lib / ".myna" / INDEX_FILENAME
+    index_path = index_file(lib / ".myna", embedder.model_id)
     with Library.open(lib / ".myna") as library:
         first = library.store.tracks()[0]
         expected = library.similar(first.id, 3)
@@ -288,7 +304,7 @@ def test_missing_or_corrupt_index_is_rebuilt_from_the_store(lib: Path, embedder:
     assert index_path.is_file()  # saved again
     index_path.write_bytes(b"garbage")
     with LibraryStore.open(lib / ".myna") as store:
-        store.set_meta("index_state", None)  # and a stale stamp: both lead to a rebuild
+        store.set_meta(f"index_state:{embedder.model_id}", None)  # and a stale stamp: both lead to a rebuild
     report = index_library(lib, embedder, options=INLINE)
     assert report.embedded == 0 and report.index_rebuilt
     assert_consistent(lib, embedder.model_id)
@@ -348,7 +364,7 @@ def test_an_empty_library_gives_an_empty_index(tmp_path: Path, embedder: Embedde
 
 
 def test_default_worker_count_follows_cores_and_device() -> None:
-    from playlist.indexer import default_workers
+    from playlist.library.indexer import default_workers
 
     assert (default_workers("cpu", cpus=2), default_workers("cpu", cpus=16)) == (1, 4)
     assert (default_workers("cuda", cpus=2), default_workers("cuda", cpus=32)) == (1, 8)

@@ -139,3 +139,47 @@ def test_write_keeps_non_local_entries_verbatim(tmp_path: Path) -> None:
     assert out.read_text(encoding="utf-8").splitlines() == ["#EXTM3U", "#EXTINF:-1,Radio", "http://radio.example/live"]
     (back,) = read_m3u(out)
     assert back.path is None and back.location == "http://radio.example/live"
+
+
+def test_extinf_attributes_with_quoted_commas_are_parsed_and_written_back(tmp_path: Path) -> None:
+    pl = tmp_path / "tv.m3u8"
+    pl.write_text('#EXTM3U\n'
+                  '#EXTINF:-1 tvg-name="Live, Loud" group-title="Rock, Pop" tvg-id=x1,Band, The - Song, Part 2\n'
+                  'a.mp3\n'
+                  '#EXTINF:12 empty="",Solo\n'
+                  'b.mp3\n'
+                  '#EXTINF:5 broken="no end,A - B\n'
+                  'c.mp3\n', encoding="utf-8")
+    m3u = read_playlist(pl)
+    a, b, c = m3u.entries
+    assert a.attributes == (("tvg-name", "Live, Loud"), ("group-title", "Rock, Pop"), ("tvg-id", "x1"))
+    assert (a.duration, a.artist, a.title) == (None, "Band, The", "Song, Part 2")
+    assert b.attributes == (("empty", ""),) and (b.duration, b.title) == (12.0, "Solo")
+    assert c.attributes == () and c.title is None
+    assert [(w.line, w.reason.split(":")[0]) for w in m3u.warnings] == [(6, "#EXTINF ignored")]
+    assert "not closed" in m3u.warnings[0].reason
+    out = write_m3u8(tmp_path / "out.m3u8", [a, b])
+    again = read_m3u(out)
+    assert [e.attributes for e in again] == [a.attributes, b.attributes]
+    assert (again[0].artist, again[0].title) == ("Band, The", "Song, Part 2")
+
+
+def test_nested_playlists_are_expanded_in_order_and_cycles_skipped(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "top.m3u8").write_text("#EXTM3U\n1.mp3\nsub/inner.m3u\n4.mp3\nmissing.m3u8\n5.mp3\n",
+                                       encoding="utf-8")
+    (tmp_path / "sub" / "inner.m3u").write_text("#EXTINF:3,A - Two\n2.mp3\n../loop.m3u8\n", encoding="utf-8")
+    (tmp_path / "loop.m3u8").write_text("3.mp3\nsub/inner.m3u\ntop.m3u8\n", encoding="utf-8")
+    m3u = read_playlist(tmp_path / "top.m3u8")
+    assert [e.path.name for e in m3u.entries] == ["1.mp3", "2.mp3", "3.mp3", "4.mp3", "5.mp3"]
+    two, three = m3u.entries[1], m3u.entries[2]
+    assert two.path == (tmp_path / "sub" / "2.mp3").resolve()  # relative to the nested file's folder
+    assert (two.title, two.line, two.source) == ("Two", 2, (tmp_path / "sub" / "inner.m3u"))
+    assert three.path == (tmp_path / "3.mp3").resolve() and m3u.entries[0].source is None
+    reasons = [(w.source.name if w.source else None, w.line, w.reason) for w in m3u.warnings]
+    assert reasons[0] == ("loop.m3u8", 2, "nested playlist skipped: it includes itself "
+                                          "(inner.m3u -> loop.m3u8 -> inner.m3u)")
+    assert reasons[1] == ("loop.m3u8", 3, "nested playlist skipped: it includes itself "
+                                          "(top.m3u8 -> inner.m3u -> loop.m3u8 -> top.m3u8)")
+    assert reasons[2][:2] == (None, 5) and "playlist not found" in reasons[2][2]
+    assert len(reasons) == 3

@@ -17,7 +17,7 @@ import cli.playlist_cmd  # noqa: F401
 from cli.app import app
 from myna_rpe.errors import PlaylistError
 from playlist.m3u import read_m3u
-from playlist.store import LibraryStore
+from playlist.library.store import LibraryStore
 from playlist.synthetic import SyntheticSpec
 from tests.cli_helpers import wide_console  # noqa: F401 (autouse fixture)
 from tests.library_helpers import synthetic_store
@@ -134,7 +134,7 @@ def test_playlist_outside_the_library_is_one_red_line(library, tmp_path) -> None
 
 
 def test_foreign_paths_match_by_unique_tail(library, tmp_path) -> None:
-    from playlist.catalog import resolve_playlist
+    from playlist.geometry.catalog import resolve_playlist
 
     root, lib = library
     pl = tmp_path / "windows.m3u"
@@ -234,3 +234,24 @@ def test_a_broken_settings_file_is_one_line_with_the_fix(library, tmp_path, _pri
     result = runner.invoke(app, ["config"])
     assert isinstance(result.exception, ConfigError)
     assert str(path) in str(result.exception) and "not valid JSON" in str(result.exception)
+
+
+def test_nested_playlists_are_followed_in_order_and_a_cycle_is_one_warning(library, tmp_path: Path) -> None:
+    root, lib = library
+    a, b = artist_files(root, lib, 2, 3), artist_files(root, lib, 3, 3)
+    inner = write_playlist(tmp_path / "sub" / "inner.m3u", b, ["../top.m3u8", "gone.flac"])
+    top = write_playlist(tmp_path / "top.m3u8", a[:2], [os.path.relpath(inner, tmp_path),
+                                                       os.path.relpath(a[2], tmp_path)])
+    result = runner.invoke(app, ["playlist", "extend", str(top), "--n", "2", "--dry-run", "--db", str(root / ".myna")])
+    assert result.exit_code == 0, result.output
+    assert "top.m3u8: 6 tracks" in result.output and "would write 9 entries" in result.output
+    assert "inner.m3u:5" in result.output and "it includes itself (top.m3u8 -> inner.m3u -> top.m3u8)" in result.output
+    assert "inner.m3u:6" in result.output and "file not found" in result.output
+    with LibraryStore.open(root / ".myna", readonly=True) as store:
+        from playlist.geometry.catalog import resolve_playlist
+
+        ids, _ = resolve_playlist(read_m3u(top), store, store.embedded_ids())
+    assert ids == [lib.ids[np.flatnonzero(lib.artist == 2)[0]],
+                                              lib.ids[np.flatnonzero(lib.artist == 2)[1]],
+                                              *lib.ids[np.flatnonzero(lib.artist == 3)[:3]],
+                                              lib.ids[np.flatnonzero(lib.artist == 2)[2]]]

@@ -56,7 +56,9 @@ PLAYLISTS = [
     Case("only_comments", b"#EXTM3U\n# just a comment\n#EXTINF:10,A - B\n\n", None, "no track entries"),
     Case("only_urls", b"#EXTM3U\nhttp://radio.example/live\nspotify://track/x\n", None,
          "none of the playlist's tracks are in the library index"),
-    Case("nested_m3u", _lines("other.m3u8"), 3, "a playlist inside the playlist", 5),
+    Case("nested_m3u", _lines("other.m3u8"), 3),  # expanded: its one track is already listed
+    Case("nested_missing", _lines("gone.m3u8"), 3, "nested playlist skipped", 5),
+    Case("nested_pls", _lines("other.pls"), 3, "only nested .m3u/.m3u8 playlists are followed", 5),
     Case("directory", _lines("../artist0001"), 3, "a folder, not a track", 5),
     Case("dotdot", _lines("../artist0001/../" + GOOD[3], "./../" + GOOD[4]), 5),
     Case("duplicates", _lines("../" + GOOD[0], "../" + GOOD[0], "../" + GOOD[1]), 3),

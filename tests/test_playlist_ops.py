@@ -8,15 +8,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from playlist.catalog import ArrayCatalog, TrackMeta
-from playlist.extend import check, extend
-from playlist.expand import expand
-from playlist.fill import fill, hull_coverage, hull_samples
-from playlist.hull import Verdict
-from playlist.plot import plot_playlist
-from playlist.selection import SelectionRules, recording_key
+from playlist.geometry.catalog import ArrayCatalog, TrackMeta
+from playlist.geometry.extend import check, extend
+from playlist.geometry.expand import expand
+from playlist.geometry.fill import fill, hull_coverage, hull_samples
+from playlist.geometry.hull import Verdict
+from playlist.geometry.plot import plot_playlist
+from playlist.geometry.selection import SelectionRules, recording_key
 from playlist.synthetic import SyntheticSpec, synthetic_library
-from playlist.transition import match_playlists, transition
+from playlist.geometry.transition import match_playlists, transition
 
 SPEC = SyntheticSpec(dim=24, genres=4, styles_per_genre=3, artists_per_style=5, tracks_per_artist=12)
 
@@ -110,7 +110,7 @@ def test_expand_picks_beyond_the_boundary(lib, catalog) -> None:
 
 
 def test_expand_boundary_lp_on_a_square() -> None:
-    from playlist.hull import PlaylistHull
+    from playlist.geometry.hull import PlaylistHull
 
     square = PlaylistHull(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
     assert square.boundary_along(np.array([1.0, 0.0])) == pytest.approx(0.5)
@@ -167,7 +167,7 @@ def test_array_catalog_metadata_defaults() -> None:
 def test_selector_needs_tags_duration_and_audio_to_agree_for_a_duplicate() -> None:
     from pathlib import Path
 
-    from playlist.selection import Selector
+    from playlist.geometry.selection import Selector
 
     def unit(*x: float) -> np.ndarray:
         v = np.array(x, dtype=np.float64)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from playlist.scan import HEAD_TAIL_BYTES, content_hash, full_hash, walk_library
-from playlist.tags import Tags, read_tags
+from playlist.library.scan import HEAD_TAIL_BYTES, content_hash, full_hash, walk_library
+from playlist.library.tags import Tags, read_tags
 from tests.library_helpers import write_track
 
 

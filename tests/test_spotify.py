@@ -22,11 +22,11 @@ import pytest
 from cli.console import console
 from myna_rpe.errors import PlaylistError, SpotifyError
 from playlist.m3u import read_m3u
-from playlist.spotify import export_playlist, find_on_spotify, import_playlist, write_import
-from playlist.spotify_auth import AuthSettings, PrivateTokenCache, make_auth_manager
-from playlist.spotify_client import SpotifyClient, parse_playlist_ref
-from playlist.store import LibraryStore, TrackInfo
-from playlist.tags import Tags
+from playlist.spotify.bridge import export_playlist, find_on_spotify, import_playlist, write_import
+from playlist.spotify.auth import AuthSettings, PrivateTokenCache, make_auth_manager
+from playlist.spotify.client import SpotifyClient, parse_playlist_ref
+from playlist.library.store import LibraryStore, TrackInfo
+from playlist.library.tags import Tags
 from tests.spotify_fake_server import FakeSpotify
 
 ALL_SCOPES = "playlist-modify-private playlist-modify-public playlist-read-collaborative playlist-read-private"
@@ -234,7 +234,7 @@ def test_unplayable_items_are_matched_but_flagged_and_relinked_items_keep_their_
 
 def test_without_a_market_nothing_is_flagged(fake):
     # The API only reports playability when asked with a market; absent, it is unknown.
-    from playlist.spotify_client import RemoteTrack
+    from playlist.spotify.client import RemoteTrack
 
     obj = fake.add_track("t", "Song", ["Band"], 100.0, restriction="market")
     assert RemoteTrack.from_api(obj).unplayable

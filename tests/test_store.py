@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from myna_rpe.errors import LibraryError
-from playlist.store import LibraryStore, TrackInfo, find_db_dir
+from playlist.library.store import LibraryStore, TrackInfo, find_db_dir
 
 
 def info(rel: str, h: str = "", **tags) -> TrackInfo:
@@ -92,15 +92,99 @@ def test_move_and_copy_keep_vectors(store: LibraryStore) -> None:
     assert [t.id for t in store.tracks_with_hash("H")] == [a, c]
 
 
-def test_switching_model_drops_old_embeddings_only(store: LibraryStore) -> None:
+def test_a_second_model_adds_a_set_and_keeps_the_first(store: LibraryStore) -> None:
     with store.transaction():
-        store.add_track(info("a.mp3"), np.ones(3))
-    assert store.set_model("model-a", {"dim": 3}) == 0  # same model: nothing dropped
-    assert store.set_model("model-b", {"dim": 3}) == 1
-    assert store.model_id == "model-b"
+        a = store.add_track(info("a.mp3"), np.array([1.0, 0.0, 0.0]))
+    assert store.set_model("model-a", {"dim": 3}) == 1  # same model: its one embedding is there
+    assert store.set_model("model-b", {"dim": 3}, 3) == 0
+    assert store.model_id == store.current_model == "model-b"
     assert store.count_tracks() == 1 and store.count_embeddings() == 0
     ids, X = store.embeddings()
     assert len(ids) == 0 and X.shape == (0, 3)
+    with store.transaction():
+        store.add_track(info("a.mp3"), np.array([0.0, 1.0, 0.0]))  # same content, model b's vector
+    sets = {m.model_id: (m.count, m.dim, m.current) for m in store.models()}
+    assert sets == {"model-a": (1, 3, False), "model-b": (1, 3, True)}
+    with LibraryStore.open(store.db_dir, readonly=True, model="model-a") as old:
+        assert np.allclose(old.embeddings()[1], [[1.0, 0.0, 0.0]]) and old.model_id == "model-a"
+    with LibraryStore.open(store.db_dir, readonly=True) as current:
+        assert np.allclose(current.embeddings([a])[1], [[0.0, 1.0, 0.0]])
+
+
+def test_new_content_drops_the_other_models_vectors_and_copies_take_all(store: LibraryStore) -> None:
+    with store.transaction():
+        a = store.add_track(info("a.mp3", "H"), np.ones(3))
+    store.set_model("model-b", None, 3)
+    with store.transaction():
+        store.add_track(info("a.mp3", "H"), np.ones(3))
+        c = store.copy_track(a, info("copy.mp3", "H"))
+    with LibraryStore.open(store.db_dir, readonly=True, model="model-a") as old:
+        assert old.embeddings()[0].tolist() == [a, c]
+    with store.transaction():
+        store.add_track(info("a.mp3", "H2"), np.ones(3))  # re-encoded: model a's vector is stale
+    with LibraryStore.open(store.db_dir, readonly=True, model="model-a") as old:
+        assert old.embeddings()[0].tolist() == [c]
+
+
+def test_models_are_chosen_by_prefix_and_dropped(store: LibraryStore) -> None:
+    with store.transaction():
+        store.add_track(info("a.mp3"), np.ones(3))
+    store.set_model("model-b", None, 3)
+    with store.transaction():
+        store.add_track(info("a.mp3"), np.ones(3))
+    assert store.resolve_model("model-a") == "model-a"
+    with pytest.raises(LibraryError, match="matches 2 models"):
+        store.resolve_model("model")
+    with pytest.raises(LibraryError, match="no embeddings of model 'x'.*myna index --status"):
+        LibraryStore.open(store.db_dir, model="x")
+    generation = store.generation
+    assert store.drop_model("model-b") == 1
+    assert store.generation > generation
+    assert store.current_model == store.model_id == "model-a"
+    assert [m.model_id for m in store.models()] == ["model-a"] and store.count_embeddings() == 1
+
+
+_SCHEMA_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE tracks (id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL UNIQUE, title TEXT, artist TEXT,
+    album TEXT, track_no INTEGER, duration REAL, isrc TEXT, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    content_hash TEXT NOT NULL, added_at REAL NOT NULL, updated_at REAL NOT NULL);
+CREATE INDEX tracks_by_hash ON tracks(content_hash);
+CREATE TABLE embeddings (track_id INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
+    model_id TEXT NOT NULL, vector BLOB NOT NULL);
+CREATE TABLE errors (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    message TEXT NOT NULL, at REAL NOT NULL);
+INSERT INTO meta VALUES ('schema', '1'), ('model_id', '"old"'), ('model_config', '{"dim": 2}'), ('dim', '2'),
+    ('generation', '7'), ('index_state', '{"generation": 7, "model_id": "old", "kind": "flat", "n": 2}');
+"""
+
+
+def test_a_schema_1_store_is_read_as_it_is_and_migrated_keeping_every_vector(tmp_path: Path) -> None:
+    db = tmp_path / "lib" / ".myna"
+    db.mkdir(parents=True)
+    vectors = np.array([[3.0, 4.0], [1.0, 0.0]], dtype="<f4")
+    with sqlite3.connect(db / "library.sqlite") as conn:
+        conn.executescript(_SCHEMA_1)
+        for i, v in enumerate(vectors, 1):
+            conn.execute("INSERT INTO tracks VALUES (?, ?, NULL, NULL, NULL, NULL, NULL, NULL, 1, 1, ?, 0, 0)",
+                         (i, f"{i}.mp3", f"h{i}"))
+            conn.execute("INSERT INTO embeddings VALUES (?, 'old', ?)", (i, v.tobytes()))
+    with LibraryStore.open(db, readonly=True) as old:  # a reader never writes: schema 1 as it is
+        assert old.schema == 1 and old.dim == 2 and [m.model_id for m in old.models()] == ["old"]
+        ids, X = old.embeddings()
+    assert ids.tolist() == [1, 2] and np.allclose(X, [[0.6, 0.8], [1.0, 0.0]])
+    with LibraryStore.open(db) as store:  # the first writable open migrates
+        assert store.get_meta("schema") == 2 and store.generation == 7
+        assert [(m.model_id, m.config, m.dim, m.count, m.current) for m in store.models()] == [
+            ("old", {"dim": 2}, 2, 2, True)]
+        assert store.get_meta("dim") is None and store.get_meta("index_state") is None
+        ids2, X2 = store.embeddings()
+        assert ids2.tolist() == [1, 2] and np.array_equal(X2, X)
+        store.set_model("new", None, 2)
+        with store.transaction():
+            store.add_track(info("1.mp3", "h1"), np.ones(2))  # a second set beside the migrated one
+    with LibraryStore.open(db, readonly=True, model="old") as again:
+        assert np.array_equal(again.embeddings()[1], X)
 
 
 def test_dimension_change_within_a_model_is_refused(store: LibraryStore) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from playlist.track_matching import (
+from playlist.spotify.track_matching import (
     TrackMatcher,
     artist_names,
     fold,
@@ -156,7 +156,7 @@ def test_missing_metadata_is_a_reason_not_a_crash():
 def test_multi_valued_tags_keep_every_value(tmp_path) -> None:
     import mutagen
 
-    from playlist.tags import read_tags
+    from playlist.library.tags import read_tags
     from tests.library_helpers import write_track
 
     path = write_track(tmp_path / "cue.flac", seed=0, seconds=0.5)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from myna_rpe.errors import LibraryError
-from playlist.store import l2_normalise
-from playlist.vector_index import (
+from playlist.library.store import l2_normalise
+from playlist.library.vector_index import (
     IndexSpec,
     build_index,
     configure_search,

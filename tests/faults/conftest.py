@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from playlist.indexer import IndexOptions, index_library
+from playlist.library.indexer import IndexOptions, index_library
 from tests.faults.helpers import store_state
 from tests.library_helpers import make_test_library, save_tiny_checkpoint
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from playlist.store import LibraryStore
+from playlist.library.store import LibraryStore
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "250"}
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from playlist.store import LibraryStore
+from playlist.library.store import LibraryStore
 from tests.faults.helpers import myna
 from tests.library_helpers import write_track
 

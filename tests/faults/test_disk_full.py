@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from playlist.indexer import IndexOptions, index_library
+from playlist.library.indexer import IndexOptions, index_library
+from playlist.library.vector_index import index_file
 from tests.faults.helpers import (
     assert_same_store,
     can_mount,
@@ -26,7 +27,7 @@ MOUNT = can_mount()
 # Injected where no tmpfs can be mounted: the store's SQLite connection fails its Nth
 # COMMIT with SQLite's own disk-full error.
 _FULL_AT_COMMIT = """
-import sqlite3, playlist.store as store
+import sqlite3, playlist.library.store_db as store
 class Full:
     commits = 0
     def __init__(self, conn): self.conn = conn
@@ -76,20 +77,20 @@ def test_disk_full_during_commits(leave_kib: int, lib: Path, checkpoint: Path, e
 
 def test_disk_full_while_writing_the_index(lib: Path, checkpoint: Path, embedder, clean_state: dict) -> None:
     result = myna("index", lib, "-c", checkpoint, "--workers", "0", prelude=_FULL_AT_FSYNC)
-    _assert_disk_full(result, lib / ".myna" / "index.faiss")
+    _assert_disk_full(result, index_file(lib / ".myna", embedder.model_id))
     assert sorted(os.listdir(lib / ".myna")) == ["library.sqlite", "lock"]  # no temp file left behind
     assert_same_store(store_state(lib / ".myna"), clean_state)  # every embedding was committed
     rebuilt = myna("index", lib, "--rebuild-index", prelude=_FULL_AT_FSYNC)
-    _assert_disk_full(rebuilt, lib / ".myna" / "index.faiss")
+    _assert_disk_full(rebuilt, index_file(lib / ".myna", embedder.model_id))
     index_library(lib, embedder, options=IndexOptions(workers=0))  # space again: the index is written
-    assert (lib / ".myna" / "index.faiss").is_file()
+    assert index_file(lib / ".myna", embedder.model_id).is_file()
 
 
 @pytest.mark.skipif(not MOUNT, reason="needs root and mount for a small tmpfs")
 def test_reading_a_store_on_a_full_disk_works(lib: Path, embedder, tmp_path: Path) -> None:
     with small_tmpfs(tmp_path / "disk", 512) as disk:
         index_library(lib, embedder, db_dir=disk / "store", options=IndexOptions(workers=0))
-        (disk / "store" / "index.faiss").unlink()  # a reader must rebuild it, and cannot save it
+        index_file(disk / "store", embedder.model_id).unlink()  # a reader must rebuild it, and cannot save it
         fill_disk(disk, 0)
         result = myna("similar", "Ärtist - Söng", "-n", "2", "--db", disk / "store")
         assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from playlist.indexer import IndexOptions, index_library
+from playlist.library.indexer import IndexOptions, index_library
+from playlist.library.vector_index import index_file
 from tests.faults.helpers import can_mount, myna, one_line_error, read_only_view
 
 
@@ -21,7 +22,7 @@ def _snapshot(folder: Path) -> dict[str, str]:
 def test_readers_work_on_a_read_only_store_and_index_says_one_line(lib: Path, embedder, checkpoint: Path,
                                                                    tmp_path: Path) -> None:
     index_library(lib, embedder, options=IndexOptions(workers=0))
-    (lib / ".myna" / "index.faiss").unlink()  # readers must rebuild it in memory
+    index_file(lib / ".myna", embedder.model_id).unlink()  # readers must rebuild it in memory
     (tmp_path / "list.m3u8").write_text("#EXTM3U\nlib/Ärtist/Älbum/01 Söng.mp3\nlib/Compilation/a.ogg\n")
     before = _snapshot(lib / ".myna")
     with read_only_view(lib, tmp_path / "ro") as ro:

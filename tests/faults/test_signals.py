@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from playlist.indexer import IndexOptions, index_library
+from playlist.library.indexer import IndexOptions, index_library
 from tests.faults.helpers import ENV, alive_in_group, assert_same_store, workers, store_state
 
 # (signal, moment): "worker-start" = as soon as the decode worker process exists (it is then

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from playlist.m3u import PlaylistEntry
-from playlist.vector_index import build_index, search
+from playlist.library.vector_index import build_index, search
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class LibraryCatalog:
     def __init__(self, library) -> None:  # playlist.library.Library; typed loosely to keep imports light
         self.library = library
         self.store = library.store
-        self.dim = int(self.store.get_meta("dim") or 0)
+        self.dim = self.store.dim or 0
         self._cache: dict[int, np.ndarray] = {}
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -172,7 +172,7 @@ def _why_not_found(entry: PlaylistEntry) -> str:
     if entry.path is None:
         return entry.note or "not a local file"
     if entry.path.suffix.lower() in PLAYLIST_SUFFIXES:
-        return "a playlist inside the playlist (nested playlists are not followed)"
+        return "a playlist inside the playlist (only nested .m3u/.m3u8 playlists are followed)"
     try:
         if stat.S_ISDIR(entry.path.stat().st_mode):
             return "a folder, not a track"

@@ -5,9 +5,13 @@
         for track, score in lib.similar(track_id, n=10): ...
         lib.store                                # the LibraryStore (tracks, tags, embeddings)
 
-The index file is trusted only if the store's meta says it was built from the current
-generation of embeddings with the current model and has the expected size; otherwise it
-is rebuilt from the store (and saved when no `myna index` holds the lock).
+    Library.open(db_dir, model="3f2a")           # another model's set (an id or a prefix)
+
+One model's embeddings are searched, with that model's own index file. The index is
+trusted only if the store's meta says it was built from the current generation of
+embeddings with that model and has the expected size; otherwise it is rebuilt from the
+store (and saved when no `myna index` holds the lock). Through an approximate index a
+search short-lists and re-ranks exactly (`vector_index.rerank`).
 """
 
 from __future__ import annotations
@@ -19,44 +23,66 @@ import faiss
 import numpy as np
 
 from myna_rpe.errors import LibraryError, MynaError
-from playlist.lock import LibraryLock
-from playlist.store import LibraryStore, Track, l2_normalise
-from playlist.vector_index import (
-    INDEX_FILENAME,
+from playlist.library.lock import LibraryLock
+from playlist.library.store import LibraryStore, Track, l2_normalise
+from playlist.library.vector_index import (
+    RERANK_FACTOR,
     IndexSpec,
     build_index,
     configure_search,
+    index_file,
+    index_kind,
+    is_exact,
     read_index,
+    rerank,
     search,
     write_index_atomic,
 )
 
 
 def stored_spec(store: LibraryStore) -> IndexSpec:
-    """The index type chosen at the last `myna index` (flat if never chosen)."""
+    """The index type chosen at the last `myna index` (auto if never chosen)."""
     return IndexSpec(**(store.get_meta("index_spec") or {}))
 
 
+def index_path(store: LibraryStore) -> Path:
+    return index_file(store.db_dir, store.model_id)
+
+
+def _state_key(store: LibraryStore) -> str:
+    return f"index_state:{store.model_id}"
+
+
+def index_state(store: LibraryStore) -> dict | None:
+    """What the saved index of the store's model was built from: generation, requested
+    kind, built kind, size."""
+    return store.get_meta(_state_key(store))
+
+
 def index_is_fresh(store: LibraryStore, spec: IndexSpec) -> bool:
-    state = store.get_meta("index_state") or {}
-    return ((store.db_dir / INDEX_FILENAME).is_file()
+    state = index_state(store) or {}
+    return (index_path(store).is_file()
             and state.get("generation") == store.generation
-            and state.get("model_id") == store.model_id
             and state.get("kind") == spec.kind)
 
 
 def rebuild_index(store: LibraryStore, spec: IndexSpec, save: bool = True) -> faiss.Index:
-    """Build the index from every current embedding; with `save`, write it atomically and
-    record what it was built from. The caller holds the lock when saving."""
+    """Build the index from every embedding of the store's model; with `save`, write it
+    atomically and record what it was built from. The caller holds the lock when saving."""
     generation = store.generation
     ids, X = store.embeddings()
     index = build_index(ids, X, spec)
     if save:
-        write_index_atomic(index, store.db_dir / INDEX_FILENAME)
+        write_index_atomic(index, index_path(store))
         store.set_meta("index_spec", asdict(spec))
-        store.set_meta("index_state", {"generation": generation, "model_id": store.model_id,
-                                       "kind": spec.kind, "n": int(index.ntotal)})
+        store.set_meta(_state_key(store), {"generation": generation, "kind": spec.kind, "built": index_kind(index),
+                                           "n": int(index.ntotal)})
     return index
+
+
+def drop_index(store: LibraryStore, model_id: str) -> None:
+    """Remove a dropped model's index file (its meta stamp goes with the model)."""
+    index_file(store.db_dir, model_id).unlink(missing_ok=True)
 
 
 def load_index(store: LibraryStore, spec: IndexSpec) -> faiss.Index | None:
@@ -64,10 +90,10 @@ def load_index(store: LibraryStore, spec: IndexSpec) -> faiss.Index | None:
     if not index_is_fresh(store, spec):
         return None
     try:
-        index = read_index(store.db_dir / INDEX_FILENAME)
+        index = read_index(index_path(store))
     except LibraryError:
         return None
-    if index.ntotal != (store.get_meta("index_state") or {}).get("n"):
+    if index.ntotal != (index_state(store) or {}).get("n"):
         return None
     configure_search(index, spec)
     return index
@@ -79,7 +105,7 @@ def _rebuild_for_reading(store: LibraryStore, spec: IndexSpec) -> faiss.Index:
     lock = LibraryLock(store.db_dir)
     if lock.try_acquire():
         try:
-            with LibraryStore.open(store.db_dir, root=store.root) as writer:
+            with LibraryStore.open(store.db_dir, root=store.root, model=store.model_id) as writer:
                 return rebuild_index(writer, spec, save=True)
         except MynaError:  # e.g. the disk is full: searching does not need the saved copy
             pass
@@ -94,9 +120,11 @@ class Library:
         self.index = index
 
     @classmethod
-    def open(cls, db_dir: str | Path, root: str | Path | None = None, spec: IndexSpec | None = None) -> Library:
-        """Open for reading: the store read-only, and its index (rebuilt if stale)."""
-        store = LibraryStore.open(db_dir, root=root, readonly=True)
+    def open(cls, db_dir: str | Path, root: str | Path | None = None, spec: IndexSpec | None = None,
+             model: str | None = None) -> Library:
+        """Open for reading: the store read-only, and its index (rebuilt if stale). `model`
+        chooses the embedding set (default: the library's current model)."""
+        store = LibraryStore.open(db_dir, root=root, readonly=True, model=model)
         try:
             spec = spec or stored_spec(store)
             index = load_index(store, spec)
@@ -122,15 +150,23 @@ class Library:
     def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k cosine neighbours of each row of `vectors` (normalised here):
         (scores (q, k) float32, ids (q, k) int64), id -1 / score -inf where fewer exist."""
-        return search(self.index, l2_normalise(np.atleast_2d(vectors)), k)
+        Q = l2_normalise(np.atleast_2d(vectors))
+        if is_exact(self.index) or k <= 0:
+            return search(self.index, Q, k)
+        _, candidates = search(self.index, Q, RERANK_FACTOR * k)
+        return rerank(Q, candidates, self.store.embeddings, k)
 
     def similar(self, track_id: int, n: int = 10) -> list[tuple[Track, float]]:
         """The `n` tracks most similar to track `track_id` (itself excluded), best first."""
         _, X = self.store.embeddings([track_id])
         if len(X) == 0:
-            raise LibraryError(f"track {track_id} has no embedding with the current model",
+            raise LibraryError(f"track {track_id} has no embedding with model {self.store.model_id}",
                                path=self.store.db_dir, fix="run `myna index` to finish indexing")
-        scores, ids = self.search(X, n + 1)
-        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0 and i != track_id][:n]
+        return self.nearest(X[0], n, exclude={track_id})
+
+    def nearest(self, vector: np.ndarray, n: int = 10, exclude: set[int] = frozenset()) -> list[tuple[Track, float]]:
+        """The `n` tracks nearest to `vector` (an embedding of this library's model), best first."""
+        scores, ids = self.search(vector, n + len(exclude))
+        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0 and int(i) not in exclude][:n]
         tracks = self.store.tracks_by_id(i for i, _ in pairs)
         return [(tracks[i], s) for i, s in pairs if i in tracks]

@@ -9,14 +9,15 @@ Layout (default, beside the library)::
 Public API (read side, used by the playlist tools)::
 
     with LibraryStore.open(db_dir) as store:     # db_dir = LIBRARY/.myna or --db PATH
-        store.model_id                           # the model every stored embedding comes from
+        store.model_id                           # the model whose embeddings this store reads
+        store.models()                           # list[ModelSet]: every model with embeddings here
         store.tracks()                           # list[Track], ordered by id
         store.track(42)                          # Track | None
         store.track_by_path("a/b.mp3")           # absolute, relative to the root, or cwd-relative
         store.find("beatles - help")             # list[Track]: path or "artist - title" substring
         ids, X = store.embeddings()              # int64 (n,), float32 (n, dim), rows L2-normalised
 
-    with Library.open(db_dir) as lib:            # playlist.library: the store + its FAISS index
+    with Library.open(db_dir) as lib:            # playlist.library.opened: the store + its FAISS index
         scores, ids = lib.search(vectors, k)     # cosine; ids are track ids, -1 where fewer than k
 
 Track ids are SQLite AUTOINCREMENT keys: never reused, kept when a file is moved or
@@ -24,8 +25,12 @@ re-embedded, and used as the FAISS ids, so an id means the same track everywhere
 Paths are stored relative to the library root (POSIX separators), so moving the whole
 folder keeps the store valid; `Track.path` is absolute.
 
-Every stored embedding carries the id of the model that made it; reads return only the
-current model's vectors, so two models never mix even if a run was killed mid-switch.
+Embeddings are keyed by the id of the model that made them, and a store holds one set
+per model (`models()`); indexing with another checkpoint adds a set and keeps the others.
+A `LibraryStore` reads one set only, chosen when it is opened (`model=`, an id or a unique
+prefix of one; default: the current model, the one indexed last), so two models never mix
+in one search. Connection, schema and migrations are in `store_db.py`, the model sets
+in `model_sets.py`.
 Writers (the indexer) hold the lock file; SQLite runs in WAL mode, so readers (`myna
 similar`, `--status`) work while an index run is in progress. Readers open the store with
 `readonly=True`: they never write to it, so they also work on another user's library or on
@@ -35,13 +40,8 @@ none of its advice deletes anything.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,32 +49,8 @@ from typing import Any
 import numpy as np
 
 from myna_rpe.errors import LibraryError
-
-DB_DIRNAME = ".myna"
-DB_FILENAME = "library.sqlite"
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tracks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    path TEXT NOT NULL UNIQUE,
-    title TEXT, artist TEXT, album TEXT, track_no INTEGER, duration REAL, isrc TEXT,
-    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, content_hash TEXT NOT NULL,
-    added_at REAL NOT NULL, updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tracks_by_hash ON tracks(content_hash);
-CREATE TABLE IF NOT EXISTS embeddings (
-    track_id INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
-    model_id TEXT NOT NULL,
-    vector BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS errors (
-    path TEXT PRIMARY KEY,
-    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    message TEXT NOT NULL, at REAL NOT NULL
-);
-"""
+from playlist.library.model_sets import ModelSets
+from playlist.library.store_db import DB_DIRNAME, DB_FILENAME
 
 
 @dataclass(frozen=True)
@@ -150,63 +126,30 @@ def find_db_dir(start: Path) -> Path | None:
     return None
 
 
-class LibraryStore:
+class LibraryStore(ModelSets):
     """SQLite-backed store of tracks and embeddings. Open with `LibraryStore.open`."""
 
-    def __init__(self, conn: sqlite3.Connection, db_dir: Path, root: Path) -> None:
-        self._conn = conn
-        self.db_dir = db_dir
-        self.root = root
-        self.readonly = False
-
-    # ------------------------------------------------------------------ opening
+    def __init__(self, conn, db_dir: Path, readonly: bool) -> None:
+        super().__init__(conn, db_dir, readonly)
+        self.root = Path(".")
 
     @classmethod
     def open(cls, db_dir: str | Path, root: str | Path | None = None, create: bool = False,
-             readonly: bool = False) -> LibraryStore:
+             readonly: bool = False, model: str | None = None) -> LibraryStore:
         """Open the store in `db_dir`. `root` is the library folder; by default the parent
         of a `.myna` folder, or the root recorded when the store was created. With
         `readonly`, nothing is ever written (not even the -wal/-shm files where the folder
-        is read-only)."""
+        is read-only). `model` chooses the embedding set read (default: the current one)."""
         db_dir = Path(db_dir).expanduser().absolute()
-        db_path = db_dir / DB_FILENAME
-        if not db_path.is_file() and (readonly or not create):
-            raise LibraryError("no library index here", path=db_dir,
-                               fix="run `myna index LIBRARY` first (or pass the right --db)")
+        store = cls(cls.connect(db_dir, create, readonly), db_dir, readonly)
         try:
-            if readonly:
-                conn = _connect_readonly(db_path)
-            else:
-                db_dir.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(db_path, isolation_level=None, timeout=30.0)
-                conn.execute("PRAGMA journal_mode=WAL")
-                # NORMAL in WAL mode survives a killed process (not a power cut) and avoids an fsync per commit.
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA foreign_keys=ON")
-                conn.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise _sqlite_error(exc, db_path) from None
-        except OSError as exc:  # creating the .myna folder
-            raise LibraryError(f"cannot create the store folder ({exc.strerror})", path=db_dir,
-                               fix=FIX_READ_ONLY) from None
-        store = cls(conn, db_dir, Path("."))
-        store.readonly = readonly
-        try:
-            store._check_schema()
+            store._prepare_schema()
             store.root = store._resolve_root(root)
+            store._model = store.current_model if model is None else store.resolve_model(model)
         except BaseException:
-            conn.close()
+            store.close()
             raise
         return store
-
-    def _check_schema(self) -> None:
-        version = self.get_meta("schema")
-        if version is None:
-            if not self.readonly:
-                self.set_meta("schema", SCHEMA_VERSION)
-        elif int(version) > SCHEMA_VERSION:
-            raise LibraryError(f"the store was written by a newer myna (schema {version})",
-                               path=self.db_dir, fix="upgrade myna-rpe")
 
     def _resolve_root(self, root: str | Path | None) -> Path:
         if root is not None:
@@ -222,78 +165,11 @@ class LibraryStore:
             self.set_meta("root", str(resolved))
         return resolved
 
-    def close(self) -> None:
-        self._conn.close()
-
     def __enter__(self) -> LibraryStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """All writes inside commit together or not at all (a killed run loses only this)."""
-        with self._sqlite_errors():
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                if self._conn.in_transaction:  # SQLite may have rolled back itself (disk full)
-                    try:
-                        self._conn.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass  # nothing was committed either way
-                raise
-            self._conn.execute("COMMIT")
-
-    @contextmanager
-    def _sqlite_errors(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise _sqlite_error(exc, self.db_dir / DB_FILENAME) from None
-
-    # ------------------------------------------------------------------ meta
-
-    def get_meta(self, key: str) -> Any:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
-
-    def set_meta(self, key: str, value: Any) -> None:
-        with self._sqlite_errors():
-            self._conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
-                               "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, json.dumps(value)))
-
-    @property
-    def model_id(self) -> str | None:
-        return self.get_meta("model_id")
-
-    @property
-    def model_config(self) -> dict | None:
-        return self.get_meta("model_config")
-
-    @property
-    def generation(self) -> int:
-        """Bumped by every change to the set of embeddings; the FAISS index records the
-        generation it was built from, so a stale index is detected."""
-        return int(self.get_meta("generation") or 0)
-
-    def _bump(self) -> None:
-        self.set_meta("generation", self.generation + 1)
-
-    def set_model(self, model_id: str, config: dict | None, dim: int | None = None) -> int:
-        """Make `model_id` (embedding size `dim`) current. Embeddings from any other model are
-        deleted in the same transaction; returns how many were dropped."""
-        with self.transaction():
-            dropped = self._conn.execute("DELETE FROM embeddings WHERE model_id != ?", (model_id,)).rowcount
-            self.set_meta("model_id", model_id)
-            self.set_meta("model_config", config)
-            if dim is not None:
-                self.set_meta("dim", int(dim))
-            if dropped:
-                self._bump()
-        return dropped
 
     # ------------------------------------------------------------------ paths
 
@@ -374,14 +250,6 @@ class LibraryStore:
     def count_tracks(self) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM tracks").fetchone()[0]
 
-    def count_embeddings(self) -> int:
-        return self._conn.execute("SELECT COUNT(*) FROM embeddings WHERE model_id = ?",
-                                  (self.model_id,)).fetchone()[0]
-
-    def embedded_ids(self) -> set[int]:
-        rows = self._conn.execute("SELECT track_id FROM embeddings WHERE model_id = ?", (self.model_id,))
-        return {r[0] for r in rows}
-
     # ------------------------------------------------------------------ embeddings
 
     def embeddings(self, ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -402,8 +270,7 @@ class LibraryStore:
                                            (model, *chunk)).fetchall()
         out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         if not rows:
-            dim = int(self.get_meta("dim") or 0)
-            return out_ids, np.zeros((0, dim), dtype=np.float32)
+            return out_ids, np.zeros((0, self.dim or 0), dtype=np.float32)
         X = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1).astype(np.float32)
         return out_ids, l2_normalise(X)
 
@@ -413,7 +280,7 @@ class LibraryStore:
         """Insert a new track with its embedding, or replace the file's row at that path
         (keeping its id). Call inside `transaction()`; returns the track id."""
         now = time.time()
-        row = self._conn.execute("SELECT id FROM tracks WHERE path = ?", (info.rel_path,)).fetchone()
+        row = self._conn.execute("SELECT id, content_hash FROM tracks WHERE path = ?", (info.rel_path,)).fetchone()
         values = (info.title, info.artist, info.album, info.track_no, info.duration, info.isrc,
                   info.size, info.mtime_ns, info.content_hash)
         if row is None:
@@ -424,6 +291,9 @@ class LibraryStore:
             track_id = int(cur.lastrowid)
         else:
             track_id = int(row[0])
+            if row[1] != info.content_hash:  # new content: the other models' vectors describe the old one
+                self._conn.execute("DELETE FROM embeddings WHERE track_id = ? AND model_id != ?",
+                                   (track_id, self.model_id))
             self._conn.execute(
                 "UPDATE tracks SET title=?, artist=?, album=?, track_no=?, duration=?, isrc=?, size=?, "
                 "mtime_ns=?, content_hash=?, updated_at=? WHERE id=?", (*values, now, track_id))
@@ -436,23 +306,27 @@ class LibraryStore:
         if model is None:
             raise LibraryError("no model set on the store", path=self.db_dir, fix="this is a bug: call set_model first")
         vec = np.ascontiguousarray(vector, dtype="<f4").reshape(-1)
-        dim = self.get_meta("dim")
-        if dim is not None and int(dim) != vec.size and self.count_embeddings():
+        dim = self.dim
+        if dim is not None and dim != vec.size and self.count_embeddings():
             raise LibraryError(f"embedding size {vec.size} differs from the store's {dim}", path=self.db_dir)
         if dim != vec.size:
-            self.set_meta("dim", int(vec.size))
-        self._conn.execute("INSERT INTO embeddings(track_id, model_id, vector) VALUES (?,?,?) "
-                           "ON CONFLICT(track_id) DO UPDATE SET model_id=excluded.model_id, vector=excluded.vector",
-                           (track_id, model, vec.tobytes()))
+            self._conn.execute("UPDATE models SET dim = ? WHERE id = ?", (int(vec.size), model))
+        self._conn.execute("INSERT INTO embeddings(model_id, track_id, vector) VALUES (?,?,?) "
+                           "ON CONFLICT(model_id, track_id) DO UPDATE SET vector=excluded.vector",
+                           (model, track_id, vec.tobytes()))
         self._bump()
 
     def copy_track(self, source_id: int, info: TrackInfo) -> int:
-        """A new file with the same content as track `source_id`: new row, same embedding."""
+        """A new file with the same content as track `source_id`: new row, same embeddings
+        (of every model that has one)."""
         row = self._conn.execute("SELECT vector FROM embeddings WHERE track_id = ? AND model_id = ?",
                                  (source_id, self.model_id)).fetchone()
         if row is None:
             raise LibraryError(f"track {source_id} has no embedding to copy", path=self.db_dir)
-        return self.add_track(info, np.frombuffer(row[0], dtype="<f4"))
+        track_id = self.add_track(info, np.frombuffer(row[0], dtype="<f4"))
+        self._conn.execute("INSERT OR IGNORE INTO embeddings(model_id, track_id, vector) "
+                           "SELECT model_id, ?, vector FROM embeddings WHERE track_id = ?", (track_id, source_id))
+        return track_id
 
     def move_track(self, track_id: int, rel_path: str, size: int, mtime_ns: int) -> None:
         """The file of `track_id` now lives at `rel_path` (same content): keep id and embedding."""
@@ -487,68 +361,6 @@ class LibraryStore:
     def delete_errors(self, rel_paths: Iterable[str]) -> None:
         for rel in rel_paths:
             self._conn.execute("DELETE FROM errors WHERE path = ?", (rel,))
-
-
-FIX_READ_ONLY = ("index a copy in a folder you can write, or keep the store elsewhere with --db PATH "
-                  "(reading this store works as it is)")
-
-
-def _connect_readonly(db_path: Path) -> sqlite3.Connection:
-    """A connection that never writes. `mode=ro` still reads a running writer's WAL, but needs
-    to create the -shm file if it is missing; where it cannot (a read-only folder, a full
-    disk) and no -wal file exists, the main file is complete on its own and is opened
-    `immutable`."""
-    uri = db_path.as_uri()
-    try:
-        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=30.0)
-        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        return conn
-    except sqlite3.OperationalError as exc:
-        if not os.access(db_path, os.R_OK):
-            raise
-        wal = Path(f"{db_path}-wal")
-        if wal.exists() and wal.stat().st_size > 0:  # (an empty one holds no changes)
-            if getattr(exc, "sqlite_errorname", "") != "SQLITE_CANTOPEN":
-                raise
-            raise LibraryError("the store is read-only here and holds changes not yet merged into its main file "
-                               f"({DB_FILENAME}-wal)", path=db_path,
-                               fix="run `myna index LIBRARY` once as its owner, or copy the .myna folder "
-                                   "somewhere writable and pass --db") from None
-    conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
-    conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-    return conn
-
-
-def _nearly_full(folder: Path) -> bool:
-    """SQLite reports some writes that hit a full disk (its -shm file) as a plain I/O error."""
-    try:
-        return shutil.disk_usage(folder).free < (1 << 20)
-    except OSError:
-        return False
-
-
-def _sqlite_error(exc: sqlite3.Error, db_path: Path) -> LibraryError:
-    """One line for a failure SQLite reports, with a fix that never deletes anything."""
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    if name.startswith("SQLITE_FULL") or "disk is full" in str(exc) or (
-            name.startswith("SQLITE_IOERR") and _nearly_full(db_path.parent)):
-        return LibraryError("the disk is full", path=db_path,
-                            fix="free some space and run `myna index` again: nothing committed is lost, "
-                                "and the run resumes where it stopped")
-    if name.startswith("SQLITE_READONLY"):
-        return LibraryError("the store is read-only", path=db_path, fix=FIX_READ_ONLY)
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-        return LibraryError("the store is busy (another process holds a lock on it)", path=db_path,
-                            fix="wait for the other process to finish, then run again")
-    if name.startswith("SQLITE_CANTOPEN"):
-        return LibraryError("cannot open the store", path=db_path,
-                            fix="check that the folder exists and that you may read it")
-    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-        return LibraryError(f"the store is damaged ({exc})", path=db_path,
-                            fix="move the .myna folder aside (e.g. to .myna.damaged) and run `myna index` "
-                                "to build a new one; your music files are not touched")
-    return LibraryError(f"the store failed ({exc})", path=db_path,
-                        fix="check the disk and run the command again; nothing committed is lost")
 
 
 def l2_normalise(X: np.ndarray) -> np.ndarray:

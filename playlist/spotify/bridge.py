@@ -15,8 +15,8 @@ from pathlib import Path
 
 from myna_rpe.errors import PlaylistError, SpotifyError
 from playlist.m3u import PlaylistEntry, write_m3u8
-from playlist.spotify_client import CreatedPlaylist, RemoteTrack, SpotifyClient, parse_playlist_ref
-from playlist.track_matching import (
+from playlist.spotify.client import CreatedPlaylist, RemoteTrack, SpotifyClient, parse_playlist_ref
+from playlist.spotify.track_matching import (
     DEFAULT_DURATION_TOLERANCE,
     Match,
     TrackLike,
@@ -25,8 +25,8 @@ from playlist.track_matching import (
     primary_artist,
     strip_title_noise,
 )
-from playlist.store import LibraryStore
-from playlist.tags import Tags, read_tags
+from playlist.library.store import LibraryStore
+from playlist.library.tags import Tags, read_tags
 
 Progress = Callable[[int, int], None]  # (done, total)
 

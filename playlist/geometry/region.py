@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from playlist.catalog import Catalog, TrackMeta, library_scale
-from playlist.hull import HullTolerance, PlaylistHull, Verdict, distinct_rows
+from playlist.geometry.catalog import Catalog, TrackMeta, library_scale
+from playlist.geometry.hull import HullTolerance, PlaylistHull, Verdict
+from playlist.geometry.simplex import distinct_rows
 
 
 @dataclass(frozen=True)

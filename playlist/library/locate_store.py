@@ -3,8 +3,8 @@
 In order: `--db`; the store above the tracks the playlist names (the one holding most
 of them); the store above the playlist's own folder (or another folder the command is
 about); the store above the current folder; the default library from the user's
-settings (`playlist.user_config`). A store is a `.myna` folder holding `library.sqlite`
-(`playlist.store.find_db_dir` walks up to the nearest one).
+settings (`playlist.library.user_config`). A store is a `.myna` folder holding `library.sqlite`
+(`playlist.library.store.find_db_dir` walks up to the nearest one).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from myna_rpe.errors import LibraryError
-from playlist.store import DB_FILENAME, default_db_dir, find_db_dir
-from playlist.user_config import default_library
+from playlist.library.store import default_db_dir, find_db_dir
+from playlist.library.store_db import DB_FILENAME
+from playlist.library.user_config import default_library
 
 NOT_FOUND_FIX = ("run `myna index LIBRARY` (the first library indexed becomes the default), "
                  "set one with `myna config default-library LIBRARY`, or pass --db LIBRARY/.myna")

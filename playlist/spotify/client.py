@@ -22,7 +22,7 @@ from spotipy.exceptions import SpotifyException
 from spotipy.oauth2 import SpotifyOauthError
 
 from myna_rpe.errors import MynaError, SpotifyError
-from playlist.spotify_auth import install_log_redaction
+from playlist.spotify.auth import install_log_redaction
 
 DEFAULT_API_URL = "https://api.spotify.com/v1/"
 ADD_BATCH = 100  # the Web API's maximum number of URIs per "add items" request

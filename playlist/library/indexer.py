@@ -2,8 +2,8 @@
 
 One run, under the store's lock:
 
-1. Model: if the store's model id differs from the embedder's, every old embedding is
-   dropped in one transaction before anything new is written (models never mix).
+1. Model: the embedder's model becomes the store's current one; another model's
+   embeddings stay beside it as their own set (a search reads one set, models never mix).
 2. Plan, from a walk of the folder and the store:
    - same path, same size and mtime, embedded: unchanged (no read at all);
    - same path, new size/mtime: fingerprinted; same hash -> only the stamp is updated,
@@ -40,13 +40,13 @@ import numpy as np
 
 from myna_rpe.config import EncoderConfig, FrontendConfig
 from myna_rpe.errors import LibraryError
-from playlist.library import load_index, rebuild_index, stored_spec
-from playlist.lock import LibraryLock
-from playlist.scan import FileStat, Skipped, content_hash, walk_library
-from playlist.store import LibraryStore, TrackInfo, default_db_dir
-from playlist.tags import Tags, read_tags
-from playlist.vector_index import IndexSpec
-from playlist.worker_guard import init_worker
+from playlist.library.opened import drop_index, load_index, rebuild_index, stored_spec
+from playlist.library.lock import LibraryLock
+from playlist.library.scan import FileStat, Skipped, content_hash, walk_library
+from playlist.library.store import LibraryStore, TrackInfo, default_db_dir
+from playlist.library.tags import Tags, read_tags
+from playlist.library.vector_index import IndexSpec
+from playlist.library.worker_guard import init_worker
 
 if TYPE_CHECKING:  # torch is imported only when something needs embedding
     import torch
@@ -119,8 +119,9 @@ class IndexReport:
     known_errors: int = 0  # unchanged files that failed before (not retried)
     skipped: list[Skipped] = field(default_factory=list)  # found by the walk, not indexable (links, FIFOs...)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (relative path, message) this run
-    previous_model: str | None = None
-    dropped_embeddings: int = 0  # embeddings of a previous model, removed
+    previous_model: str | None = None  # the library's current model before this run
+    model_id: str | None = None  # the model this run indexed with (current afterwards)
+    kept_models: list[str] = field(default_factory=list)  # other models' sets, kept beside this one
     index_rebuilt: bool = False
     seconds: float = 0.0
     model_seconds: float = 0.0  # in the encoder's forward passes
@@ -128,7 +129,7 @@ class IndexReport:
 
     @property
     def model_changed(self) -> bool:
-        return self.dropped_embeddings > 0
+        return self.previous_model is not None and self.previous_model != self.model_id
 
 
 @dataclass(frozen=True)
@@ -161,9 +162,7 @@ def index_library(root: str | Path, embedder: EmbedderLike | LazyEmbedder, db_di
     if not isinstance(embedder, LazyEmbedder):
         embedder = LazyEmbedder(lambda loaded=embedder: loaded, embedder.model_id)
     with LibraryLock(db_dir), LibraryStore.open(db_dir, root=root, create=True) as store:
-        report.previous_model = store.model_id
-        if embedder.model_id is None or embedder.model_id != store.model_id:
-            _set_model(store, embedder.get(), report, progress)
+        _choose_model(store, embedder, report, progress)
         spec = options.index or stored_spec(store)
         store.set_meta("index_spec", asdict(spec))
 
@@ -187,22 +186,46 @@ def index_library(root: str | Path, embedder: EmbedderLike | LazyEmbedder, db_di
     return report
 
 
-def _set_model(store: LibraryStore, embedder: EmbedderLike, report: IndexReport,
-               progress: ProgressHook | None) -> None:
-    """Record the embedder's model; a different one drops every old embedding (models never mix)."""
-    budget = getattr(embedder, "budget", None)
-    recorded = {**embedder.config.to_dict(), **({"budget": budget.to_dict()} if budget is not None else {})}
-    report.dropped_embeddings = store.set_model(embedder.model_id, recorded, embedder.dim)
-    if report.dropped_embeddings and progress:
-        progress.note(f"the model or its token budget changed ({report.previous_model} -> {embedder.model_id}): dropped "
-                      f"{report.dropped_embeddings} embeddings of the old model; re-embedding every track")
+def _choose_model(store: LibraryStore, embedder: LazyEmbedder, report: IndexReport,
+                  progress: ProgressHook | None) -> None:
+    """Make the embedder's model current. A model the store already has is chosen without
+    loading it; a new one is recorded (config, budget, size) beside the others' sets, which
+    are kept: a search reads one set only, so models never mix."""
+    report.previous_model = store.model_id
+    models = {m.model_id: m for m in store.models()}
+    if embedder.model_id is None or embedder.model_id not in models:
+        loaded = embedder.get()
+        budget = getattr(loaded, "budget", None)
+        recorded = {**loaded.config.to_dict(), **({"budget": budget.to_dict()} if budget is not None else {})}
+        store.set_model(loaded.model_id, recorded, loaded.dim)
+    elif embedder.model_id != store.model_id:
+        store.set_model(embedder.model_id)
+    report.model_id = store.model_id
+    if not report.model_changed:
+        return
+    report.kept_models = sorted(m for m in models if m != store.model_id)
+    if progress:
+        have = models[store.model_id].count if store.model_id in models else 0
+        kept = ", ".join(f"{m} ({models[m].count})" for m in report.kept_models)
+        progress.note(f"indexing with model {store.model_id} ({have} tracks already embedded with it); kept the "
+                      f"embeddings of {kept} — `--model ID` searches them, `myna index --drop-model ID` removes them")
 
 
-def rebuild_store_index(db_dir: str | Path, spec: IndexSpec | None = None) -> int:
-    """`myna index --rebuild-index`: rebuild the FAISS index from the store; returns its size."""
-    with LibraryLock(Path(db_dir)), LibraryStore.open(db_dir) as store:
+def rebuild_store_index(db_dir: str | Path, spec: IndexSpec | None = None, model: str | None = None) -> int:
+    """`myna index --rebuild-index`: rebuild one model's FAISS index from the store; returns its size."""
+    with LibraryLock(Path(db_dir)), LibraryStore.open(db_dir, model=model) as store:
         index = rebuild_index(store, spec or stored_spec(store), save=True)
         return int(index.ntotal)
+
+
+def drop_store_model(db_dir: str | Path, model: str) -> tuple[str, int, str | None]:
+    """`myna index --drop-model ID`: delete one model's embeddings and index file.
+    Returns (the model id, embeddings deleted, the current model afterwards)."""
+    with LibraryLock(Path(db_dir)), LibraryStore.open(db_dir) as store:
+        model_id = store.resolve_model(model)
+        n = store.drop_model(model_id)
+        drop_index(store, model_id)
+        return model_id, n, store.current_model
 
 
 # ---------------------------------------------------------------------------- planning

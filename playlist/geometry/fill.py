@@ -19,10 +19,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from playlist.catalog import Catalog
-from playlist.hull import HullTolerance, PlaylistHull
-from playlist.region import Outcome, make_picks, playlist_hull, shortlist
-from playlist.selection import SelectionRules, Selector
+from playlist.geometry.catalog import Catalog
+from playlist.geometry.hull import HullTolerance, PlaylistHull
+from playlist.geometry.region import Outcome, make_picks, playlist_hull, shortlist
+from playlist.geometry.selection import SelectionRules, Selector
 
 
 def hull_samples(X: np.ndarray, count: int, rng: np.random.Generator, max_support: int = 4) -> np.ndarray:

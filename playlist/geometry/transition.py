@@ -30,10 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from playlist.catalog import Catalog
-from playlist.hull import HullTolerance, PlaylistHull
-from playlist.region import Outcome, make_picks, playlist_hull, shortlist
-from playlist.selection import SelectionRules, Selector
+from playlist.geometry.catalog import Catalog
+from playlist.geometry.hull import HullTolerance, PlaylistHull
+from playlist.geometry.hull_ranking import ranked
+from playlist.geometry.region import Outcome, make_picks, playlist_hull, shortlist
+from playlist.geometry.selection import SelectionRules, Selector
 
 
 def match_playlists(A: np.ndarray, B: np.ndarray) -> list[tuple[int, int]]:
@@ -71,7 +72,7 @@ def transition(catalog: Catalog, a_ids: Sequence[int], b_ids: Sequence[int], n: 
         C = catalog.vectors(ids) if len(ids) else np.zeros((0, hull_t.dim))
         meta = catalog.meta(ids.tolist())
         rows, dists = [], []
-        for row, meas in hull_t.ranked(C, key="distance"):
+        for row, meas in ranked(hull_t, C, key="distance"):
             if ends_selector.reason_to_refuse(meta[int(ids[row])], C[row]) is None:
                 rows.append(row)
                 dists.append(float(meas.normalised[0]))

@@ -3,7 +3,7 @@
 Strategies for `extend`:
 - "hull" (default): tracks nearest the playlist's hull, inside ones first, then by
   normalised distance. A FAISS short list (the k nearest tracks to each playlist track
-  and to the centroid) is ranked exactly by `PlaylistHull.ranked`, which solves lazily,
+  and to the centroid) is ranked exactly by `hull_ranking.ranked`, which solves lazily,
   so roughly as many QPs are solved as tracks are examined.
 - "centroid": tracks by cosine to the playlist's mean direction (the usual baseline).
 - "random": uniformly random library tracks (a floor for benchmarks); uses the seed.
@@ -16,10 +16,11 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from playlist.catalog import Catalog
-from playlist.hull import HullTolerance, PlaylistHull
-from playlist.region import Outcome, Pick, make_picks, playlist_hull, shortlist
-from playlist.selection import SelectionRules, Selector
+from playlist.geometry.catalog import Catalog, TrackMeta
+from playlist.geometry.hull import HullTolerance, PlaylistHull
+from playlist.geometry.hull_ranking import ranked
+from playlist.geometry.region import Outcome, Pick, make_picks, playlist_hull, shortlist
+from playlist.geometry.selection import SelectionRules, Selector
 
 STRATEGIES = ("hull", "centroid", "random")
 
@@ -74,14 +75,23 @@ def _candidates(catalog: Catalog, X: np.ndarray, hull: PlaylistHull, strategy: s
     if len(ids) == 0:
         return
     C = catalog.vectors(ids)
-    for row, _ in hull.ranked(C):
+    for row, _ in ranked(hull, C):
         yield int(ids[row]), C[row]
 
 
 def check(catalog: Catalog, playlist_ids: Sequence[int], track_ids: Sequence[int],
-          tolerance: HullTolerance | None = None) -> Outcome:
-    """Verdict and normalised distances of given tracks against the playlist's hull."""
+          tolerance: HullTolerance | None = None,
+          outside: Sequence[tuple[TrackMeta, np.ndarray]] = ()) -> Outcome:
+    """Verdict and normalised distances of given tracks against the playlist's hull.
+
+    `outside`: files that are not in the catalog, each as (its meta, with an id of its own
+    that no catalog track has, and its vector from the catalog's model); their picks follow."""
     hull = playlist_hull(catalog, playlist_ids, tolerance)
     ids = [int(i) for i in track_ids]
-    picks: list[Pick] = make_picks(hull, ids, catalog.meta(ids), catalog.vectors(ids)) if ids else []
+    meta = catalog.meta(ids) if ids else {}
+    meta.update({m.id: m for m, _ in outside})
+    vectors = [catalog.vectors(ids)] if ids else []
+    vectors += [np.asarray(v, dtype=np.float64)[None, :] for _, v in outside]
+    order = ids + [m.id for m, _ in outside]
+    picks: list[Pick] = make_picks(hull, order, meta, np.concatenate(vectors)) if order else []
     return Outcome(picks=picks, hull=hull)

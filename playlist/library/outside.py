@@ -1,0 +1,46 @@
+"""Embedding a file that is not in the library, with the library's own model, for one
+command (`myna similar FILE`, `myna playlist check PLAYLIST FILE`); nothing is stored.
+
+The vector must come from the same model as the set it is compared with, or the distances
+mean nothing. The store knows that model's id and token budget but not where its
+checkpoint lives, so the caller names the checkpoint (default: the bundled model), and it
+is used only if checkpoint + recorded budget give exactly the store's model id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from myna_rpe.errors import LibraryError
+from playlist.library.store import LibraryStore, l2_normalise
+
+
+def is_outside(store: LibraryStore, path: Path) -> bool:
+    """An existing audio file that the store has no track for."""
+    return path.is_file() and store.track_by_path(path) is None
+
+
+def embed_outside(store: LibraryStore, path: Path, checkpoint: Path | None, device: str = "cpu") -> np.ndarray:
+    """The L2-normalised embedding of `path` by the store's model (its recorded budget)."""
+    from myna_rpe.budget import DENSE, TokenBudget
+    from myna_rpe.checkpoint_config import checkpoint_model_id
+    from myna_rpe.embed import Embedder
+
+    recorded = (store.model_config or {}).get("budget")
+    budget = DENSE if recorded is None else TokenBudget(**recorded)  # no record: stores from before budgets
+    expected = checkpoint_model_id(checkpoint, budget)
+    if expected is not None and expected != store.model_id:
+        raise _wrong_model(store, path, expected)
+    embedder = Embedder.load(checkpoint, device=device, budget=budget)
+    if embedder.model_id != store.model_id:
+        raise _wrong_model(store, path, embedder.model_id)
+    return l2_normalise(embedder.embed_file(path)[None, :])[0]
+
+
+def _wrong_model(store: LibraryStore, path: Path, got: str) -> LibraryError:
+    return LibraryError(f"this file is not in the library, and embedding it with this checkpoint gives model {got}, "
+                        f"not the library's {store.model_id}", path=path,
+                        fix="pass --checkpoint with the checkpoint `myna index` used (or --model to search another "
+                            "of the library's sets)")
