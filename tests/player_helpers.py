@@ -38,6 +38,14 @@ def audible_synthetic_store(root: Path, spec, seconds: float = 2.0, seed: int = 
     return lib
 
 
+def default_sigint() -> None:
+    """In a child: Ctrl-C stops it (in-process `myna` calls leave SIGINT ignored in pytest,
+    and children inherit an ignored signal)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -115,3 +123,42 @@ def stop_mpd(server: MpdServer) -> None:
     except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.wait()
+
+
+@dataclass
+class WebServer:
+    process: subprocess.Popen
+    url: str  # http://127.0.0.1:PORT/
+    port: int
+
+
+def start_serve(root: Path, *extra: str) -> WebServer:
+    """`myna serve ROOT --port 0` as a user starts it (the real entry point, a child process)."""
+    import re
+    import sys
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "250"}
+    process = subprocess.Popen([sys.executable, "-m", "cli.app", "serve", str(root), "--port", "0", *extra],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                               cwd=Path(__file__).parents[1], preexec_fn=default_sigint)
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        found = re.search(r"serving (http://127\.0\.0\.1:(\d+)/)", line)
+        if found:
+            return WebServer(process, found.group(1), int(found.group(2)))
+    process.wait()
+    raise RuntimeError("myna serve did not start:\n" + "".join(lines))
+
+
+def stop_serve(server: WebServer) -> str:
+    """Stop it as Ctrl-C does; its remaining output."""
+    import signal
+
+    server.process.send_signal(signal.SIGINT)
+    try:
+        out, _ = server.process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        out, _ = server.process.communicate()
+    return out

@@ -22,7 +22,14 @@ from playlist.selection import SelectionRules
 from playlist.synthetic import SyntheticSpec
 from playlist.transition import transition
 from tests.cli_helpers import myna, wide_console  # noqa: F401 (autouse fixture)
-from tests.player_helpers import MPD_PASSWORD, audible_synthetic_store, free_port, start_mpd, stop_mpd
+from tests.player_helpers import (
+    MPD_PASSWORD,
+    default_sigint,
+    audible_synthetic_store,
+    free_port,
+    start_mpd,
+    stop_mpd,
+)
 
 SPEC = SyntheticSpec(dim=16, genres=2, styles_per_genre=2, artists_per_style=3, tracks_per_artist=6, album_size=3)
 
@@ -188,8 +195,7 @@ def test_radio_keeps_the_queue_ahead_until_interrupted(served, mpd) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "cli.app", "mpd", "radio", "--ahead", "3", "--max-per-artist",
                              "2", "--music-dir", str(root)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, cwd=Path(__file__).parents[1],
-                            # in-process `myna` calls leave SIGINT ignored here, and children inherit that
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=default_sigint)
     try:
         # Stopped with no current song: the whole queue counts as ahead.
         _wait(lambda: len(queue(mpd)) >= 3, "the first top-up")
