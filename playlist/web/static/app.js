@@ -138,7 +138,8 @@ function render() {
     if (x >= -2 && y >= -2 && x <= rect.width + 2 && y <= rect.height + 2) ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
   }
   drawHull(state.target, "#2b9348", "rgba(43, 147, 72, 0.08)");
-  drawHull(state.playlist, "#1f5fbf", "rgba(31, 95, 191, 0.10)");
+  // the hull of the playlist the last verb grew (its picks are drawn on top, in orange)
+  drawHull(state.playlist.filter((id) => !state.added.has(id)), "#1f5fbf", "rgba(31, 95, 191, 0.10)");
   state.target.forEach((id) => dot(id, 4.5, "#2b9348", "#fff"));
   state.playlist.forEach((id) => (state.added.has(id) ? null : dot(id, 5, "#1f5fbf", "#fff")));
   state.playlist.forEach((id) => (state.added.has(id) ? dot(id, 6, "#e8590c", "#222") : null));
