@@ -153,6 +153,7 @@ def test_make_extend_play_save_in_chromium(browser, served) -> None:
     # The map as drawn: not blank, with the playlist's blue and the added tracks' orange in it.
     driver.find_element(By.ID, "search").send_keys(Keys.CONTROL, "a", Keys.BACKSPACE)  # fires `input`
     wait_for(driver, "return document.querySelectorAll('#results li').length === 0", "the search list to empty")
+    driver.find_element(By.ID, "zoom-playlist").click()
     png = driver.get_screenshot_as_png()
     image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
     assert image.shape[0] > 400 and image.shape[1] > 800

@@ -7,7 +7,7 @@ const state = {
   tracks: [], byId: new Map(), index: new Map(),   // id -> track, id -> row in xy
   xy: null, method: "pca",
   playlist: [], added: new Set(), verdicts: new Map(), target: [],
-  selected: null, hover: null,
+  selected: null, hover: null, extent: 1,
   view: { cx: 0, cy: 0, scale: 1 },
 };
 const canvas = $("map");
@@ -67,13 +67,19 @@ function size() {
   return rect;
 }
 
-function fit() {
+// Frame the given tracks (default: the whole library), with a margin.
+function fit(ids) {
   if (!state.xy || !state.xy.length) return;
+  const rows = ids && ids.length ? ids.map((id) => state.index.get(id)).filter((r) => r !== undefined) : null;
+  const pts = rows ? rows.map((r) => state.xy[r]) : state.xy;
   const rect = canvas.getBoundingClientRect();
   let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
-  for (const [x, y] of state.xy) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
-  const w = Math.max(x1 - x0, 1e-9), h = Math.max(y1 - y0, 1e-9);
-  state.view = { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, scale: 0.9 * Math.min(rect.width / w, rect.height / h) };
+  for (const [x, y] of pts) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
+  // a single track (or a tight playlist) is framed at no less than a 20th of the library's width
+  const least = rows ? state.extent / 20 : 1e-9;
+  const w = Math.max(x1 - x0, least), h = Math.max(y1 - y0, least);
+  state.view = { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, scale: (rows ? 0.6 : 0.9) * Math.min(rect.width / w, rect.height / h) };
+  if (!rows) state.extent = Math.max(w, h);
 }
 
 function toScreen(x, y) {
@@ -322,6 +328,7 @@ window.addEventListener("resize", render);
 
 $("method").addEventListener("change", (e) => loadMap(e.target.value));
 $("reset-view").addEventListener("click", () => { fit(); render(); });
+$("zoom-playlist").addEventListener("click", () => { fit(state.playlist.concat(state.target)); render(); });
 $("search").addEventListener("input", (e) => search(e.target.value));
 $("sel-play").addEventListener("click", () => state.selected !== null && playTrack(state.selected));
 $("sel-toggle").addEventListener("click", () => state.selected !== null && toggle(state.selected));
