@@ -57,6 +57,9 @@ def _session(host, port, password, music_dir, mpd_conf, db):
 
     existing_folder("--db", db)
     existing_folder("--music-dir", music_dir)
+    if mpd_conf is not None and not mpd_conf.is_file():
+        raise typer.BadParameter(f"{mpd_conf} is no file: give MPD's config file (e.g. /etc/mpd.conf)",
+                                 param_hint="--mpd-conf")
     address = MpdAddress.resolve(host, port, password)
     client = connect(address)
     try:
