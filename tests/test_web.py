@@ -3,6 +3,7 @@ guard, audio by id with range requests, the verbs, m3u upload, the cached maps, 
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import urllib.error
@@ -126,13 +127,17 @@ def test_extend_answers_what_playlist_extend_picks(served) -> None:
 def test_uploaded_m3u_matches_tracks_by_path_tail(served) -> None:
     root, lib, server = served
     rels = [t.path.relative_to("/synthetic").as_posix() for t in lib.tracks[:3]]
-    text = "#EXTM3U\n" + "\n".join(["../music/" + rels[0], rels[1], "C:\\Music\\" + rels[2].replace("/", "\\"),
-                                    "nowhere/missing.flac"]) + "\n"
-    status, _, body = post(server, "/api/resolve", {"name": "mine.m3u8", "text": text})
+    # A legacy .m3u in cp1252 (the #EXTINF's "é" is one byte), a relative, a Windows and a missing path.
+    text = "#EXTM3U\n#EXTINF:10,Café - Crème\n" + "\n".join([
+        "../music/" + rels[0], rels[1], "C:\\Music\\" + rels[2].replace("/", "\\"), "nowhere/missing.flac"]) + "\n"
+    data = base64.b64encode(text.encode("cp1252")).decode()
+    status, _, body = post(server, "/api/resolve", {"name": "mine.m3u", "data": data})
     assert status == 200, body
     answer = json.loads(body)
     assert answer["ids"] == [int(i) for i in lib.ids[:3]]
     assert [row[2] for row in answer["skipped"]] == ["file not found"]
+    status, _, body = post(server, "/api/resolve", {"name": "x.m3u8", "data": "not base64!"})
+    assert status == 400 and b"base64" in body
 
 
 def test_maps_are_computed_once_per_model_and_cached(served) -> None:

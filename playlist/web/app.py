@@ -11,6 +11,8 @@ Everything the page needs (HTML, JavaScript, CSS) is served from the installed p
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from pathlib import Path
@@ -120,10 +122,14 @@ def create_app(service: LibraryService, host: str, port: int, playlist: list[int
 
     async def resolve(request: Request) -> Response:
         body = await _json(request)
-        name, text = body.get("name", "upload.m3u8"), body.get("text")
-        if not isinstance(name, str) or not isinstance(text, str):
-            raise HTTPException(400, "send {name, text}: the m3u's file name and its text")
-        ids, skipped = await service.call(service.resolve, name, text)
+        name, data = body.get("name", "upload.m3u8"), body.get("data")
+        try:
+            raw = base64.b64decode(data, validate=True) if isinstance(data, str) else None
+        except binascii.Error:
+            raw = None
+        if not isinstance(name, str) or raw is None:
+            raise HTTPException(400, "send {name, data}: the m3u's file name and its bytes in base64")
+        ids, skipped = await service.call(service.resolve, name, raw)
         return JSONResponse({"ids": ids, "skipped": [list(s) for s in skipped]})
 
     async def operation(request: Request) -> Response:

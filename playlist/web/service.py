@@ -91,13 +91,14 @@ class LibraryService:
             raise PlaylistError(f"unknown map {method!r}", fix=f"choose one of {', '.join(METHODS)}")
         return self.maps.get(method, self.catalog.vectors(self.ids) if len(self.ids) else np.zeros((0, 2)))
 
-    def resolve(self, name: str, text: str) -> tuple[list[int], list[tuple[int, str, str]]]:
-        """(track ids, skipped (line, entry, reason)) of an uploaded m3u's text. Its relative
-        paths name no folder here, so they are matched by their tail (`resolve_playlist`)."""
+    def resolve(self, name: str, data: bytes) -> tuple[list[int], list[tuple[int, str, str]]]:
+        """(track ids, skipped (line, entry, reason)) of an uploaded m3u's bytes (read as
+        `read_playlist` reads files: UTF-8, or cp1252 / latin-1 for .m3u). Its relative paths
+        name no folder here, so they are matched by their tail (`resolve_playlist`)."""
         suffix = ".m3u" if name.lower().endswith(".m3u") else ".m3u8"
         with tempfile.TemporaryDirectory(prefix="myna-upload-") as folder:
             file = Path(folder) / f"upload{suffix}"
-            file.write_bytes(text.encode("utf-8") if suffix == ".m3u8" else text.encode("utf-8", "replace"))
+            file.write_bytes(data)
             return self.resolve_file(file)
 
     def resolve_file(self, file: Path) -> tuple[list[int], list[tuple[int, str, str]]]:

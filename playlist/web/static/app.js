@@ -265,7 +265,11 @@ async function readM3u(input) {
   const file = input.files[0];
   input.value = "";
   if (!file) return null;
-  const result = await (await api("/api/resolve", { name: file.name, text: await file.text() })).json();
+  // the bytes, not text: the server reads legacy .m3u encodings (cp1252...) as the CLI does
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let binary = "";
+  for (let k = 0; k < bytes.length; k += 0x8000) binary += String.fromCharCode(...bytes.subarray(k, k + 0x8000));
+  const result = await (await api("/api/resolve", { name: file.name, data: btoa(binary) })).json();
   status(`${file.name}: ${result.ids.length} tracks` + (result.skipped.length ? `, ${result.skipped.length} skipped` : ""));
   return { name: file.name, ids: result.ids };
 }
