@@ -175,3 +175,16 @@ def test_serve_errors_are_one_line(served, capsys, tmp_path) -> None:
     assert code == 1 and "no library store here" in out and len(out.strip().splitlines()) == 1, out
     code, out = myna(capsys, "serve", str(root), "--port", str(server.port))
     assert code == 1 and f"cannot listen on 127.0.0.1:{server.port}" in out and "another --port" in out, out
+
+
+def test_map_cache_that_cannot_be_written_stays_in_memory(tmp_path) -> None:
+    from playlist.web.projection import ProjectionCache
+
+    blocker = tmp_path / "maps"
+    blocker.write_text("a file where the cache folder would be")
+    ids = np.arange(1, 11)
+    X = np.random.default_rng(0).normal(size=(10, 4))
+    cache = ProjectionCache(blocker, "m", 1, ids)
+    xy = cache.get("pca", X)
+    assert xy.shape == (10, 2) and cache.get("pca", X) is xy
+    assert blocker.read_text().startswith("a file")
