@@ -347,9 +347,9 @@ def plot_cmd(
         all_ids = catalog.all_ids()
         rng = np.random.default_rng(seed)
         sample = rng.choice(all_ids, size=min(len(all_ids), 20000), replace=False)
-        meta = catalog.meta(extra)
+        meta = catalog.meta([*ids, *extra])
         path = plot_playlist(out, catalog.vectors(sample), catalog.vectors(ids),
                              catalog.vectors(extra) if extra else None,
-                             added_labels=[meta[i].label for i in extra],
+                             playlist_labels=[meta[i].label for i in ids], added_labels=[meta[i].label for i in extra],
                              title=f"{playlist.name}: {len(ids)} tracks, {len(extra)} added")
     console.print(f"wrote {path}", highlight=False)

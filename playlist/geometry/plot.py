@@ -9,8 +9,6 @@ Distances in the map are shrunk and can overlap; verdicts come from the full spa
 
 from __future__ import annotations
 
-import warnings
-
 from pathlib import Path
 
 import matplotlib
@@ -22,6 +20,7 @@ from scipy.spatial import ConvexHull, QhullError  # noqa: E402
 
 from myna_rpe.errors import PlaylistError  # noqa: E402
 from myna_rpe.fileio import atomic_write  # noqa: E402
+from playlist.geometry.plot_fonts import INSTALL_HINT, drawable, label_families  # noqa: E402
 
 # Image types the Agg backend writes; the file's suffix chooses one.
 PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg", ".webp")
@@ -45,6 +44,14 @@ def plot_playlist(out: str | Path, library: np.ndarray, playlist: np.ndarray, ad
     if out.suffix.lower() not in PLOT_SUFFIXES:
         raise PlaylistError(f"unknown image type {out.suffix or '(none)'!r}", out,
                             f"end the name with {' or '.join(PLOT_SUFFIXES)}")
+    families = label_families()
+    with plt.rc_context({"font.family": list(families)}):
+        return _plot(out, library, playlist, added, playlist_labels, added_labels, title, max_library, seed,
+                     families)
+
+
+def _plot(out: Path, library, playlist, added, playlist_labels, added_labels, title, max_library, seed,
+          families) -> Path:
     added = np.zeros((0, playlist.shape[1])) if added is None else added
     mean, comps = pca_2d(np.vstack([playlist, added]))
     rng = np.random.default_rng(seed)
@@ -61,11 +68,14 @@ def plot_playlist(out: str | Path, library: np.ndarray, playlist: np.ndarray, ad
     if len(add2):
         ax.scatter(add2[:, 0], add2[:, 1], s=70, marker="*", c="#e8590c", edgecolors="black",
                    linewidths=0.4, zorder=4, label=f"added ({len(added)})")
+    undrawable = 0
     for pts, labels in ((pl2, playlist_labels), (add2, added_labels)):
         if labels is not None and len(labels) > 40:  # labels beyond this only overprint each other
             continue
         for (x, y), text in zip(pts, labels or []):
-            ax.annotate(text[:28], (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points", zorder=5)
+            text, replaced = drawable(text[:28], families)
+            undrawable += replaced
+            ax.annotate(text, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points", zorder=5)
     # Frame the region of interest, not the whole library.
     focus = np.vstack([pl2, add2])
     lo, hi = focus.min(axis=0), focus.max(axis=0)
@@ -74,18 +84,19 @@ def plot_playlist(out: str | Path, library: np.ndarray, playlist: np.ndarray, ad
     ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
     ax.set_xlabel("PC 1 (of playlist + added)")
     ax.set_ylabel("PC 2")
-    ax.set_title(title or "playlist map (PCA)")
+    title, replaced = drawable(title or "playlist map (PCA)", families)
+    undrawable += replaced
+    ax.set_title(title)
     ax.legend(loc="best", fontsize=8, framealpha=0.85)
     ax.grid(alpha=0.2)
     fig.text(0.01, 0.005, "2-D projection: points inside the outline may lie far away in the other "
-             "dimensions; verdicts are computed in the full space.", fontsize=7, color="#555555")
+             "dimensions; verdicts are computed in the full space." + (
+                 f" {undrawable} labels have characters no installed font draws (shown as ?): {INSTALL_HINT}."
+                 if undrawable else ""), fontsize=7, color="#555555")
     try:
-        with warnings.catch_warnings():
-            # Titles in scripts the default font lacks (CJK...) draw as boxes; no need to warn.
-            warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-            fig.tight_layout(rect=(0, 0.02, 1, 1))
-            with atomic_write(out) as fh:  # the exact name given: savefig alone would add ".png" to "map"
-                fig.savefig(fh, format=out.suffix[1:].lower())
+        fig.tight_layout(rect=(0, 0.02, 1, 1))
+        with atomic_write(out) as fh:  # the exact name given: savefig alone would add ".png" to "map"
+            fig.savefig(fh, format=out.suffix[1:].lower())
     except OSError as exc:
         raise PlaylistError(f"cannot write the map ({exc.strerror})", out) from None
     finally:

@@ -1,0 +1,1 @@
+"""Music players the playlist verbs drive directly (MPD), instead of through m3u files."""

@@ -1,0 +1,192 @@
+"""The ASGI app behind `myna serve`: the page, its JSON API, and audio by track id.
+
+Safety, for a server on the user's own machine:
+- it answers only requests whose Host header names the address it is bound to (a page on
+  another site that rebinds its DNS name to 127.0.0.1 sends its own name, and is refused);
+- POST bodies must be JSON: a cross-site form cannot send that without a CORS preflight,
+  which this server never grants;
+- audio is served by track id, for indexed tracks only: no endpoint takes a file path.
+Everything the page needs (HTML, JavaScript, CSS) is served from the installed package.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from myna_rpe.errors import MynaError
+from playlist.web.service import MAX_TRACKS, OPERATIONS, LibraryService, OpRequest
+
+STATIC = Path(__file__).parent / "static"
+AUDIO_TYPES = {".mp3": "audio/mpeg", ".flac": "audio/flac", ".ogg": "audio/ogg", ".oga": "audio/ogg",
+               ".opus": "audio/ogg", ".m4a": "audio/mp4", ".aac": "audio/aac", ".wav": "audio/wav",
+               ".aif": "audio/aiff", ".aiff": "audio/aiff", ".webm": "audio/webm"}
+
+
+class HostGuard:
+    """ASGI middleware: 421 for a Host header that is not one of `allowed` ("host:port")."""
+
+    def __init__(self, app, allowed: set[str]) -> None:
+        self.app = app
+        self.allowed = {a.lower() for a in allowed}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").lower()
+            if host not in self.allowed:
+                response = Response(f"421 Misdirected Request: this server answers only to "
+                                    f"{' or '.join(sorted(self.allowed))}\n", status_code=421,
+                                    media_type="text/plain")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def allowed_hosts(host: str, port: int) -> set[str]:
+    """The Host headers a browser sends for this address (and `localhost` for a loopback bind)."""
+    name = f"[{host}]" if ":" in host else host
+    hosts = {f"{name}:{port}"}
+    if host in ("127.0.0.1", "::1"):
+        hosts.add(f"localhost:{port}")
+    return hosts
+
+
+def _error(message: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def _json(request: Request) -> dict:
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise HTTPException(415, "send JSON (Content-Type: application/json)")
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise HTTPException(400, "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise HTTPException(400, "the body must be a JSON object")
+    return body
+
+
+def _int(body: dict, key: str, default: int | None, low: int, high: int) -> int | None:
+    value = body.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise HTTPException(400, f"{key} must be a whole number from {low} to {high}")
+    return value
+
+
+def create_app(service: LibraryService, host: str, port: int, playlist: list[int] | None = None,
+               playlist_name: str = "") -> Starlette:
+    """The app for `service`'s library bound at host:port; `playlist` is shown at start."""
+    known = set(service.tracks)
+
+    def track_ids(body: dict, key: str, required: bool = True) -> list[int]:
+        value = body.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
+            raise HTTPException(400, f"{key} must be a list of track ids")
+        unknown = [i for i in value if i not in known]
+        if unknown:
+            raise HTTPException(400, f"{key}: unknown track id {unknown[0]}")
+        if required and not value:
+            raise HTTPException(400, f"{key} is empty: add tracks first")
+        return list(dict.fromkeys(value))
+
+    async def index(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    async def library(request: Request) -> Response:
+        tracks = [{"id": t.id, "label": t.label, "artist": t.artist, "album": t.album, "duration": t.duration}
+                  for t in (service.tracks[int(i)] for i in service.ids)]
+        return JSONResponse({"root": str(service.root), "model": service.model_id, "tracks": tracks,
+                             "playlist": playlist or [], "playlist_name": playlist_name})
+
+    async def map_(request: Request) -> Response:
+        method = request.query_params.get("method", "pca")
+        try:
+            xy = await service.call(service.map_xy, method)
+        except MynaError as exc:
+            return _error(str(exc))
+        return JSONResponse({"method": method, "ids": service.ids.tolist(), "xy": xy.round(5).tolist()})
+
+    async def resolve(request: Request) -> Response:
+        body = await _json(request)
+        name, data = body.get("name", "upload.m3u8"), body.get("data")
+        try:
+            raw = base64.b64decode(data, validate=True) if isinstance(data, str) else None
+        except binascii.Error:
+            raw = None
+        if not isinstance(name, str) or raw is None:
+            raise HTTPException(400, "send {name, data}: the m3u's file name and its bytes in base64")
+        ids, skipped = await service.call(service.resolve, name, raw)
+        return JSONResponse({"ids": ids, "skipped": [list(s) for s in skipped]})
+
+    async def operation(request: Request) -> Response:
+        body = await _json(request)
+        op = body.get("op")
+        if op not in OPERATIONS:
+            raise HTTPException(400, f"op must be one of {', '.join(OPERATIONS)}")
+        req = OpRequest(op=op, ids=track_ids(body, "ids"), n=_int(body, "n", 10, 1, MAX_TRACKS),
+                        target=tuple(track_ids(body, "target", required=op == "transition")),
+                        tracks=tuple(track_ids(body, "tracks", required=op == "check")),
+                        max_per_artist=_int(body, "max_per_artist", None, 1, 10_000),
+                        max_per_album=_int(body, "max_per_album", None, 1, 10_000),
+                        seed=_int(body, "seed", 0, 0, 2**31 - 1))
+        try:
+            outcome = await service.call(service.run, req)
+        except MynaError as exc:
+            return _error(str(exc))
+        hull = outcome.hull
+        return JSONResponse({
+            "op": op,
+            "picks": [{"id": p.id, "label": p.track.label, "verdict": p.verdict.value,
+                       "distance": round(p.distance, 4), "note": p.note} for p in outcome.picks],
+            "hull": {"rank": hull.rank, "dim": hull.dim, "scale": hull.scale},
+            "refused": dict(outcome.refused), "info": outcome.info,
+        })
+
+    async def save(request: Request) -> Response:
+        body = await _json(request)
+        ids = track_ids(body, "ids")
+        name = body.get("name") or "playlist"
+        stem = re.sub(r"[^\w .-]+", "_", str(name)).strip(" .")[:100] or "playlist"
+        data = await service.call(service.m3u8, ids)
+        fallback = stem.encode("ascii", "replace").decode().replace("?", "_")
+        return Response(data, media_type="audio/x-mpegurl; charset=utf-8", headers={
+            "Content-Disposition": f"attachment; filename=\"{fallback}.m3u8\"; filename*=UTF-8''{quote(stem)}.m3u8"})
+
+    async def audio(request: Request) -> Response:
+        track = service.tracks.get(request.path_params["track_id"])
+        if track is None:
+            return _error("no such track", 404)
+        if not track.path.is_file():
+            return _error(f"the file of track {track.id} is gone (run `myna index`)", 404)
+        return FileResponse(track.path, media_type=AUDIO_TYPES.get(track.path.suffix.lower(),
+                                                                    "application/octet-stream"))
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return _error(exc.detail, exc.status_code)
+
+    app = Starlette(routes=[
+        Route("/", index),
+        Route("/api/library", library),
+        Route("/api/map", map_),
+        Route("/api/resolve", resolve, methods=["POST"]),
+        Route("/api/op", operation, methods=["POST"]),
+        Route("/api/save", save, methods=["POST"]),
+        Route("/audio/{track_id:int}", audio),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ], exception_handlers={HTTPException: http_error})
+    app.add_middleware(HostGuard, allowed=allowed_hosts(host, port))
+    return app

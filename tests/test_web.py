@@ -1,0 +1,190 @@
+"""`myna serve`'s HTTP side against the real server (uvicorn in a child process): the Host
+guard, audio by id with range requests, the verbs, m3u upload, the cached maps, saving."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+import cli.serve_cmd  # noqa: F401  (registers the command on the app)
+from playlist.geometry.catalog import LibraryCatalog
+from playlist.geometry.extend import extend
+from playlist.library import Library
+from playlist.m3u import read_m3u
+from playlist.geometry.selection import SelectionRules
+from playlist.synthetic import SyntheticSpec
+from playlist.web.app import allowed_hosts
+from tests.cli_helpers import myna, wide_console  # noqa: F401 (autouse fixture)
+from tests.player_helpers import audible_synthetic_store, start_serve, stop_serve
+
+SPEC = SyntheticSpec(dim=16, genres=2, styles_per_genre=2, artists_per_style=3, tracks_per_artist=6, album_size=3)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("web") / "music"
+    lib = audible_synthetic_store(root, SPEC, seconds=1.0)
+    server = start_serve(root)
+    yield root, lib, server
+    out = stop_serve(server)
+    assert server.process.returncode == 130 and "interrupted" in out and "Traceback" not in out, out
+
+
+def get(server, path: str, headers: dict | None = None):
+    req = urllib.request.Request(server.url.rstrip("/") + path, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def post(server, path: str, body, content_type: str = "application/json"):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(server.url.rstrip("/") + path, data=data, method="POST",
+                                 headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def raw_request(port: int, text: str) -> bytes:
+    """An HTTP request written by hand (urllib always sends the Host it connects to)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(text.encode())
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_host_header_must_name_the_bound_address(served) -> None:
+    _, _, server = served
+    assert allowed_hosts("127.0.0.1", 8765) == {"127.0.0.1:8765", "localhost:8765"}
+    for host in ("evil.example", f"evil.example:{server.port}", f"127.0.0.1:{server.port + 1}", ""):
+        answer = raw_request(server.port, f"GET /api/library HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 421"), (host, answer[:200])
+    answer = raw_request(server.port, f"GET /api/library HTTP/1.1\r\nHost: localhost:{server.port}\r\n"
+                                      "Connection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200")
+
+
+def test_audio_by_track_id_with_range_requests(served) -> None:
+    root, lib, server = served
+    data = (root / lib.tracks[0].path.relative_to("/synthetic")).read_bytes()
+    status, headers, body = get(server, "/audio/1")
+    assert status == 200 and body == data and headers["content-type"] == "audio/flac"
+    assert headers["accept-ranges"] == "bytes"
+    status, headers, body = get(server, "/audio/1", {"Range": "bytes=100-199"})
+    assert status == 206 and body == data[100:200]
+    assert headers["content-range"] == f"bytes 100-199/{len(data)}"
+    status, _, body = get(server, "/audio/1", {"Range": f"bytes={len(data) + 10}-"})
+    assert status == 416
+    # Only ids of indexed tracks; nothing that looks like a path reaches a file.
+    for path in ("/audio/0", "/audio/99999", "/audio/abc", "/audio/..%2f..%2fetc%2fpasswd",
+                 "/static/..%2f..%2f..%2fpyproject.toml", "/audio/1/../../etc/passwd"):
+        status, _, body = get(server, path)
+        assert status == 404, (path, status, body[:100])
+
+
+def test_posts_must_be_json(served) -> None:
+    _, _, server = served
+    status, _, body = post(server, "/api/op", b"op=extend&ids=1", "application/x-www-form-urlencoded")
+    assert status == 415 and b"send JSON" in body
+    status, _, body = post(server, "/api/op", {"op": "extend", "ids": [1, 10**9]})
+    assert status == 400 and b"unknown track id 1000000000" in body
+    status, _, body = post(server, "/api/op", {"op": "extend", "ids": [1], "n": 0})
+    assert status == 400 and b"n must be a whole number from 1 to 500" in body
+    status, _, body = post(server, "/api/op", {"op": "delete", "ids": [1]})
+    assert status == 400 and b"op must be one of" in body
+
+
+def test_extend_answers_what_playlist_extend_picks(served) -> None:
+    root, lib, server = served
+    ids = [int(i) for i in lib.ids[np.flatnonzero(lib.artist == 2)[:3]]]
+    status, _, body = post(server, "/api/op", {"op": "extend", "ids": ids, "n": 4, "max_per_artist": 2})
+    assert status == 200, body
+    answer = json.loads(body)
+    with Library.open(root / ".myna") as library:
+        want = extend(LibraryCatalog(library), ids, 4, rules=SelectionRules(max_per_artist=2))
+    assert [p["id"] for p in answer["picks"]] == [p.id for p in want.picks]
+    assert [p["verdict"] for p in answer["picks"]] == [p.verdict.value for p in want.picks]
+    for op, extra in (("expand", {}), ("fill", {}), ("transition", {"target": [int(lib.ids[-1])]}),
+                      ("check", {"tracks": [int(lib.ids[-1])]})):
+        status, _, body = post(server, "/api/op", {"op": op, "ids": ids, "n": 3, **extra})
+        assert status == 200, (op, body)
+        assert json.loads(body)["picks"], op
+
+
+def test_uploaded_m3u_matches_tracks_by_path_tail(served) -> None:
+    root, lib, server = served
+    rels = [t.path.relative_to("/synthetic").as_posix() for t in lib.tracks[:3]]
+    # A legacy .m3u in cp1252 (the #EXTINF's "é" is one byte), a relative, a Windows and a missing path.
+    text = "#EXTM3U\n#EXTINF:10,Café - Crème\n" + "\n".join([
+        "../music/" + rels[0], rels[1], "C:\\Music\\" + rels[2].replace("/", "\\"), "nowhere/missing.flac"]) + "\n"
+    data = base64.b64encode(text.encode("cp1252")).decode()
+    status, _, body = post(server, "/api/resolve", {"name": "mine.m3u", "data": data})
+    assert status == 200, body
+    answer = json.loads(body)
+    assert answer["ids"] == [int(i) for i in lib.ids[:3]]
+    assert [row[2] for row in answer["skipped"]] == ["file not found"]
+    status, _, body = post(server, "/api/resolve", {"name": "x.m3u8", "data": "not base64!"})
+    assert status == 400 and b"base64" in body
+
+
+def test_maps_are_computed_once_per_model_and_cached(served) -> None:
+    root, lib, server = served
+    for method in ("pca", "tsne"):
+        status, _, body = get(server, f"/api/map?method={method}")
+        assert status == 200, body
+        answer = json.loads(body)
+        xy = np.array(answer["xy"])
+        assert answer["ids"] == lib.ids.tolist() and xy.shape == (len(lib.ids), 2) and np.isfinite(xy).all()
+        assert xy.std(axis=0).min() > 0
+        again = json.loads(get(server, f"/api/map?method={method}")[2])
+        assert again == answer
+    assert sorted(p.name.split("-")[0] for p in (root / ".myna" / "maps").glob("*.npz")) == ["pca", "tsne"]
+    status, _, body = get(server, "/api/map?method=umap")
+    assert status == 400 and b"unknown map 'umap'" in body
+
+
+def test_save_returns_a_utf8_m3u8(served, tmp_path) -> None:
+    root, lib, server = served
+    status, headers, body = post(server, "/api/save", {"ids": [3, 1, 2], "name": "Mix/../ 曲ï"})
+    assert status == 200
+    assert headers["content-disposition"] == ("attachment; filename=\"Mix_.._ __.m3u8\"; "
+                                              "filename*=UTF-8''Mix_.._%20%E6%9B%B2%C3%AF.m3u8")
+    out = tmp_path / "saved.m3u8"
+    out.write_bytes(body)
+    assert body.startswith(b"#EXTM3U\n")
+    assert [e.path for e in read_m3u(out)] == [(root / lib.tracks[i - 1].path.relative_to("/synthetic"))
+                                              for i in (3, 1, 2)]
+
+
+def test_serve_errors_are_one_line(served, capsys, tmp_path) -> None:
+    root, _, server = served
+    code, out = myna(capsys, "serve", str(tmp_path))
+    assert code == 1 and "no library store here" in out and len(out.strip().splitlines()) == 1, out
+    code, out = myna(capsys, "serve", str(root), "--port", str(server.port))
+    assert code == 1 and f"cannot listen on 127.0.0.1:{server.port}" in out and "another --port" in out, out
+
+
+def test_map_cache_that_cannot_be_written_stays_in_memory(tmp_path) -> None:
+    from playlist.web.projection import ProjectionCache
+
+    blocker = tmp_path / "maps"
+    blocker.write_text("a file where the cache folder would be")
+    ids = np.arange(1, 11)
+    X = np.random.default_rng(0).normal(size=(10, 4))
+    cache = ProjectionCache(blocker, "m", 1, ids)
+    xy = cache.get("pca", X)
+    assert xy.shape == (10, 2) and cache.get("pca", X) is xy
+    assert blocker.read_text().startswith("a file")
