@@ -66,6 +66,8 @@ def _scanned_blocks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_coords:
     from torch._higher_order_ops.scan import scan
 
     b, h, n, d = q.shape
+    if isinstance(n, int):  # a length known while tracing (CLS alone, in the last layer): one short block
+        step = min(step, n)
     k, v = k.clone(), v.clone()  # views of one qkv tensor, and a scan's inputs may not alias
     blocks = (n + step - 1) // step
     pad = blocks * step - n

@@ -89,9 +89,6 @@ class Hdf5Audio:
         self.file.visit(lambda name: out.append(name) if hasattr(self.file[name], "shape") else None)
         return out
 
-    def __contains__(self, key: str) -> bool:
-        return key in self.file
-
     def raw(self, key: str) -> tuple[np.ndarray, int]:
         """(array as stored, sr_hz)."""
         node = self.file[key]
@@ -310,7 +307,10 @@ def evaluate_dl101(dataset: EvalDataset, audio: str | Path, extractor: Any, cach
                 key = f"{track.key}:{content_key(array, rate)}"
                 vector = cache.get(extractor.id, "dl101", key) if cache is not None else None
                 if vector is None:
-                    vector = wave_features(extractor, to_mono(array, rate, h5.sample_rate))
+                    wave = to_mono(array, rate, h5.sample_rate)
+                    if not len(wave):
+                        raise DatasetError(f"audio {track.key!r} is empty", h5.path, "remove the entry or restore its audio")
+                    vector = wave_features(extractor, wave)
                     computed += 1
                     if cache is not None:
                         cache.put(extractor.id, "dl101", key, vector)
