@@ -12,13 +12,14 @@ from cli.console import console, err_console, progress
 from cli.token_budget import BUDGET, DRAWS, SPREAD, token_budget
 from cli.values import number
 
-_CHOICES = ("gtzan", "giantsteps", "emomusic", "mtat", "all")
+_CHOICES = ("gtzan", "giantsteps", "emomusic", "mtat", "all", "pyjama")
 
 
 @app.command("eval")
 def eval_command(
-    dataset: str = typer.Argument(..., help=f"One of: {', '.join(_CHOICES)} ('all' = every dataset found in --data-dir).", show_default=False),
-    data_dir: Path = typer.Option(..., "--data-dir", "-d", help="Folder holding the dataset (see docs/evaluation.md for layouts).", show_default=False),
+    dataset: str = typer.Argument(..., help=f"One of: {', '.join(_CHOICES)} ('all' = every dataset found in --data-dir; "
+                                             "'pyjama' = a DL-101 .pyjama + .hdf5 pair).", show_default=False),
+    data_dir: Path | None = typer.Option(None, "--data-dir", "-d", help="Folder holding the dataset (see docs/evaluation.md for layouts).", show_default=False),
     model: str = typer.Option("default", "--model", "-m", help="mfcc | random | random:CHECKPOINT | default (bundled model) | CHECKPOINT folder."),
     protocol: str = typer.Option("budget", help="budget: one forward pass per track under --budget (as `myna index` embeds); "
                                                 "whole: the dense pass over every patch; chunks: Myna's 3 s chunks, averaged."),
@@ -33,6 +34,10 @@ def eval_command(
     grid: str = typer.Option("default", help="Probe hyper-parameter grid: default | quick."),
     seed: int = typer.Option(0, help="Seed for the probes and the random model."),
     device: str = typer.Option("cpu", help="Torch device for the encoder and the MLP probe (cpu, cuda, ...)."),
+    annotations: Path | None = typer.Option(None, "--annotations", help="pyjama: the dataset's .pyjama file."),
+    audio: Path | None = typer.Option(None, "--audio", help="pyjama: the dataset's .hdf5 audio file."),
+    field: str | None = typer.Option(None, "--field", help="pyjama: the annotation to probe (tag, genre, artist, ...)."),
+    task: str | None = typer.Option(None, "--task", help="pyjama: multiclass | multilabel | regression (default: from the values)."),
 ) -> None:
     """Evaluate a model by probing its frozen embeddings; prints a table and writes JSON."""
     from myna_rpe.evaluation.runner import EvalConfig, Progress, run_eval, write_report
@@ -43,13 +48,22 @@ def eval_command(
         raise typer.BadParameter(f"{protocol!r}; choose budget, whole or chunks", param_hint="--protocol")
     if grid not in ("default", "quick"):
         raise typer.BadParameter(f"{grid!r}; choose default or quick", param_hint="--grid")
+    budget_ = token_budget(budget, draws, spread)
+    if dataset == "pyjama":
+        from cli.eval_pyjama import eval_pyjama
+
+        return eval_pyjama(annotations, audio, field, task, model=model, protocol=protocol, chunk_seconds=chunk_seconds,
+                           budget=budget_, out=out, cache_dir=cache_dir, use_cache=not no_cache, grid=grid, seed=seed,
+                           device=device)
+    if data_dir is None:
+        raise typer.BadParameter(f"{dataset} needs the folder holding it", param_hint="--data-dir")
     cfg = EvalConfig(
         datasets=[dataset],
         data_dir=data_dir,
         model=model,
         protocol=protocol,
         chunk_seconds=chunk_seconds,
-        budget=token_budget(budget, draws, spread),
+        budget=budget_,
         cache_dir=cache_dir,
         use_cache=not no_cache,
         grid=grid,

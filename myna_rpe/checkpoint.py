@@ -25,6 +25,7 @@ from myna_rpe.checkpoint_config import CONFIG, FORMAT, WEIGHTS, _locate, read_co
 from myna_rpe.config import EncoderConfig
 from myna_rpe.errors import CheckpointError
 from myna_rpe.fileio import atomic_write_bytes
+from myna_rpe.hub import resolve_checkpoint
 from myna_rpe.model import MynaEncoder
 
 
@@ -73,8 +74,8 @@ def _differences(saved: dict[str, Any], given: dict[str, Any], prefix: str = "")
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[MynaEncoder, EncoderConfig, dict[str, Any]]:
-    """Load (model, config, meta) from a checkpoint folder or its weights/config file."""
-    path = Path(path)
+    """Load (model, config, meta) from a checkpoint folder, its weights/config file, or a hub repo id."""
+    path = resolve_checkpoint(path)
     cfg, meta, digest = read_config(path)
     weights, _ = _locate(path)
     if not weights.is_file():

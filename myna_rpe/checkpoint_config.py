@@ -17,6 +17,7 @@ from typing import Any
 from myna_rpe.budget import TokenBudget
 from myna_rpe.config import EncoderConfig
 from myna_rpe.errors import CheckpointError
+from myna_rpe.hub import resolve_checkpoint
 
 FORMAT = "myna-rpe/1"
 WEIGHTS = "model.safetensors"
@@ -45,10 +46,12 @@ def _locate(path: Path) -> tuple[Path, Path]:
 
 
 def read_config(path: str | Path) -> tuple[EncoderConfig, dict[str, Any], str]:
-    """(config, meta, weights sha256) of a checkpoint, without loading weights."""
-    path = Path(path)
+    """(config, meta, weights sha256) of a checkpoint (a folder, one of its files, or a hub
+    repo id), without loading weights."""
+    path = resolve_checkpoint(path)
     if not path.exists():
-        raise CheckpointError("checkpoint not found", path, "pass a folder holding model.safetensors and config.json")
+        raise CheckpointError("checkpoint not found", path, "pass a folder holding model.safetensors and config.json, "
+                              "or a hub repo id (owner/name)")
     weights, config = _locate(path)
     if path.suffix in (".pt", ".pth", ".ckpt", ".bin"):
         raise CheckpointError(

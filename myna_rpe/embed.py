@@ -65,6 +65,33 @@ class Embedder:
         return cls(model, cfg, model_id=weights, device=device, budget=budget)
 
     @classmethod
+    def from_pretrained(cls, checkpoint: str | Path, device: str = "cpu",
+                        budget: TokenBudget = TokenBudget()) -> "Embedder":
+        """`load` by its Hugging Face name: a checkpoint folder or a hub repo id ("owner/name[@revision]")."""
+        return cls.load(checkpoint, device=device, budget=budget)
+
+    def save_pretrained(self, directory: str | Path, meta: dict | None = None, name: str | None = None) -> Path:
+        """Write config.json + model.safetensors (the format `load` reads) and a model card
+        titled `name` (default: the folder's name)."""
+        from myna_rpe.checkpoint import save_checkpoint
+        from myna_rpe.hub import model_card
+
+        directory = save_checkpoint(directory, self.model, self.config, meta)
+        (directory / "README.md").write_text(model_card(name or directory.name, self.config.to_dict()))
+        return directory
+
+    def push_to_hub(self, repo_id: str, private: bool | None = None, token: str | None = None,
+                    commit_message: str = "Upload Myna-RPE checkpoint") -> str:
+        """Save this encoder (as `save_pretrained`) and upload it to the hub repo `repo_id`."""
+        import tempfile
+
+        from myna_rpe.hub import push_folder
+
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = self.save_pretrained(tmp, name=repo_id)
+            return push_folder(folder, repo_id, private=private, token=token, commit_message=commit_message)
+
+    @classmethod
     def random(cls, cfg: EncoderConfig | None = None, seed: int = 0, device: str = "cpu",
                budget: TokenBudget = TokenBudget()) -> "Embedder":
         """The untrained architecture (a baseline): same seed, same weights."""

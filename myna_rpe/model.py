@@ -169,14 +169,23 @@ class MynaEncoder(nn.Module):
 
     def encode(self, patches: torch.Tensor, coords: Coords, block_size: int | None | str = "config") -> torch.Tensor:
         """CLS embeddings (B, dim) of raw patches (B, N, patch²) at their grid coordinates."""
+        # Only CLS is read out, so the last layer updates CLS alone.
+        return self.norm(self._transform(patches, coords, block_size, cls_only_last=True)[:, 0])
+
+    def encode_tokens(self, patches: torch.Tensor, coords: Coords, block_size: int | None | str = "config") -> torch.Tensor:
+        """Every token's final vector (B, 1 + N, dim), CLS first: here the last layer updates
+        all tokens (the same weights `encode` applies to CLS alone)."""
+        return self.norm(self._transform(patches, coords, block_size, cls_only_last=False))
+
+    def _transform(self, patches: torch.Tensor, coords: Coords, block_size: int | None | str,
+                   cls_only_last: bool) -> torch.Tensor:
         if block_size == "config":
             block_size = self.cfg.attn_block_size
         x, coords = self._prepend_cls(self.embed_patches(patches, coords), coords)
         last = len(self.blocks) - 1
         for i, blk in enumerate(self.blocks):
-            # Only CLS is read out, so the last layer updates CLS alone.
-            x = blk(x, coords, self.alibi, self.rope, block_size, cls_only=i == last)
-        return self.norm(x[:, 0])
+            x = blk(x, coords, self.alibi, self.rope, block_size, cls_only=cls_only_last and i == last)
+        return x
 
     def project(self, z: torch.Tensor) -> torch.Tensor:
         """Projection head for contrastive training (not part of the embedding)."""

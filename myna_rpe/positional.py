@@ -38,6 +38,12 @@ class Coords:
     valid: torch.Tensor  # (B, N) bool: False for padding (never attended to)
 
 
+def has_padding(valid: torch.Tensor) -> bool:
+    """Whether any token is padding. Under torch.export (ONNX) the answer is not known while
+    tracing, so masks are always applied there: a no-op for an input without padding."""
+    return torch.compiler.is_exporting() or not bool(valid.all())
+
+
 def alibi_slopes(n_heads: int) -> torch.Tensor:
     """The standard geometric ALiBi slopes (Press et al.): 2^(-8/n), 2^(-16/n), ...
 
@@ -87,7 +93,7 @@ class AlibiBias(nn.Module):
         if self.two_d:
             dist.add_((q.f[:, :, None] - k.f[:, None, :]).abs_(), alpha=self.w_f)
         dist.masked_fill_(q.is_cls[:, :, None] | k.is_cls[:, None, :], 0.0)
-        padding = None if bool(k.valid.all()) else ~k.valid[:, None, :]
+        padding = ~k.valid[:, None, :] if has_padding(k.valid) else None
         slopes_learn = self.log_slopes.requires_grad and torch.is_grad_enabled()
         if padding is not None and not slopes_learn:
             dist.masked_fill_(padding, float("inf"))  # −slope · inf = −inf: masked out

@@ -9,8 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from myna_rpe.audio import write_audio
-from myna_rpe.synth import TrackSpec, synth_track
+# No test reaches the Hugging Face hub: huggingface_hub reads this once, when first imported,
+# and every CLI subprocess inherits it. Hub tests use a cache they fill themselves (tests/test_hub.py).
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+from myna_rpe.audio import write_audio  # noqa: E402
+from myna_rpe.synth import TrackSpec, synth_track  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -146,7 +146,7 @@ def _linear_settings(task: Task, grid: ProbeGrid) -> list[dict[str, Any]]:
 def _fit_linear(task: Task, n_outputs: int, X: np.ndarray, y: np.ndarray, params: dict[str, Any]) -> Predictor:
     if task == "regression":
         model = Ridge(alpha=params["alpha"]).fit(X, y)
-        return model.predict
+        return lambda Xq: model.predict(Xq).reshape(len(Xq), -1)  # one target comes back 1-D
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", UserWarning)  # OneVsRest: a tag absent from train

@@ -27,7 +27,8 @@ def _f(default: Any, help: str, group: str) -> Any:
 @dataclass(frozen=True)
 class TrainConfig:
     # -- data ------------------------------------------------------------------------
-    data: str = _f("", "a folder of audio (searched recursively) or jamendo:DIR for MTG-Jamendo", "data")
+    data: str = _f("", "a folder of audio (searched recursively), jamendo:DIR for MTG-Jamendo, or hdf5:FILE for a "
+                   "DL-101 .hdf5 audio file", "data")
     out: str = _f("runs/myna", "run folder: checkpoint/, metrics.csv, train_config.json", "data")
     cache_dir: str | None = _f(None, "log-mel cache folder (default: $XDG_CACHE_HOME/myna-rpe/mels)", "data")
     jamendo_split: str = _f("train", "MTG-Jamendo split: train, validation, test or all", "data")

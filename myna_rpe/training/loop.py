@@ -48,6 +48,8 @@ from myna_rpe.training.losses import KMeansLoss, hull_loss, nt_xent
 from myna_rpe.training.mel_cache import MelCache
 from myna_rpe.training.augment import Augment, augment_views
 from myna_rpe.training.pairs import ChunkSpec, PairSampler, collate
+from myna_rpe.training.hdf5_data import PREFIX as HDF5_PREFIX
+from myna_rpe.training.hdf5_data import build_from_hdf5
 from myna_rpe.training.sources import discover
 
 CHECKPOINT_LINK = "checkpoint"
@@ -167,20 +169,26 @@ class Trainer:
     # -- setup -----------------------------------------------------------------------
     def prepare_data(self) -> None:
         cfg = self.cfg
-        sources = discover(cfg.data, cfg.jamendo_split, cfg.jamendo_split_index)
-        if sources.missing:
-            self.report.message(f"{len(sources.missing)} tracks listed in the metadata have no audio on disk; skipped")
         self.cache = MelCache(cfg.cache_dir or default_cache_dir(), self.enc_cfg.frontend)
         fps = self.enc_cfg.frontend.frames_per_second
         min_frames = max(1, math.ceil(cfg.min_track_seconds * fps))
-        paths = [t.path for t in sources.tracks]
+        on_progress = self.report.cache_progress if self.dist.is_main else None
+        if cfg.data.startswith(HDF5_PREFIX):  # a DL-101 audio file: waveforms, no decoding
+
+            def build_cache():
+                return build_from_hdf5(self.cache, cfg.data.removeprefix(HDF5_PREFIX), min_frames, on_progress)
+        else:
+            sources = discover(cfg.data, cfg.jamendo_split, cfg.jamendo_split_index)
+            if sources.missing:
+                self.report.message(f"{len(sources.missing)} tracks listed in the metadata have no audio on disk; skipped")
+            paths = [t.path for t in sources.tracks]
+
+            def build_cache():
+                return self.cache.build(paths, min_frames=min_frames, workers=self.cache_workers, on_progress=on_progress)
         # One process per machine decodes (local rank 0); the others then find every entry cached.
         if self.dist.local_rank != 0:
             barrier(self.dist)
-        build = self.cache.build(
-            paths, min_frames=min_frames, workers=self.cache_workers,
-            on_progress=self.report.cache_progress if self.dist.is_main else None,
-        )
+        build = build_cache()
         if self.dist.local_rank == 0:
             barrier(self.dist)
         if self.dist.is_main:
