@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from myna_rpe.audio import write_audio
 from myna_rpe.evaluation import nsynth
@@ -96,3 +97,18 @@ def make_tinysol(root: Path, per_fold: int = 4, folds: int = 5, duration: float 
     with open(root / "TinySOL_metadata.csv", "w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows(rows)
     return root
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small probes and features in one thread: on a shared 2-core machine, two torch/BLAS
+    threads per tiny matrix product spend most of their time waiting for each other (10x
+    slower here). Import this fixture into a test module to apply it there."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(before)
