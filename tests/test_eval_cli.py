@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from myna_rpe.evaluation.datasets import shipped_list
+from tests.eval_note_fixtures import one_thread  # noqa: F401 (autouse)
 from tests.test_eval_fixtures import make_emomusic, make_giantsteps, make_gtzan, make_mtat
 
 

@@ -147,3 +147,35 @@ def test_fractions_noise_probe_sizes_and_plot(tmp_path: Path, monkeypatch, capsy
     assert "label fractions" in stdout and "CQT" not in stdout  # CQT joins automatically on notes only
     width, height = _png_size(png)
     assert width > 2.5 * height / 1  # one row, three panels: probe size, fraction, noise
+
+
+# -- the data-size sweep script ------------------------------------------------------------------
+
+
+def test_data_size_sweep_script_trains_nested_subsets_and_plots(tmp_path: Path, capsys) -> None:
+    import importlib.util
+
+    from myna_rpe.synth import TrackSpec, synth_track
+
+    spec = importlib.util.spec_from_file_location("data_size_sweep", Path(__file__).parents[1] / "scripts" / "data_size_sweep.py")
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+
+    durations = [30.0, 60.0, 90.0, 20.0, 40.0]
+    subsets = sweep.nested_subsets(durations, [1.0, 2.5, None], seed=0)
+    assert set(subsets[0]) <= set(subsets[1]) <= set(subsets[2]) == set(range(5))
+    assert [sum(durations[i] for i in s) >= 60 * m for s, m in zip(subsets, (1.0, 2.5))] == [True, True]
+
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        write_audio(tmp_path / "music" / f"{i}.flac", synth_track(TrackSpec.random(rng), 6.0), 16000)
+    data = make_nsynth(tmp_path / "nsynth", per_split={"train": 16, "valid": 8, "test": 8}, duration=0.3, out_of_range=False)
+    out = tmp_path / "sweep"
+    code = sweep.main(["--data", str(tmp_path / "music"), "--task", "nsynth", "--task-data", str(data), "--out", str(out),
+                       "--minutes", "0.2,all", "--steps", "2", "--batch-size", "2", "--chunk-seconds", "1", "--device", "cpu"])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((out / "sweep.json").read_text())
+    assert summary["task"] == "nsynth-instrument" and [p["tracks"] for p in summary["points"]] == [2, 4]
+    assert set(summary["references"]) == {"MFCC", "untrained encoder"}
+    assert all((Path(p["checkpoint"]) / "model.safetensors").is_file() for p in summary["points"])
+    assert _png_size(out / "sweep.png")[0] > 500

@@ -25,7 +25,7 @@ NOISE_LINES = {"white": "-", "pink": "--"}
 
 def feature_sets(report: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """(role, legend label, results by dataset) for the model and each baseline."""
-    out = [("model", f"model: {report['model']}", report["datasets"])]
+    out = [("model", f"model: {Path(report['model']).name or report['model']}", report["datasets"])]
     for role, result in report.get("baselines", {}).items():
         out.append((role, LABELS.get(role, role), result["datasets"]))
     return out
@@ -41,11 +41,11 @@ def _finite(v: Any) -> float:
     return v if isinstance(v, (int, float)) and math.isfinite(v) else -math.inf
 
 
-def _figure(rows: int, cols: int):
+def _figure(rows: int, cols: int, width: float = 4.6, height: float = 3.6):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(4.6 * cols, 3.6 * rows), layout="constrained")
+    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
@@ -125,13 +125,15 @@ _TITLES = {"probe": "score vs probe size", "fraction": "score vs label fraction"
 def plot_minutes(points: list[tuple[float, float]], references: dict[str, float], path: str | Path,
                  title: str, ylabel: str) -> Path:
     """The data-size sweep: score against pretraining minutes (log axis), references as horizontal lines."""
-    fig = _figure(1, 1)
+    fig = _figure(1, 1, width=7.0, height=4.2)
     ax = fig.add_subplot(1, 1, 1)
     points = sorted(points)
     ax.plot([m for m, _ in points], [s for _, s in points], color="C0", marker="o", label="pretrained model")
     for k, (name, score) in enumerate(references.items()):
         ax.axhline(score, color=f"C{k + 1}", linestyle="--", label=name)
     ax.set_xscale("log")
+    ax.set_xticks([m for m, _ in points], [f"{m:.3g}" for m, _ in points])
+    ax.minorticks_off()
     ax.set_xlabel("pretraining audio (minutes)")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
