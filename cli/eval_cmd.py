@@ -1,4 +1,5 @@
-"""`myna eval`: probe frozen embeddings on genre, key, emotion, tags, instruments and pitch."""
+"""`myna eval`: probe frozen embeddings on genre, key, emotion, tags, instruments and pitch,
+with label-fraction and noise sweeps, probe sizes and plots (docs/evaluation.md)."""
 
 from __future__ import annotations
 

@@ -121,13 +121,13 @@ def test_fractions_noise_probe_sizes_and_plot(tmp_path: Path, monkeypatch, capsy
     from myna_rpe.checkpoint import build_model, save_checkpoint
     from myna_rpe.config import EncoderConfig, ModelConfig
 
-    data = make_emomusic(tmp_path / "data", n=32, duration=0.5)
+    data = make_emomusic(tmp_path / "data", n=24, duration=0.5)
     cfg = EncoderConfig(model=ModelConfig.from_preset("tiny", "alibi2d"))
     ckpt = save_checkpoint(tmp_path / "ckpt", build_model(cfg), cfg)
     out, png = tmp_path / "emo.json", tmp_path / "plots" / "emo.png"
     code, stdout, err = run_cli(
         ["eval", "emomusic", "--data-dir", str(data), "--model", str(ckpt), "--protocol", "whole", "--grid", "quick",
-         "--probes", "linear,mlp,mlp2", "--label-fraction", "0.25,1", "--fraction-draws", "2",
+         "--probes", "linear,mlp2", "--label-fraction", "0.25,1", "--fraction-draws", "2",
          "--noise-snr", "10", "--baselines", "none", "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--plot", str(png)],
         monkeypatch, capsys,
     )
@@ -137,13 +137,13 @@ def test_fractions_noise_probe_sizes_and_plot(tmp_path: Path, monkeypatch, capsy
     assert report["baselines"]["untrained"]["model"] == f"random:{ckpt}"
     for datasets in (report["datasets"], report["baselines"]["mfcc"]["datasets"]):
         result = datasets["emomusic"]
-        assert set(result["probes"]) == {"linear", "mlp", "mlp2"}
+        assert set(result["probes"]) == {"linear", "mlp2"}
         fractions = result["label_fractions"]
         sizes = result["sizes"]
         assert fractions["0.25"]["train_size"] == pytest.approx(sizes["train"] / 4, abs=3) and fractions["0.25"]["draws"] == 2
         assert len(fractions["0.25"]["probes"]["mlp2"]["test_draws"]) == 2
         assert fractions["1"]["probes"]["linear"]["test_mean"] == result["probes"]["linear"]["test"]
-        assert "white" in result["probes"]["mlp"]["noise"]
+        assert "white" in result["probes"]["mlp2"]["noise"]
     assert "label fractions" in stdout and "CQT" not in stdout  # CQT joins automatically on notes only
     width, height = _png_size(png)
     assert width > 2.5 * height / 1  # one row, three panels: probe size, fraction, noise
@@ -179,3 +179,11 @@ def test_data_size_sweep_script_trains_nested_subsets_and_plots(tmp_path: Path, 
     assert set(summary["references"]) == {"MFCC", "untrained encoder"}
     assert all((Path(p["checkpoint"]) / "model.safetensors").is_file() for p in summary["points"])
     assert _png_size(out / "sweep.png")[0] > 500
+
+
+@pytest.mark.parametrize("flag, value", [("--label-fraction", "0,0.5"), ("--label-fraction", "1.5"), ("--noise-snr", "loud"),
+                                         ("--probes", "linear,mlp3"), ("--baselines", "mfcc,spectrogram"),
+                                         ("--noise-kind", "brown"), ("--plot", "out.jpg")])
+def test_bad_sweep_values_are_usage_errors(tmp_path: Path, monkeypatch, capsys, flag: str, value: str) -> None:
+    code, _, stderr = run_cli(["eval", "nsynth", "--data-dir", str(tmp_path), "--model", "mfcc", flag, value], monkeypatch, capsys)
+    assert code == 2 and flag in stderr and "Traceback" not in stderr

@@ -81,7 +81,11 @@ class Progress:
 
 def make_extractor(model: str, protocol: str, chunk_seconds: float = 3.0, seed: int = 0, device: str = "cpu",
                    budget: TokenBudget = TokenBudget()) -> FeatureExtractor:
-    """'mfcc', 'cqt', 'random[:CHECKPOINT]', 'default' (the bundled model) or a checkpoint path."""
+    """'mfcc', 'cqt', 'random[:CHECKPOINT]', 'default' (the bundled model) or a checkpoint path.
+
+    Every extractor gives one vector per clip (scene embeddings). Timestamp embeddings
+    (myna_rpe.hear) would join here as one more value, an object with `id`, `sample_rate`,
+    `__call__(path)` and `from_wave(wave)` summarising its frames."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}")
     if model == "mfcc":
