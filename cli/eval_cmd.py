@@ -1,7 +1,9 @@
-"""`myna eval`: probe frozen embeddings on GTZAN, GiantSteps Key, EmoMusic, MagnaTagATune."""
+"""`myna eval`: probe frozen embeddings on genre, key, emotion, tags, instruments and pitch,
+with label-fraction and noise sweeps, probe sizes and plots (docs/evaluation.md)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -12,7 +14,31 @@ from cli.console import console, err_console, progress
 from cli.token_budget import BUDGET, DRAWS, SPREAD, token_budget
 from cli.values import number
 
-_CHOICES = ("gtzan", "giantsteps", "emomusic", "mtat", "all", "pyjama")
+_CHOICES = ("gtzan", "giantsteps", "emomusic", "mtat", "nsynth", "tinysol", "all", "pyjama")
+_PROBES = ("linear", "mlp", "mlp2")
+_BASELINES = ("mfcc", "cqt", "untrained")
+_NOISE = ("white", "pink")
+_ROLE = {"model": "model", "mfcc": "MFCC", "untrained": "untrained", "cqt": "CQT+chroma"}
+
+
+def _names(flag: str, text: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    bad = [v for v in values if v not in allowed]
+    if bad or not values:
+        raise typer.BadParameter(f"{text!r}; give a comma-separated list from {', '.join(allowed)}", param_hint=flag)
+    return values
+
+
+def _numbers(flag: str, text: str | None, low: float, high: float, hint: str) -> tuple[float, ...]:
+    if not text:
+        return ()
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or any(not (math.isfinite(v) and low <= v <= high) for v in values) or (flag == "--label-fraction" and 0.0 in values):
+        raise typer.BadParameter(f"{text!r}; give {hint}", param_hint=flag)
+    return values
 
 
 @app.command("eval")
@@ -20,7 +46,7 @@ def eval_command(
     dataset: str = typer.Argument(..., help=f"One of: {', '.join(_CHOICES)} ('all' = every dataset found in --data-dir; "
                                              "'pyjama' = a DL-101 .pyjama + .hdf5 pair).", show_default=False),
     data_dir: Path | None = typer.Option(None, "--data-dir", "-d", help="Folder holding the dataset (see docs/evaluation.md for layouts).", show_default=False),
-    model: str = typer.Option("default", "--model", "-m", help="mfcc | random | random:CHECKPOINT | default (bundled model) | CHECKPOINT folder."),
+    model: str = typer.Option("default", "--model", "-m", help="mfcc | cqt | random | random:CHECKPOINT | default (bundled model) | CHECKPOINT folder."),
     protocol: str = typer.Option("budget", help="budget: one forward pass per track under --budget (as `myna index` embeds); "
                                                 "whole: the dense pass over every patch; chunks: Myna's 3 s chunks, averaged."),
     chunk_seconds: float = typer.Option(3.0, callback=number(above=0, max=3600),
@@ -32,14 +58,24 @@ def eval_command(
     cache_dir: Path | None = typer.Option(None, help="Embedding cache (default: the user cache folder, myna/embeddings)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every embedding; read and write no cache."),
     grid: str = typer.Option("default", help="Probe hyper-parameter grid: default | quick."),
-    seed: int = typer.Option(0, help="Seed for the probes and the random model."),
-    device: str = typer.Option("cpu", help="Torch device for the encoder and the MLP probe (cpu, cuda, ...)."),
+    probes: str = typer.Option("linear,mlp", help="Probe families, comma-separated: linear, mlp (one hidden layer), mlp2 (two)."),
+    baselines: str = typer.Option("auto", help="Reference rows run on the same splits: auto (MFCC and the untrained encoder; "
+                                               "CQT+chroma on nsynth/tinysol), none, or a list of mfcc, cqt, untrained."),
+    label_fraction: str | None = typer.Option(None, "--label-fraction", help="Train the probes on these fractions of the train labels too, "
+                                                                         "e.g. 0.01,0.1,1 (stratified, nested, seeded; valid/test stay whole)."),
+    fraction_draws: int = typer.Option(5, min=1, max=100, help="Random draws per label fraction (mean ± sd)."),
+    noise_snr: str | None = typer.Option(None, "--noise-snr", help="Also score the probes on test audio with noise at these SNRs in dB, "
+                                                             "e.g. 20,10,0 (probe trained on clean audio)."),
+    noise_kind: str = typer.Option("white,pink", help="Noise for --noise-snr: white, pink or both."),
+    plot: Path | None = typer.Option(None, "--plot", help="Also draw the results as a PNG (score vs probe size, fraction, SNR)."),
+    seed: int = typer.Option(0, help="Seed for the probes, the random model, label draws and noise."),
+    device: str = typer.Option("cpu", help="Torch device for the encoder and the MLP probes (cpu, cuda, ...)."),
     annotations: Path | None = typer.Option(None, "--annotations", help="pyjama: the dataset's .pyjama file."),
     audio: Path | None = typer.Option(None, "--audio", help="pyjama: the dataset's .hdf5 audio file."),
     field: str | None = typer.Option(None, "--field", help="pyjama: the annotation to probe (tag, genre, artist, ...)."),
     task: str | None = typer.Option(None, "--task", help="pyjama: multiclass | multilabel | regression (default: from the values)."),
 ) -> None:
-    """Evaluate a model by probing its frozen embeddings; prints a table and writes JSON."""
+    """Evaluate a model by probing its frozen embeddings; prints tables and writes JSON."""
     from myna_rpe.evaluation.runner import EvalConfig, Progress, run_eval, write_report
 
     if dataset not in _CHOICES:
@@ -48,6 +84,12 @@ def eval_command(
         raise typer.BadParameter(f"{protocol!r}; choose budget, whole or chunks", param_hint="--protocol")
     if grid not in ("default", "quick"):
         raise typer.BadParameter(f"{grid!r}; choose default or quick", param_hint="--grid")
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise typer.BadParameter(f"{plot}; the plot is a PNG, name it *.png", param_hint="--plot")
+    chosen = None if baselines == "auto" else () if baselines == "none" else _names("--baselines", baselines, _BASELINES)
+    if plot is not None and chosen is not None:
+        # the figures always carry MFCC and the untrained encoder as references
+        chosen = tuple(dict.fromkeys((*chosen, "mfcc", "untrained")))
     budget_ = token_budget(budget, draws, spread)
     if dataset == "pyjama":
         from cli.eval_pyjama import eval_pyjama
@@ -69,33 +111,98 @@ def eval_command(
         grid=grid,
         seed=seed,
         device=device,
+        probes=_names("--probes", probes, _PROBES),
+        baselines=chosen,
+        label_fractions=_numbers("--label-fraction", label_fraction, 0.0, 1.0, "fractions in (0, 1], e.g. 0.01,0.1,1"),
+        fraction_draws=fraction_draws,
+        noise_snrs=_numbers("--noise-snr", noise_snr, -30.0, 60.0, "SNRs in dB between -30 and 60, e.g. 20,10,0"),
+        noise_kinds=_names("--noise-kind", noise_kind, _NOISE),
     )
     with progress("steps") as bar:
         current: dict[str, int] = {}
 
         def start(description: str, total: int) -> None:
+            if "task" in current:
+                bar.remove_task(current["task"])
             current["task"] = bar.add_task(description, total=total)
 
         report = run_eval(cfg, Progress(start=start, advance=lambda: bar.advance(current["task"])))
     write_report(report, out)
     console.print(results_table(report))
+    if report["label_fractions"]:
+        console.print(fractions_table(report))
+    if report["noise"]:
+        console.print(noise_table(report))
     for name, result in report["datasets"].items():
         for note in result["notes"]:
             err_console.print(f"[yellow]{name}:[/yellow] {note}", highlight=False)
         if result["failed_tracks"]:
             err_console.print(f"[yellow]{name}:[/yellow] {len(result['failed_tracks'])} track(s) could not be decoded and were skipped (listed in {out})")
     console.print(f"wrote {out}")
+    if plot is not None:
+        from myna_rpe.evaluation.plots import plot_report
+
+        console.print(f"wrote {plot_report(report, plot)}")
+
+
+def _rows(report: dict):
+    """(dataset, feature-set label, result) with the model first, then its baselines."""
+    sets = [("model", report["datasets"])] + [(role, b["datasets"]) for role, b in report["baselines"].items()]
+    for name in report["datasets"]:
+        for role, datasets in sets:
+            if name in datasets:
+                yield name, _ROLE.get(role, role), datasets[name]
+
+
+def _score(result: dict, probe: str, split: str, key: str) -> str:
+    value = result["probes"][probe][split][key]
+    sd = result.get("fold_sd", {}).get(probe, {}).get(split, {}).get(key)
+    return f"{value:.3f}" + (f"±{sd:.3f}" if sd is not None else "")
 
 
 def results_table(report: dict) -> Table:
     table = Table(title=f"myna eval · {report['model']} · {report['features']}")
-    for column, justify in (("dataset", "left"), ("probe", "left"), ("train/valid/test", "right"), ("chosen on valid", "left"), ("valid", "right"), ("test", "left")):
+    for column, justify in (("dataset", "left"), ("features", "left"), ("probe", "left"), ("train/valid/test", "right"),
+                            ("chosen on valid", "left"), ("valid", "right"), ("test", "left")):
         table.add_column(column, justify=justify)
-    for name, result in report["datasets"].items():
+    for name, role, result in _rows(report):
         sizes = "/".join(str(n) for n in result["sizes"].values())
         primary = result["primary_metric"]
         for probe, r in result["probes"].items():
-            params = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items())
-            test = "  ".join(f"{k} {v:.3f}" for k, v in r["test"].items() if k != "tags_scored")
-            table.add_row(name, probe, sizes, params, f"{primary} {r['valid'][primary]:.3f}", test)
+            if "folds" in result:
+                params = f"per fold ({result['folds']} folds, mean ± sd)"
+            else:
+                params = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items())
+            test = "  ".join(f"{k} {_score(result, probe, 'test', k)}" for k in r["test"] if k != "tags_scored")
+            table.add_row(name, role, probe, sizes, params, f"{primary} {_score(result, probe, 'valid', primary)}", test)
+    return table
+
+
+def fractions_table(report: dict) -> Table:
+    fractions = [f"{f:g}" for f in report["label_fractions"]]
+    table = Table(title=f"label fractions · test score, mean ± sd over {report['fraction_draws']} draws")
+    for column in ("dataset", "features", "probe", *(f"{f} (n)" for f in fractions)):
+        table.add_column(column)
+    for name, role, result in _rows(report):
+        primary = result["primary_metric"]
+        points = result["label_fractions"]
+        for probe in result["probes"]:
+            cells = []
+            for f in fractions:
+                p = points[f]
+                cells.append(f"{p['probes'][probe]['test_mean'][primary]:.3f}±{p['probes'][probe]['test_sd'][primary]:.3f} ({p['train_size']:.0f})")
+            table.add_row(name, role, probe, *cells)
+    return table
+
+
+def noise_table(report: dict) -> Table:
+    kinds, snrs = report["noise"]["kinds"], report["noise"]["snr_db"]
+    table = Table(title="noise on the test audio · test score (drop from clean)")
+    for column in ("dataset", "features", "probe", "clean", *(f"{k} {s:g} dB" for k in kinds for s in snrs)):
+        table.add_column(column)
+    for name, role, result in _rows(report):
+        primary = result["primary_metric"]
+        for probe, r in result["probes"].items():
+            cells = [f"{r['noise'][k][f'{s:g}'][primary]:.3f} ({-r['noise_drop'][k][f'{s:g}']:+.3f})" for k in kinds for s in snrs]
+            table.add_row(name, role, probe, f"{r['test'][primary]:.3f}", *cells)
     return table

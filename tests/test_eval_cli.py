@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from myna_rpe.evaluation.datasets import shipped_list
+from tests.eval_note_fixtures import one_thread  # noqa: F401 (autouse)
 from tests.test_eval_fixtures import make_emomusic, make_giantsteps, make_gtzan, make_mtat
 
 
@@ -33,7 +34,7 @@ def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
 def evaluate(dataset: str, data_dir: Path, tmp_path: Path, monkeypatch, capsys, *extra: str) -> dict:
     out = tmp_path / f"{dataset}.json"
     code, stdout, stderr = run_cli(
-        ["eval", dataset, "--data-dir", str(data_dir), "--model", "mfcc", "--grid", "quick",
+        ["eval", dataset, "--data-dir", str(data_dir), "--model", "mfcc", "--grid", "quick", "--baselines", "none",
          "--cache-dir", str(tmp_path / "cache"), "--out", str(out), *extra],
         monkeypatch, capsys,
     )

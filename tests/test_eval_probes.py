@@ -8,6 +8,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from myna_rpe.evaluation.metrics import accuracy, regression, tagging
 from myna_rpe.evaluation.probes import GRIDS, Split, run_probes
+from tests.eval_note_fixtures import one_thread  # noqa: F401 (autouse: tiny products run 3-10x faster in one thread)
 
 QUICK = GRIDS["quick"]
 

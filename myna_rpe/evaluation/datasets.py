@@ -9,7 +9,7 @@ where the dataset comes from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -40,11 +40,24 @@ class EvalDataset:
     split_source: str  # one line: where the train/valid/test split comes from
     notes: list[str] = field(default_factory=list)  # e.g. tracks skipped and why
     reference_sizes: dict[str, int] | None = None  # split sizes of the complete published dataset
+    audio_set: str | None = None  # cache folder when several tasks share one audio collection (default: name)
+    # Cross-validated datasets: one train/valid/test assignment per fold (`splits` is the first).
+    folds: list[dict[str, list[Track]]] | None = None
 
     def __post_init__(self) -> None:
         for split in SPLITS:
             if not self.splits.get(split):
                 raise DatasetError(f"the {split} split of {self.name} is empty", fix="check the dataset folder is complete")
+
+    @property
+    def cache_name(self) -> str:
+        return self.audio_set or self.name
+
+    def fold_views(self) -> list["EvalDataset"]:
+        """One dataset per fold (just this one when there are no folds)."""
+        if not self.folds:
+            return [self]
+        return [replace(self, splits=fold, folds=None) for fold in self.folds]
 
     def targets(self, split: str) -> np.ndarray:
         """Labels of one split as arrays: class ids (N,), 0/1 matrix (N, L), or floats (N, T)."""

@@ -27,8 +27,13 @@ PROTOCOLS = ("budget", "whole", "chunks")
 
 class FeatureExtractor(Protocol):
     id: str
+    sample_rate: int
 
     def __call__(self, path: Path) -> np.ndarray: ...
+
+    def from_wave(self, wave: np.ndarray) -> np.ndarray:
+        """The same vector from decoded audio at `sample_rate` (for noise added in memory)."""
+        ...
 
 
 class EncoderFeatures:
@@ -55,12 +60,20 @@ class EncoderFeatures:
         suffix = f"chunks{chunk_seconds:g}s" if protocol == "chunks" else protocol
         self.id = f"myna-{embedder.model_id}-{suffix}"
 
+    @property
+    def sample_rate(self) -> int:
+        return self.embedder.sample_rate
+
     def __call__(self, path: Path) -> np.ndarray:
         if self.protocol != "chunks":
             return np.asarray(self.embedder.embed_file(path), dtype=np.float32)
         from myna_rpe.audio import load_audio
 
-        wave = load_audio(path, self.embedder.sample_rate)
+        return self.from_wave(load_audio(path, self.embedder.sample_rate))
+
+    def from_wave(self, wave: np.ndarray) -> np.ndarray:
+        if self.protocol != "chunks":
+            return np.asarray(self.embedder.embed_waveform(wave), dtype=np.float32)
         return chunk_average(self.embedder.embed_batch, wave, int(round(self.chunk_seconds * self.embedder.sample_rate)))
 
 
@@ -86,10 +99,17 @@ class MfccFeatures:
         digest = hashlib.sha1(repr(self.frontend).encode()).hexdigest()[:8]
         return f"mfcc{self.n_mfcc}-{digest}"
 
+    @property
+    def sample_rate(self) -> int:
+        return self.frontend.sample_rate
+
     def __call__(self, path: Path) -> np.ndarray:
         from myna_rpe.audio import load_audio
 
-        return mfcc_stats(load_audio(path, self.frontend.sample_rate), self.frontend, self.n_mfcc)
+        return self.from_wave(load_audio(path, self.frontend.sample_rate))
+
+    def from_wave(self, wave: np.ndarray) -> np.ndarray:
+        return mfcc_stats(wave, self.frontend, self.n_mfcc)
 
 
 def mfcc_stats(wave: np.ndarray, frontend: FrontendConfig, n_mfcc: int = 20) -> np.ndarray:
@@ -147,6 +167,28 @@ class EmbeddingCache:
             np.save(fh, np.asarray(vector, dtype=np.float32), allow_pickle=False)
 
 
+class MemoryCache:
+    """Vectors kept in memory for one run, in front of the disk cache (or alone, under --no-cache):
+    tasks sharing audio (NSynth's two, TinySOL's folds) then decode each file once."""
+
+    def __init__(self, disk: EmbeddingCache | None = None) -> None:
+        self.disk = disk
+        self.vectors: dict[tuple[str, str, str], np.ndarray] = {}
+
+    def get(self, extractor_id: str, dataset: str, key: str) -> np.ndarray | None:
+        vec = self.vectors.get((extractor_id, dataset, key))
+        if vec is None and self.disk is not None:
+            vec = self.disk.get(extractor_id, dataset, key)
+            if vec is not None:
+                self.vectors[(extractor_id, dataset, key)] = vec
+        return vec
+
+    def put(self, extractor_id: str, dataset: str, key: str, vector: np.ndarray) -> None:
+        self.vectors[(extractor_id, dataset, key)] = np.asarray(vector, dtype=np.float32)
+        if self.disk is not None:
+            self.disk.put(extractor_id, dataset, key, vector)
+
+
 @dataclass
 class DatasetFeatures:
     """Feature matrices per split, the row -> track index they keep, and tracks that failed to decode."""
@@ -160,18 +202,19 @@ class DatasetFeatures:
 def extract(
     dataset: EvalDataset,
     extractor: FeatureExtractor,
-    cache: EmbeddingCache | None = None,
+    cache: EmbeddingCache | MemoryCache | None = None,
     on_track: Callable[[], None] | None = None,
+    splits: tuple[str, ...] = SPLITS,
 ) -> DatasetFeatures:
-    """Features of every track; a track that cannot be decoded is skipped and listed in `failed`."""
+    """Features of every track of `splits`; a track that cannot be decoded is skipped and listed in `failed`."""
     X: dict[str, np.ndarray] = {}
     kept: dict[str, list[int]] = {}
     failed: list[str] = []
     computed = 0
-    for split in SPLITS:
+    for split in splits:
         rows, idx = [], []
         for i, track in enumerate(dataset.splits[split]):
-            vec = cache.get(extractor.id, dataset.name, track.key) if cache else None
+            vec = cache.get(extractor.id, dataset.cache_name, track.key) if cache else None
             if vec is None:
                 try:
                     vec = extractor(track.path)
@@ -181,7 +224,7 @@ def extract(
                 else:
                     computed += 1
                     if cache:
-                        cache.put(extractor.id, dataset.name, track.key, vec)
+                        cache.put(extractor.id, dataset.cache_name, track.key, vec)
             if vec is not None:
                 rows.append(vec)
                 idx.append(i)

@@ -32,6 +32,18 @@ def key_scores(labels: list[str]) -> Metric:
     return score
 
 
+def pitch_scores(labels: list[str]) -> Metric:
+    """Accuracy over MIDI pitches and chroma accuracy (right pitch class, any octave), as HEAR 2021's
+    nsynth_pitch reports (pitch_acc, chroma_acc). Labels are MIDI numbers as strings."""
+    midi = np.array([int(label) for label in labels])
+
+    def score(y: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+        pred = probs.argmax(axis=1)
+        return {"accuracy": float(accuracy_score(y, pred)), "chroma_accuracy": float(np.mean(midi[y] % 12 == midi[pred] % 12))}
+
+    return score
+
+
 def tagging(y: np.ndarray, probs: np.ndarray) -> dict[str, float]:
     """Macro ROC-AUC and PR-AUC (average precision) over the tags with both classes present.
 
@@ -68,4 +80,6 @@ def metric_for(dataset: EvalDataset) -> tuple[Metric, str]:
         return regression(dataset.labels), "r2"
     if dataset.name == "giantsteps":
         return key_scores(dataset.labels), "mirex"
+    if dataset.name.endswith("-pitch"):
+        return pitch_scores(dataset.labels), "accuracy"
     return accuracy, "accuracy"

@@ -1,4 +1,4 @@
-"""Probes on frozen features: a linear model and a one-hidden-layer MLP.
+"""Probes on frozen features: a linear model and MLPs with one or two hidden layers.
 
 Features are standardised with train statistics. Each probe family searches a small
 grid (in the spirit of JukeMIR's), each setting fit on train and scored on valid with
@@ -9,6 +9,11 @@ linear: multiclass -> multinomial logistic regression (C); multilabel -> one log
 regression per tag (C); regression -> ridge (alpha). All scikit-learn.
 mlp:    torch, Linear -> ReLU -> Dropout -> Linear, Adam with weight decay, minibatches,
         early stopping on the validation metric (patience in epochs), best epoch kept.
+mlp2:   the same with two hidden layers of the same width (Linear -> ReLU -> Dropout twice),
+        searched over the same grid: the "larger downstream model" of the probe-size sweep.
+
+Extra test sets (the noisy copies of test) are scored with the setting chosen on the
+clean valid split, so they never influence model selection.
 """
 
 from __future__ import annotations
@@ -60,13 +65,18 @@ class Split:
     y: np.ndarray  # class ids (N,), 0/1 (N, L) or floats (N, T)
 
 
+PROBE_FAMILIES = ("linear", "mlp", "mlp2")
+HIDDEN_LAYERS = {"linear": 0, "mlp": 1, "mlp2": 2}
+
+
 @dataclass
 class ProbeResult:
-    probe: str  # "linear" | "mlp"
+    probe: str  # "linear" | "mlp" | "mlp2"
     params: dict[str, Any]  # the setting chosen on valid
     valid: dict[str, float]
     test: dict[str, float]
     grid: list[dict[str, Any]] = field(default_factory=list)  # every setting with its valid score
+    extra: dict[str, dict[str, float]] = field(default_factory=dict)  # metrics on extra test sets, by name
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,7 +98,12 @@ def run_probes(
     device: str = "cpu",
     probes: tuple[str, ...] = ("linear", "mlp"),
     on_fit: Callable[[], None] | None = None,
+    extra_tests: dict[str, Split] | None = None,
 ) -> list[ProbeResult]:
+    unknown = [p for p in probes if p not in PROBE_FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown probe {unknown[0]!r}; choose from {', '.join(PROBE_FAMILIES)}")
+    extra_tests = extra_tests or {}
     scaler = StandardScaler().fit(train.X)
     Xtr, Xva, Xte = (scaler.transform(s.X).astype(np.float32) for s in (train, valid, test))
     ytr = train.y
@@ -112,7 +127,7 @@ def run_probes(
             if family == "linear":
                 predict = _fit_linear(task, n_outputs, Xtr, ytr, params)
             else:
-                predict = _fit_mlp(task, n_outputs, Xtr, ytr, params, grid, valid_score, seed, device)
+                predict = _fit_mlp(task, n_outputs, Xtr, ytr, params, grid, valid_score, seed, device, HIDDEN_LAYERS[family])
             scored.append((valid_score(predict), params, predict))
             if on_fit:
                 on_fit()
@@ -124,6 +139,8 @@ def run_probes(
                 valid=metric(valid.y, unscale(best_predict(Xva))),
                 test=metric(test.y, unscale(best_predict(Xte))),
                 grid=[{**p, "valid_" + primary: s} for s, p, _ in scored],
+                extra={name: metric(split.y, unscale(best_predict(scaler.transform(split.X).astype(np.float32))))
+                       for name, split in extra_tests.items()},
             )
         )
     return results
@@ -183,12 +200,13 @@ def _fit_mlp(
     valid_score: Callable[[Predictor], float],
     seed: int,
     device: str,
+    layers: int = 1,
 ) -> Predictor:
     dev = torch.device(device)
     # Initialisation, dropout masks and batch order all come from `seed`; the caller's RNG is untouched.
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(seed)
-        return _train_mlp(task, n_outputs, X, y, params, grid, valid_score, dev)
+        return _train_mlp(task, n_outputs, X, y, params, grid, valid_score, dev, layers)
 
 
 def _train_mlp(
@@ -200,13 +218,14 @@ def _train_mlp(
     grid: ProbeGrid,
     valid_score: Callable[[Predictor], float],
     dev: torch.device,
+    layers: int,
 ) -> Predictor:
-    net = torch.nn.Sequential(
-        torch.nn.Linear(X.shape[1], params["hidden"]),
-        torch.nn.ReLU(),
-        torch.nn.Dropout(params["dropout"]),
-        torch.nn.Linear(params["hidden"], n_outputs),
-    ).to(dev)
+    blocks: list[torch.nn.Module] = []
+    width = X.shape[1]
+    for _ in range(layers):
+        blocks += [torch.nn.Linear(width, params["hidden"]), torch.nn.ReLU(), torch.nn.Dropout(params["dropout"])]
+        width = params["hidden"]
+    net = torch.nn.Sequential(*blocks, torch.nn.Linear(width, n_outputs)).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
     Xt = torch.as_tensor(X, device=dev)
     if task == "multiclass":
