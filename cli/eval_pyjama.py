@@ -18,7 +18,7 @@ def eval_pyjama(annotations: Path | None, audio: Path | None, field: str | None,
                 grid: str, seed: int, device: str) -> None:
     from myna_rpe.evaluation.dl101 import evaluate_dl101, load_dl101
     from myna_rpe.evaluation.features import EmbeddingCache, default_cache_dir
-    from myna_rpe.evaluation.runner import make_extractor, write_report
+    from myna_rpe.evaluation.runner import make_extractor, untrained_twin, write_report
 
     from cli.eval_cmd import results_table
 
@@ -30,14 +30,24 @@ def eval_pyjama(annotations: Path | None, audio: Path | None, field: str | None,
     dataset = load_dl101(annotations, audio, field, task, seed=seed)  # a bad file fails before the model loads
     extractor = make_extractor(model, protocol, chunk_seconds, seed, device, budget)
     cache = EmbeddingCache(cache_dir or default_cache_dir()) if use_cache else None
+    # every table keeps its MFCC and untrained rows, on the same split
+    references = [(role, spec) for role, spec in (("mfcc", "mfcc"), ("untrained", untrained_twin(model)))
+                  if spec is not None and spec != model]
     with progress("steps") as bar:
         current: dict[str, int] = {}
 
         def start(description: str, total: int) -> None:
             current["task"] = bar.add_task(description, total=total)
 
-        result = evaluate_dl101(dataset, audio, extractor, cache, grid=grid, seed=seed, device=device, start=start,
-                                advance=lambda: bar.advance(current["task"]))
+        def run(ex):
+            return evaluate_dl101(dataset, audio, ex, cache, grid=grid, seed=seed, device=device, start=start,
+                                  advance=lambda: bar.advance(current["task"]))
+
+        result = run(extractor)
+        baselines = {}
+        for role, spec in references:
+            ref = make_extractor(spec, protocol, chunk_seconds, seed, device, budget)
+            baselines[role] = {"model": spec, "features": ref.id, "datasets": {dataset.name: run(ref)}}
     report = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": model, "features": extractor.id,
@@ -46,6 +56,7 @@ def eval_pyjama(annotations: Path | None, audio: Path | None, field: str | None,
         "grid": grid, "seed": seed, "machine": platform.platform(),
         "annotations": str(annotations), "audio": str(audio), "field": field,
         "datasets": {dataset.name: result},
+        "baselines": baselines,
     }
     write_report(report, out)
     console.print(results_table(report))

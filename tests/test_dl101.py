@@ -164,8 +164,12 @@ def test_cli_eval_pyjama_multilabel_and_regression_with_the_encoder(tag_set, tmp
         code, text = myna(capsys, "eval", "pyjama", "--annotations", str(annotations), "--audio", str(audio),
                           "--field", field, "--grid", "quick", "--cache-dir", str(tmp_path / "cache"), "--out", str(out))
         assert code == 0, text
-        result = json.loads(out.read_text())["datasets"][f"mtt:{field}"]
+        report = json.loads(out.read_text())
+        result = report["datasets"][f"mtt:{field}"]
         assert metrics <= set(result["probes"]["linear"]["test"])
+        # the MFCC and untrained rows run on the same split
+        assert set(report["baselines"]) == {"mfcc", "untrained"}
+        assert report["baselines"]["mfcc"]["datasets"][f"mtt:{field}"]["sizes"] == result["sizes"]
         assert all(np.isfinite(v) for v in result["probes"]["linear"]["test"].values())
     # the second field reused the first one's embeddings: same audio, same model
     assert result["features_computed"] == 0
