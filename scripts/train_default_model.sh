@@ -14,10 +14,13 @@
 #   SIZE, PE  the shipped model                      (mini, alibi2d)
 #   VARIANTS  further schemes trained the same way for the comparison ("alibi1d none"; "" = skip)
 #   STEPS, BATCH, SEED, DEVICE                       (2000, 32, 0, auto)
-#   CHUNK_MIN, CHUNK_MAX, MASK  view length range (s) and patchout ratio  (3, 15, 0.75)
-#             Longer, variable views than Myna's 3 s / 90 %: the model embeds whole tracks,
-#             and on the held-out games 3 s views scored below the untrained model
-#             (docs/default_model.md, "Recipe").
+#   CHUNK_MIN, CHUNK_MAX, MASK  view length range (s) and patchout ratio  (5, 60, 0.85)
+#             Longer, variable views than Myna's 3 s / 90 %: the model embeds whole tracks
+#             under a token budget, i.e. sparsely (docs/default_model.md, "Candidates").
+#   HULL      weight of the convex-hull (spread) loss                              (0.1)
+#   ALBUM     chance that a pair's second view is another track of the same folder (0.5)
+#   RESTARTS  step totals to continue to after STEPS, each a warm restart of the cosine
+#             schedule (`myna train --resume --steps N`)                       ("3000")
 #   GPL2_ONLY 1 = train only on music whose licences combine under GPL-2 (drops CC-BY-SA)  (0)
 #   RENDER    1 = render the symbolic music: LMMS projects (`lmms`), tracker modules (`openmpt123`)
 #             and MIDI (`fluidsynth` + GM soundfonts); 0 = leave them out            (1)
@@ -38,9 +41,12 @@ STEPS=${STEPS:-2000}
 BATCH=${BATCH:-32}
 SEED=${SEED:-0}
 DEVICE=${DEVICE:-auto}
-CHUNK_MIN=${CHUNK_MIN:-3}
-CHUNK_MAX=${CHUNK_MAX:-15}
-MASK=${MASK:-0.75}
+CHUNK_MIN=${CHUNK_MIN:-5}
+CHUNK_MAX=${CHUNK_MAX:-60}
+MASK=${MASK:-0.85}
+HULL=${HULL:-0.1}
+ALBUM=${ALBUM:-0.5}
+RESTARTS=${RESTARTS-3000}
 RENDER=${RENDER:-1}
 GPL2_ONLY=${GPL2_ONLY:-0}
 INSTALL=${INSTALL:-1}
@@ -59,7 +65,10 @@ train() {  # $1 = positional scheme; further arguments go to `myna train`
   "$MYNA" train --data "$DATA/train" --out "$RUNS/$pe" --size "$SIZE" --pe "$pe" \
     --steps "$STEPS" --batch-size "$BATCH" --seed "$SEED" --device "$DEVICE" \
     --chunk-min-seconds "$CHUNK_MIN" --chunk-max-seconds "$CHUNK_MAX" --mask-ratio "$MASK" \
-    --min-track-seconds 30 "$@"
+    --hull-weight "$HULL" --album-positives "$ALBUM" --min-track-seconds 30 "$@"
+  for total in $RESTARTS; do
+    "$MYNA" train --out "$RUNS/$pe" --resume --steps "$total"
+  done
 }
 
 train "$PE" "$@"
