@@ -70,6 +70,8 @@ def index_cmd(
     workers: int | None = typer.Option(None, "--workers", min=0, help="Decoding processes (0 = decode inline); default: a quarter of the cores, at least 1."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Tracks per forward pass and per commit."),
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Try again files that failed before."),
+    import_dir: Path | None = typer.Option(None, "--import", help="Merge the Parquet shards of `myna embed-catalog` "
+                                                                "(fingerprints and model checked); embed nothing."),
     device: str = typer.Option("cpu", "--device", help="torch device for the encoder."),
     budget: str = BUDGET,
     draws: int = DRAWS,
@@ -95,6 +97,10 @@ def index_cmd(
         return
     if library is None:
         raise LibraryError("which folder?", fix="pass the music folder: `myna index ./library`")
+    if import_dir is not None:
+        from cli.embed_catalog_cmd import print_import
+
+        return print_import(library, db_dir, import_dir, spec)
 
     from myna_rpe.checkpoint_config import checkpoint_model_id
     from playlist.indexer import IndexOptions, LazyEmbedder, index_library
