@@ -7,16 +7,15 @@
 `path` is relative to the catalogue's root (the folder, or the manifest's folder) with
 POSIX separators, or absolute for a manifest entry outside that folder, so the shards
 still name the right files once the library is mounted elsewhere. A row with an `error`
-has no vector. A shard is written to a hidden temporary name and renamed into place,
-so every `part-*.parquet` is complete: a killed run leaves whole shards and, at most, a
-temporary file that the next run removes. Which files are done is read back from the
+has no vector. A shard is written to a hidden temporary file, fsynced and renamed into
+place (`myna_rpe.fileio.atomic_write`), so every `part-*.parquet` is complete: a killed
+run leaves whole shards and, at most, a temporary file that the next run removes. Which files are done is read back from the
 shards (path, size, mtime_ns), so a rerun skips them and redoes a file that changed.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from myna_rpe.errors import LibraryError
+from myna_rpe.fileio import atomic_write, atomic_write_text
 
 try:
     import pyarrow as pa
@@ -37,7 +37,7 @@ except ImportError:  # an optional extra: say how to get it, in one line
 FORMAT = "myna-catalog/1"
 META_FILENAME = "catalog.json"
 SHARD_GLOB = "part-*.parquet"
-_TMP_PREFIX = ".tmp-"
+_TMP_GLOB = ".*.tmp"  # what `atomic_write` names a file until it is complete
 
 
 def schema(dim: int) -> pa.Schema:
@@ -82,10 +82,7 @@ def read_meta(out_dir: Path) -> CatalogMeta | None:
 
 
 def write_meta(out_dir: Path, meta: CatalogMeta) -> None:
-    path = Path(out_dir) / META_FILENAME
-    tmp = path.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex}.json")
-    tmp.write_text(json.dumps(meta.to_dict(), indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(Path(out_dir) / META_FILENAME, json.dumps(meta.to_dict(), indent=2, sort_keys=True))
 
 
 def shard_paths(out_dir: Path) -> list[Path]:
@@ -95,7 +92,7 @@ def shard_paths(out_dir: Path) -> list[Path]:
 def remove_temporaries(out_dir: Path) -> int:
     """Delete the half-written files a killed run left; returns how many."""
     n = 0
-    for tmp in Path(out_dir).glob(f"{_TMP_PREFIX}*"):
+    for tmp in Path(out_dir).glob(_TMP_GLOB):
         tmp.unlink(missing_ok=True)
         n += 1
     return n
@@ -168,10 +165,9 @@ class ShardWriter:
         arrays = [vectors if name == "vector" else pa.array(columns[name], type=self.schema.field(name).type)
                   for name in self.schema.names]
         table = pa.Table.from_arrays(arrays, schema=self.schema)
-        final = self.out_dir / f"part-{self.run}-{self.written:05d}.parquet"
-        tmp = self.out_dir / f"{_TMP_PREFIX}{final.name}"
-        pq.write_table(table, tmp)
-        os.replace(tmp, final)  # a reader (or a rerun) sees the whole shard or none of it
+        # A reader (or a rerun) sees the whole shard or none of it.
+        with atomic_write(self.out_dir / f"part-{self.run}-{self.written:05d}.parquet") as fh:
+            pq.write_table(table, fh)
         self.written += 1
         if self.on_shard is not None:
             self.on_shard(self.written)

@@ -106,11 +106,11 @@ def test_a_killed_run_resumes_and_a_rerun_embeds_only_what_changed(lib: Path, ch
     with pytest.raises(KeyboardInterrupt):
         embed_catalog(lib, out, checkpoint=checkpoint, rows_per_shard=4, on_shard=kill_after_first_shard)
     assert len(shard_paths(out)) == 1 and len(done_files(out)) == 4
-    (out / ".tmp-part-half-written.parquet").write_bytes(b"PAR1 cut short")  # as a kill mid-write leaves
+    (out / ".part-x-00001.parquet.k2j4.tmp").write_bytes(b"PAR1 cut short")  # as a kill mid-write leaves
 
     rest = embed_catalog(lib, out, checkpoint=checkpoint, rows_per_shard=4)
     assert (rest.already_done, rest.embedded + rest.failed) == (4, ALL_FILES - 4)
-    assert not list(out.glob(".tmp-*"))
+    assert not list(out.glob(".*.tmp"))
     rows = [row for _, row in iter_rows(shard_paths(out))]
     assert sorted(r["path"] for r in rows) == sorted(r["path"] for _, r in iter_rows(shard_paths(catalogue)))
 
