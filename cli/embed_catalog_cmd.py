@@ -102,5 +102,6 @@ def print_import(library: Path, db_dir: Path, shard_dir: Path, spec=None) -> Non
     table.add_row("time", f"{report.seconds:.1f} s")
     console.print(table)
     if report.not_in_catalogue:
-        err_console.print(f"[yellow]{report.not_in_catalogue} file(s) of the library are not in the catalogue: "
-                          f"`myna index {library}` embeds them[/yellow]", highlight=False)
+        err_console.print(f"[yellow]{report.not_in_catalogue} file(s) of the library have no vector from the "
+                          f"catalogue: `myna index {library}` embeds them (or lists why it cannot)[/yellow]",
+                          highlight=False)

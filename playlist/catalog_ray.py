@@ -21,6 +21,7 @@ token budget), and the driver writes the results as shards (`playlist.catalog_sh
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -239,6 +240,8 @@ def _run_ray(todo: list[FileStat], out_dir: Path, meta: CatalogMeta, checkpoint:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the command shows its own bar
         context.print_on_execution_start = False
+        if progress is not None:  # and Ray Data's per-run notes would break it
+            logging.getLogger("ray.data").setLevel(logging.ERROR)
         resources = ray.cluster_resources()
         report.gpus = int(resources.get("GPU", 0))
         cpus = max(1, int(resources.get("CPU", 1)))
@@ -287,11 +290,10 @@ def _connect(ray: Any, address: str | None) -> bool:
     """Join (or start) Ray; True when this call started it (and so must stop it)."""
     if ray.is_initialized():
         return False
-    import logging
-
     _reachable(address)
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        # Ray's own start-up notes are not the user's business; its errors still show.
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         where = address or os.environ.get("RAY_ADDRESS") or "a local Ray"
         raise LibraryError(f"cannot connect to the Ray cluster at {where} ({str(exc).splitlines()[0]})",

@@ -189,7 +189,7 @@ def test_cli_embeds_imports_and_says_one_line_on_failure(lib: Path, checkpoint: 
 
     code, text = myna(capsys, "index", str(lib), "--import", str(out))
     assert code == 0, text
-    assert "imported" in text and f"{len(BAD_FILES)} file(s) of the library are not in the catalogue" in text
+    assert "imported" in text and f"{len(BAD_FILES)} file(s) of the library have no vector from the catalogue" in text
     code, text = myna(capsys, "similar", GOOD_FILES[0][0], "--db", str(lib / ".myna"), "--n", "3")
     assert code == 0, text
 
