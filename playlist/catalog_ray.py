@@ -182,13 +182,15 @@ class EmbedActor:
 def embed_catalog(source: str | Path, out_dir: str | Path, *, checkpoint: str | Path | None = None,
                   budget: TokenBudget = TokenBudget(), ray_address: str | None = None, workers: int | None = None,
                   batch_size: int = 8, rows_per_shard: int = 1000, progress: ProgressHook | None = None,
-                  on_shard: Callable[[int], None] | None = None) -> CatalogReport:
+                  on_shard: Callable[[int], None] | None = None, gpu_device: str = "cuda") -> CatalogReport:
     """Embed every file of `source` (a folder or a manifest) not yet in `out_dir`'s shards.
 
     Connects to the Ray cluster at `ray_address` (None: `RAY_ADDRESS`, else a local Ray
     started for this run and stopped after it); a Ray already initialised in this
     process is used as it is. `workers` is the number of model actors (default: one per
-    GPU, else one per two CPUs). `on_shard(n)` is called after each shard is written."""
+    GPU, else one per two CPUs). `on_shard(n)` is called after each shard is written.
+    `gpu_device` is the torch device of the actors placed on GPUs (the tests run that
+    layout on CPUs, with GPUs that Ray is told about but that are not there)."""
     started = time.perf_counter()
     report = CatalogReport()
     root, files = list_catalogue(source)
@@ -218,7 +220,7 @@ def embed_catalog(source: str | Path, out_dir: str | Path, *, checkpoint: str | 
     report.already_done = len(files) - len(todo)
     if todo:
         _run_ray(todo, out_dir, meta, checkpoint, budget, ray_address, workers, batch_size, rows_per_shard,
-                 report, progress, on_shard)
+                 report, progress, on_shard, gpu_device)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -226,7 +228,7 @@ def embed_catalog(source: str | Path, out_dir: str | Path, *, checkpoint: str | 
 def _run_ray(todo: list[FileStat], out_dir: Path, meta: CatalogMeta, checkpoint: str | Path | None,
              budget: TokenBudget, ray_address: str | None, workers: int | None, batch_size: int,
              rows_per_shard: int, report: CatalogReport, progress: ProgressHook | None,
-             on_shard: Callable[[int], None] | None) -> None:
+             on_shard: Callable[[int], None] | None, gpu_device: str) -> None:
     try:
         import pyarrow as pa
         import ray
@@ -256,9 +258,11 @@ def _run_ray(todo: list[FileStat], out_dir: Path, meta: CatalogMeta, checkpoint:
             report.workers = workers or report.gpus
             ds = ds.map_batches(decode_batch, fn_kwargs={"frontend": FrontendConfig(**meta.model_config["frontend"])},
                                 batch_size=batch_size, num_cpus=1)
-            ds = ds.map_batches(EmbedActor, batch_size=batch_size, num_gpus=1, num_cpus=1,
+            # No core reserved for a GPU actor (it only feeds its GPU): every core is left to the
+            # decode tasks, and a node with as many GPUs as cores cannot starve them.
+            ds = ds.map_batches(EmbedActor, batch_size=batch_size, num_gpus=1, num_cpus=0,
                                 compute=ray.data.ActorPoolStrategy(size=report.workers),
-                                fn_constructor_kwargs={"checkpoint": ckpt, "budget": budget, "device": "cuda",
+                                fn_constructor_kwargs={"checkpoint": ckpt, "budget": budget, "device": gpu_device,
                                                        "threads": None, "decode": False})
         else:
             report.workers = min(workers or max(1, cpus // 2), cpus)  # an actor beyond the cores never starts
