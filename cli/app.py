@@ -28,7 +28,8 @@ def _register() -> None:
 
     for name in ("cli.embed_cmd", "cli.train_cmd", "cli.eval_cmd", "cli.index_cmd",
                  "cli.playlist_cmd", "cli.spotify_cmd", "cli.demo_cmd", "cli.config_cmd", "cli.mpd_cmd",
-                 "cli.serve_cmd", "cli.export_cmd"):
+                 "cli.serve_cmd", "cli.export_cmd",
+                 "cli.embed_catalog_cmd"):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:  # an area not built yet in this checkout

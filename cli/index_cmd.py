@@ -74,6 +74,8 @@ def index_cmd(
                                                            "(an id or its prefix); default: the current model."),
     drop_model: str | None = typer.Option(None, "--drop-model", help="Delete one model's embeddings and index "
                                                                      "(an id or its prefix); index nothing."),
+    import_dir: Path | None = typer.Option(None, "--import", help="Merge the Parquet shards of `myna embed-catalog` "
+                                                                "(fingerprints and model checked); embed nothing."),
     device: str = typer.Option("cpu", "--device", help="torch device for the encoder."),
     budget: str = BUDGET,
     draws: int = DRAWS,
@@ -107,6 +109,10 @@ def index_cmd(
         return
     if library is None:
         raise LibraryError("which folder?", fix="pass the music folder: `myna index ./library`")
+    if import_dir is not None:
+        from cli.embed_catalog_cmd import print_import
+
+        return print_import(library, db_dir, import_dir, spec)
 
     from myna_rpe.checkpoint_config import checkpoint_model_id
     from playlist.library.indexer import IndexOptions, LazyEmbedder, index_library
