@@ -90,7 +90,7 @@ def test_imported_vectors_equal_myna_index_and_leave_nothing_to_do(lib: Path, ca
 
     # `myna index` on the imported store finds every imported track unchanged.
     again = index_library(lib, embedder, db_dir=tmp_path / "imported", options=IndexOptions(workers=0))
-    assert (again.unchanged, again.embedded, again.dropped_embeddings) == (len(GOOD_FILES), 0, 0)
+    assert (again.unchanged, again.embedded, again.previous_model) == (len(GOOD_FILES), 0, embedder.model_id)
     # A second import changes nothing.
     twice = import_catalog(lib, catalogue, db_dir=tmp_path / "imported")
     assert (twice.imported, twice.already) == (0, len(GOOD_FILES))

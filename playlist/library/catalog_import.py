@@ -28,7 +28,7 @@ from pathlib import Path
 
 from myna_rpe.errors import LibraryError
 from playlist.library.catalog_shards import META_FILENAME, iter_rows, read_meta, read_shard, shard_paths
-from playlist.library import rebuild_index, stored_spec
+from playlist.library.opened import rebuild_index, stored_spec
 from playlist.library.lock import LibraryLock
 from playlist.library.scan import content_hash, walk_library
 from playlist.library.store import DB_FILENAME, LibraryStore, TrackInfo, default_db_dir
