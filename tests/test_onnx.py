@@ -80,8 +80,8 @@ def test_cli_refuses_a_wrong_suffix_before_any_work(tmp_path, capsys):
 
 def test_example_runs_a_file_without_torch(exported, tmp_path):
     out, checkpoint, _ = exported
-    if not out.exists():
-        pytest.skip("needs the graph of test_cli_exports_and_checks")
+    if not out.exists():  # run alone (-k): export here instead of by the CLI test
+        export_onnx(Embedder.load(checkpoint, budget=DENSE), out)
     song = write_audio(tmp_path / "song.flac", noise(4.0, seed=5), 16000)
     short = write_audio(tmp_path / "short.wav", noise(0.2, seed=6), 16000)
     probe = ("import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); "
