@@ -1,0 +1,1 @@
+"""Teachers for distillation: published models whose outputs the encoder learns to predict."""
