@@ -21,25 +21,27 @@ from cli.console import console, err_console, progress
 
 
 class RichReporter:
-    """A bar for the mel cache (tracks/s), then one for the steps with loss, lr and pairs/s."""
+    """A bar for the mel cache (tracks/s) and the teacher's targets, then one for the steps
+    with loss, lr and pairs/s."""
 
     def __init__(self) -> None:
-        self.cache_bar = self.step_bar = None
-        self.cache_task = self.step_task = None
+        self.cache_bars: dict[str, Any] = {}
+        self.step_bar = self.step_task = None
 
     def message(self, text: str) -> None:
         err_console.print(f"[yellow]{text}[/yellow]", highlight=False, soft_wrap=True)
 
-    def cache_progress(self, done: int, total: int) -> None:
+    def cache_progress(self, done: int, total: int, what: str = "log-mel cache") -> None:
         if total == 0:
             return
-        if self.cache_bar is None:
-            self.cache_bar = progress("tracks")
-            self.cache_bar.start()
-            self.cache_task = self.cache_bar.add_task("log-mel cache", total=total)
-        self.cache_bar.update(self.cache_task, completed=done)
+        if what not in self.cache_bars:
+            bar = progress("tracks")
+            bar.start()
+            self.cache_bars[what] = (bar, bar.add_task(what, total=total))
+        bar, task = self.cache_bars[what]
+        bar.update(task, completed=done)
         if done == total:
-            self.cache_bar.stop()
+            bar.stop()
 
     def start(self, step: int, total: int) -> None:
         self.step_bar = progress(
@@ -58,7 +60,7 @@ class RichReporter:
         err_console.print(f"checkpoint at step {step}: {path}", highlight=False)
 
     def close(self) -> None:
-        for bar in (self.cache_bar, self.step_bar):
+        for bar in [b for b, _ in self.cache_bars.values()] + [self.step_bar]:
             if bar is not None:
                 bar.stop()
 

@@ -76,6 +76,12 @@ class TrainConfig:
     hull_eps: float = _f(1e-3, "ridge ε inside the hull loss's log-det", "objective")
     album_positives: float = _f(0.0, "chance that a pair's second view comes from another track of the same folder "
                                 "(album); same-folder tracks are then never negatives (0 = same track only)", "objective")
+    # -- distillation (myna_rpe.teacher) -----------------------------------------------
+    distill: str | None = _f(None, "also learn a teacher's outputs: musicnn-msd or musicnn-mtt, optionally :LAYER "
+                             "(max_pool, mean_pool, penultimate or taggram; default max_pool); off by default",
+                             "distillation")
+    distill_weight: float = _f(1.0, "weight of the distillation loss beside the contrastive one", "distillation")
+    distill_loss: str = _f("cosine", "distillation loss on standardised targets: cosine or mse", "distillation")
     # -- augmentation (per view, on the log-mel; myna_rpe.training.augment) -----------
     augment_gain_db: float = _f(0.0, "random level change up to ± this many dB (0 = off)", "augmentation")
     augment_eq_db: float = _f(0.0, "random tilt and bell EQ up to ± this many dB (0 = off)", "augmentation")
@@ -123,6 +129,13 @@ class TrainConfig:
             cfg, dim=self.dim or dim, depth=self.depth or depth, heads=self.heads or heads,
             pe=replace(cfg.pe, **pe_overrides),
         )
+
+    def distill_spec(self) -> tuple[str, str] | None:
+        """(teacher, layer) when distilling."""
+        if self.distill is None:
+            return None
+        teacher, _, layer = self.distill.partition(":")
+        return teacher, layer or "max_pool"
 
     def encoder_config(self) -> EncoderConfig:
         return EncoderConfig(frontend=self.frontend_config(), model=self.model_config())
@@ -183,6 +196,15 @@ def _check(c: TrainConfig) -> None:
         raise bad("chunk length must be positive", "use e.g. --chunk-seconds 3")
     if not 0.0 <= c.album_positives <= 1.0:
         raise bad(f"album_positives {c.album_positives:g} is not a probability", "use a value from 0 to 1, e.g. 0.5")
+    if c.distill is not None:
+        teacher, _, layer = c.distill.partition(":")
+        from myna_rpe.teacher.musicnn import LAYERS, TEACHERS
+
+        if teacher not in TEACHERS or (layer and layer not in LAYERS):
+            raise bad(f"unknown distillation teacher {c.distill!r}",
+                      f"use {' or '.join(TEACHERS)}, optionally with :LAYER ({', '.join(LAYERS)})")
+    if c.distill_weight < 0 or c.distill_loss not in ("cosine", "mse"):
+        raise bad("distill_weight must be >= 0 and distill_loss cosine or mse", "e.g. --distill-weight 1 --distill-loss cosine")
     if c.kmeans_mode not in ("ema", "batch"):
         raise bad(f"unknown kmeans_mode {c.kmeans_mode!r}", "use ema or batch")
     if c.kmeans_weight > 0 and c.kmeans_k < 2:

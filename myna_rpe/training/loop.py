@@ -43,6 +43,8 @@ from myna_rpe.frontend import silence_value
 from myna_rpe.training.config import (
     IDENTITY_KEYS, TrainConfig, default_cache_dir, load_run_config, save_run_config,
 )  # fmt: skip
+from myna_rpe.teacher.targets import TeacherCache
+from myna_rpe.training.distill import DistillTargets, distill_loss
 from myna_rpe.training.distributed import DistInfo, all_reduce_sum, barrier, gather_with_grad
 from myna_rpe.training.losses import KMeansLoss, hull_loss, nt_xent
 from myna_rpe.training.mel_cache import MelCache
@@ -56,7 +58,7 @@ CHECKPOINT_LINK = "checkpoint"
 STATE_TENSORS = "train_state.safetensors"
 STATE_JSON = "train_state.json"
 METRICS = "metrics.csv"
-METRIC_FIELDS = ("step", "epoch", "loss", "nce", "kmeans", "hull", "lr", "grad_norm", "pairs_per_s", "chunk_frames")
+METRIC_FIELDS = ("step", "epoch", "loss", "nce", "kmeans", "hull", "distill", "lr", "grad_norm", "pairs_per_s", "chunk_frames")
 
 
 class TrainingDiverged(MynaError):
@@ -71,6 +73,7 @@ class StepMetrics:
     nce: float
     kmeans: float
     hull: float
+    distill: float
     lr: float
     grad_norm: float
     pairs_per_s: float
@@ -88,7 +91,7 @@ class TrainResult:
 
 class Reporter(Protocol):
     def message(self, text: str) -> None: ...
-    def cache_progress(self, done: int, total: int) -> None: ...
+    def cache_progress(self, done: int, total: int, what: str = "log-mel cache") -> None: ...
     def start(self, step: int, total: int) -> None: ...
     def step(self, metrics: StepMetrics) -> None: ...
     def saved(self, path: Path, step: int) -> None: ...
@@ -96,7 +99,7 @@ class Reporter(Protocol):
 
 class SilentReporter:
     def message(self, text: str) -> None: pass
-    def cache_progress(self, done: int, total: int) -> None: pass
+    def cache_progress(self, done: int, total: int, what: str = "log-mel cache") -> None: pass
     def start(self, step: int, total: int) -> None: pass
     def step(self, metrics: StepMetrics) -> None: pass
     def saved(self, path: Path, step: int) -> None: pass
@@ -121,15 +124,22 @@ def resolve_device(name: str) -> torch.device:
 
 
 class Contrastive(nn.Module):
-    """Encoder + projection head in one forward, so DDP sees every parameter used once."""
+    """Encoder + projection head (+ the distillation head) in one forward, so DDP sees every
+    parameter used once. The distillation head lives in the training state only: inference
+    uses the encoder's embedding, which the head's target shapes."""
 
-    def __init__(self, encoder: nn.Module) -> None:
+    def __init__(self, encoder: nn.Module, distill_dim: int = 0) -> None:
         super().__init__()
         self.encoder = encoder
+        dim = encoder.cfg.dim
+        self.distill_head = (
+            nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, distill_dim)) if distill_dim else None
+        )
 
     def forward(self, mels, lengths, mask_ratio, generator):
         z = self.encoder(mels, lengths=lengths, mask_ratio=mask_ratio, generator=generator)
-        return z, self.encoder.project(z)
+        d = self.distill_head(z) if self.distill_head is not None else None
+        return z, self.encoder.project(z), d
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -207,20 +217,42 @@ class Trainer:
             [t.frames for t in build.tracks], cfg.batch_size, self.chunk, cfg.seed, self.dist.world, self.dist.rank,
             groups=album_groups([t.path for t in build.tracks]), album_p=cfg.album_positives,
         )
+        self.targets = self._prepare_targets(build.tracks) if cfg.distill_spec() else None
+
+    def _prepare_targets(self, tracks) -> "DistillTargets":
+        cfg = self.cfg
+        if cfg.data.startswith(HDF5_PREFIX):
+            raise DatasetError("distillation needs audio files, not a DL-101 .hdf5", cfg.data,
+                               "train from a folder of audio, or drop --distill")
+        teacher, layer = cfg.distill_spec()
+        cache = TeacherCache(Path(cfg.cache_dir or default_cache_dir()) / "teacher", teacher)
+        if self.dist.local_rank != 0:
+            barrier(self.dist)
+        if self.dist.local_rank == 0:
+            progress = (lambda d, t: self.report.cache_progress(d, t, f"teacher ({teacher})")) if self.dist.is_main else None
+            failed = cache.build([(t.path, t.sha) for t in tracks], progress)
+            barrier(self.dist)
+            if failed:  # the mel cache decoded these files, so this is not expected
+                raise DatasetError(f"the teacher could not read {len(failed)} files ({failed[0][1]})", failed[0][0],
+                                   "remove or repair the file")
+        return DistillTargets(cache, layer, self.shas, self.enc_cfg.frontend.hop_length / self.enc_cfg.frontend.sample_rate)
 
     def prepare_model(self) -> None:
         cfg = self.cfg
         torch.manual_seed(cfg.seed)
         self.encoder = build_model(self.enc_cfg).to(self.device)
-        self.module = Contrastive(self.encoder)
+        # built after the encoder, so that the encoder's initial weights do not depend on distillation
+        self.module = Contrastive(self.encoder, self.targets.dim if self.targets is not None else 0).to(self.device)
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net: nn.Module = nn.parallel.DistributedDataParallel(self.module, device_ids=ids)
         else:
             self.net = self.module
-        self.optimizer = torch.optim.AdamW(
-            _param_groups(self.encoder, cfg.weight_decay), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2)
-        )
+        groups = _param_groups(self.encoder, cfg.weight_decay)
+        if self.module.distill_head is not None:
+            for p in self.module.distill_head.parameters():
+                groups[0 if p.ndim == 2 else 1]["params"].append(p)
+        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
         self.kmeans = (
             KMeansLoss(cfg.kmeans_k, self.enc_cfg.model.dim, cfg.kmeans_momentum, cfg.kmeans_mode, cfg.seed).to(self.device)
             if cfg.kmeans_weight > 0
@@ -249,7 +281,7 @@ class Trainer:
             group["lr"] = lr
         self.net.train()
         with self.autocast:
-            z, p = self.net(mels, lengths, cfg.mask_ratio, gen)
+            z, p, d = self.net(mels, lengths, cfg.mask_ratio, gen)
         z, p = z.float(), p.float()
         n = cfg.batch_size
         all_p = self._gather_views(p)
@@ -257,7 +289,11 @@ class Trainer:
         groups = torch.from_numpy(batch.groups) if batch.groups is not None else None
         nce = nt_xent(p[:n], p[n:], cfg.temperature, all_p[:g], all_p[g:], offset=self.dist.rank * n, groups=groups)
         loss = nce
-        km = hull = torch.zeros((), device=self.device)
+        km = hull = distill = torch.zeros((), device=self.device)
+        if d is not None:
+            target, valid = self.targets.batch(batch)
+            distill = distill_loss(d.float(), target.to(self.device), valid.to(self.device), cfg.distill_loss)
+            loss = loss + cfg.distill_weight * distill
         if self.kmeans is not None or cfg.hull_weight > 0:
             all_z = self._gather_views(z)
             if self.kmeans is not None:
@@ -267,25 +303,25 @@ class Trainer:
                 hull = hull_loss(all_z, cfg.hull_eps)
                 loss = loss + cfg.hull_weight * hull
         self.optimizer.zero_grad(set_to_none=True)
-        stats = torch.stack([loss.detach(), nce.detach(), km.detach(), hull.detach()]).float()
+        stats = torch.stack([loss.detach(), nce.detach(), km.detach(), hull.detach(), distill.detach()]).float()
         stop = torch.tensor([float(not torch.isfinite(loss)), float(self._signalled)], device=self.device)
         flags = all_reduce_sum(torch.cat((stats / self.dist.world, stop)), self.dist)
-        if flags[4] > 0:
+        if flags[5] > 0:
             raise self._diverged("loss", flags[0].item())
         loss.backward()
         grad_norm = nn.utils.clip_grad_norm_(
-            self.encoder.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
+            self.module.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
         )
         if not torch.isfinite(grad_norm):
             raise self._diverged("gradient norm", grad_norm.item())
         self.optimizer.step()
         self.step += 1
-        if flags[5] > 0:  # some rank was signalled: every rank stops after this same step
+        if flags[6] > 0:  # some rank was signalled: every rank stops after this same step
             self._stop = True
         dt = time.perf_counter() - t0
         return StepMetrics(
             step=self.step, epoch=step // self.sampler.steps_per_epoch, loss=flags[0].item(), nce=flags[1].item(),
-            kmeans=flags[2].item(), hull=flags[3].item(), lr=lr, grad_norm=grad_norm.item(),
+            kmeans=flags[2].item(), hull=flags[3].item(), distill=flags[4].item(), lr=lr, grad_norm=grad_norm.item(),
             pairs_per_s=self.sampler.global_batch / dt, chunk_frames=batch.length,
         )
 
@@ -330,6 +366,9 @@ class Trainer:
         if self.kmeans is not None:
             for key, value in self.kmeans.state_dict().items():
                 tensors[f"kmeans.{key}"] = value.detach().cpu().contiguous()
+        if self.module.distill_head is not None:
+            for key, value in self.module.distill_head.state_dict().items():
+                tensors[f"distill_head.{key}"] = value.detach().cpu().contiguous()
         doc = {
             "step": self.step,
             "position": self.sampler.position(self.step),
@@ -382,6 +421,14 @@ class Trainer:
             tensors = load_file(str(state_bin))
         except (OSError, ValueError, SafetensorError) as exc:
             raise CheckpointError(f"unreadable training state ({exc})", directory, "resume from an earlier step folder") from None
+        head = {k.removeprefix("distill_head."): v for k, v in tensors.items() if k.startswith("distill_head.")}
+        if bool(head) != (self.module.distill_head is not None):
+            was = "with" if head else "without"
+            raise CheckpointError(f"the checkpoint was trained {was} --distill", directory,
+                                  f"resume {was} --distill (as the run began), or start a new run with another --out")
+        if head and head["2.weight"].shape[0] != self.module.distill_head[2].out_features:
+            raise CheckpointError("the checkpoint was distilled from another teacher layer", directory,
+                                  "resume with the run's own --distill, or start a new run with another --out")
         saved, _, _ = load_checkpoint(directory)  # verifies the weights against config.json
         self.encoder.load_state_dict(saved.state_dict())
         state: dict[int, dict[str, Any]] = {}
@@ -396,6 +443,8 @@ class Trainer:
             km = {k.removeprefix("kmeans."): v for k, v in tensors.items() if k.startswith("kmeans.")}
             if km:
                 self.kmeans.load_state_dict(km)
+        if self.module.distill_head is not None:
+            self.module.distill_head.load_state_dict(head)
         torch.set_rng_state(tensors["rng.torch"])
         cuda_states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
         if cuda_states and torch.cuda.is_available():

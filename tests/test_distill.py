@@ -1,0 +1,125 @@
+"""Distillation from MusiCNN: view targets, the teacher cache, and training that resumes bit for bit."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from myna_rpe.audio import load_audio, write_audio
+from myna_rpe.errors import CheckpointError, MynaError
+from myna_rpe.synth import TrackSpec, synth_track
+from myna_rpe.teacher.musicnn import PATCH_SECONDS, load_teacher, teacher_outputs
+from myna_rpe.teacher.targets import TeacherCache, layer_slice, view_target
+from myna_rpe.training.config import TrainConfig
+from myna_rpe.training.distill import distill_loss
+from myna_rpe.training.loop import SilentReporter, train
+from myna_rpe.training.mel_cache import content_sha256
+
+
+def test_view_target_is_the_mean_over_the_patches_whose_centre_it_covers():
+    vecs = np.arange(5, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)  # patch p has value p
+    # patches 1 and 2 have centres at 1.5 and 2.5 patch lengths
+    got = view_target(vecs, 1.2 * PATCH_SECONDS, 2.9 * PATCH_SECONDS)
+    np.testing.assert_allclose(got, [1.5, 1.5, 1.5])
+    whole = view_target(vecs, 0.0, 5 * PATCH_SECONDS)
+    np.testing.assert_allclose(whole, vecs.mean(axis=0))
+    # a view shorter than a patch, covering no centre: the patch it sits in
+    np.testing.assert_allclose(view_target(vecs, 3.6 * PATCH_SECONDS, 3.9 * PATCH_SECONDS), [3, 3, 3])
+    # a view past the last patch (the dropped tail): the last patch
+    np.testing.assert_allclose(view_target(vecs, 5.1 * PATCH_SECONDS, 5.4 * PATCH_SECONDS), [4, 4, 4])
+    assert view_target(vecs[:0], 0.0, 10.0) is None
+
+
+def test_distill_loss_ignores_views_without_a_target():
+    pred = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    target = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    assert distill_loss(pred, target, torch.tensor([True, False]), "cosine").item() == pytest.approx(0.0)
+    assert distill_loss(pred, target, torch.tensor([True, True]), "cosine").item() == pytest.approx(0.5)
+    assert distill_loss(pred, target, torch.tensor([False, True]), "mse").item() == pytest.approx(1.0)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("distill") / "lib"
+    rng = np.random.default_rng(3)
+    for i in range(8):
+        write_audio(root / f"{i:02d}.wav", synth_track(TrackSpec.random(rng), 6.5), 16000)
+    return root
+
+
+def test_teacher_cache_holds_every_layer_per_patch_and_is_reused(library, tmp_path):
+    path = sorted(library.glob("*.wav"))[0]
+    sha = content_sha256(path)
+    cache = TeacherCache(tmp_path / "teacher")
+    assert cache.build([(path, sha)]) == []
+    stored = cache.vectors(sha, "penultimate")
+    direct = teacher_outputs(load_teacher("musicnn-msd"), load_audio(path, 16000)).penultimate.numpy()
+    assert stored.shape == direct.shape == (2, 200)
+    np.testing.assert_allclose(stored, direct, rtol=2e-3, atol=2e-3)  # stored as float16
+    assert cache.vectors(sha, "taggram").shape == (2, 50) and layer_slice("max_pool") == slice(0, 753)
+    mtime = cache.entry(sha).stat().st_mtime_ns
+    calls = []
+    assert cache.build([(path, sha)], lambda d, t: calls.append((d, t))) == []
+    assert cache.entry(sha).stat().st_mtime_ns == mtime and calls == [(0, 0)]
+
+
+def _cfg(library: Path, tmp_path: Path, out: str, **kw) -> TrainConfig:
+    base = dict(
+        data=str(library), out=str(tmp_path / out), cache_dir=str(tmp_path.parent / "cache"), size="tiny",
+        batch_size=4, chunk_min_seconds=1.0, chunk_max_seconds=5.0, mask_ratio=0.5, steps=6, warmup_steps=2,
+        checkpoint_every=3, log_every=1, distill="musicnn-msd:max_pool", distill_weight=1.0,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+class InterruptAt(SilentReporter):
+    def __init__(self, step: int) -> None:
+        self.at = step
+
+    def step(self, m) -> None:
+        if m.step == self.at:
+            os.kill(os.getpid(), __import__("signal").SIGINT)
+
+
+@pytest.mark.parametrize("kind", ["cosine", "mse"])
+def test_distillation_trains_and_resumes_bit_for_bit(library, tmp_path, kind):
+    straight = train(_cfg(library, tmp_path, "straight", distill_loss=kind))
+    assert all(np.isfinite(m.distill) and m.distill > 0 for m in straight.history)
+    first = train(_cfg(library, tmp_path, "split", distill_loss=kind), reporter=InterruptAt(2))
+    assert first.interrupted and first.step == 3
+    train(_cfg(library, tmp_path, "split", distill_loss=kind), resume=True)
+    for name in ("model.safetensors", "train_state.safetensors"):
+        a = load_file(str(tmp_path / "straight" / "checkpoint" / name))
+        b = load_file(str(tmp_path / "split" / "checkpoint" / name))
+        assert a.keys() == b.keys()
+        assert any(k.startswith("distill_head.") for k in a) or name == "model.safetensors"
+        for k in a:
+            if not k.startswith("rng."):
+                assert torch.equal(a[k], b[k]), (name, k)
+    # the inference checkpoint is the encoder alone: the head stays in the training state
+    assert not any("distill" in k for k in load_file(str(tmp_path / "straight" / "checkpoint" / "model.safetensors")))
+
+
+def test_distillation_changes_training_but_not_the_initial_encoder(library, tmp_path):
+    plain = train(_cfg(library, tmp_path, "plain", distill=None, steps=1))
+    taught = train(_cfg(library, tmp_path, "taught", steps=1))
+    assert plain.history[0].nce == taught.history[0].nce  # same encoder, same views before the first update
+    assert taught.history[0].loss != plain.history[0].loss
+
+
+def test_resuming_a_plain_run_with_distillation_is_one_clear_error(library, tmp_path):
+    train(_cfg(library, tmp_path, "plain", distill=None, steps=3))
+    with pytest.raises(CheckpointError, match="trained without --distill"):
+        train(_cfg(library, tmp_path, "plain", steps=6), resume=True)
+
+
+@pytest.mark.parametrize("spec", ["musicnn", "musicnn-msd:logits", "vggish"])
+def test_unknown_teacher_or_layer_is_refused(tmp_path, spec):
+    with pytest.raises(MynaError, match="unknown distillation teacher"):
+        TrainConfig(data="x", distill=spec)
