@@ -14,7 +14,8 @@ is a 95% bootstrap over the draws within each game.
 
 Peers in the same run, ranked by numpy over the same candidates (every track not in the
 playlist): the centroid of the playlist's vectors (cosine, standardised over all tracks) for
-the hand-crafted librosa MFCC+chroma+contrast vector and the MFCC statistics, and musly's
+the hand-crafted librosa MFCC+chroma+contrast vector, the MFCC statistics and MusiCNN (MSD; its
+max_pool and penultimate layers averaged over 3-s patches, as AudioMuse-AI uses it), and musly's
 mean distance to the playlist's tracks (when `pymusly` is installed). Random picks give
 chance.
 """
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-musly", action="store_true")
     args = ap.parse_args(argv)
 
-    from myna_rpe.evaluation.features import EmbeddingCache, MfccFeatures, default_cache_dir
+    from myna_rpe.evaluation.features import EmbeddingCache, MfccFeatures, MusicnnFeatures, default_cache_dir
 
     tracks = discover(args.data, None)
     index_args = ["index", str(args.data), "--db", str(args.store)]
@@ -120,7 +121,9 @@ def main(argv: list[str] | None = None) -> None:
     cache = EmbeddingCache(default_cache_dir())
     dataset = f"retrieval-{args.data.resolve().name}"
     peers: dict[str, tuple[str, np.ndarray]] = {}
-    for name, ex in (("hand-crafted centroid", HandcraftedFeatures()), ("MFCC statistics centroid", MfccFeatures())):
+    for name, ex in (("hand-crafted centroid", HandcraftedFeatures()), ("MFCC statistics centroid", MfccFeatures()),
+                     ("MusiCNN-MSD max_pool centroid", MusicnnFeatures("musicnn-msd", "max_pool")),
+                     ("MusiCNN-MSD penultimate centroid", MusicnnFeatures("musicnn-msd", "penultimate"))):
         X, kept, _ = embed_all(tracks, ex, cache, dataset)
         if len(kept) != len(tracks):
             raise SystemExit(f"{ex.id}: {len(tracks) - len(kept)} tracks did not decode")

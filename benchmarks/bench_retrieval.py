@@ -26,7 +26,9 @@ embeddings can share a large common direction).
 Rows: each --checkpoint (and, with --chunk-averages 3,15, its own mean over 3 s and 15 s
 chunks); the MFCC baseline (`myna eval --model mfcc` features); a hand-crafted librosa
 MFCC+chroma+contrast vector; musly's timbre method (`pymusly`, when installed); an untrained
-encoder with each distinct architecture among the checkpoints (`Embedder.random`, same seed).
+encoder with each distinct architecture among the checkpoints (`Embedder.random`, same seed);
+MusiCNN (MSD), the tagger AudioMuse-AI runs, as the mean of a layer over 3-s patches
+(`--musicnn-layers`: max_pool, penultimate and taggram by default).
 Without --checkpoint the bundled default model is used when present. A last table gives the
 first checkpoint minus every other row with paired bootstrap intervals.
 """
@@ -176,7 +178,7 @@ def standardise(X: np.ndarray) -> np.ndarray:
 def extractors(args) -> list[tuple[str, str, object]]:
     """(row label, description, extractor) for every row of the table."""
     from myna_rpe.embed import Embedder, DEFAULT_CHECKPOINT
-    from myna_rpe.evaluation.features import EncoderFeatures, MfccFeatures
+    from myna_rpe.evaluation.features import EncoderFeatures, MfccFeatures, MusicnnFeatures
 
     specs = list(args.checkpoint)
     if not specs and (DEFAULT_CHECKPOINT / "config.json").is_file():
@@ -199,6 +201,9 @@ def extractors(args) -> list[tuple[str, str, object]]:
                      HandcraftedFeatures()))
     if not args.no_musly and MuslyTimbre.available():
         rows.append(("musly", "musly timbre model (MFCC Gaussian, Jensen-Shannon, mutual proximity)", MuslyTimbre()))
+    for layer in args.musicnn_layers:
+        rows.append((f"MusiCNN-MSD {layer}", f"MusiCNN (MSD), {layer}, mean over 3-s patches (AudioMuse-AI's tagger)",
+                     MusicnnFeatures("musicnn-msd", layer)))
     if not args.no_random:
         if not configs:
             from myna_rpe.config import EncoderConfig, ModelConfig
@@ -324,6 +329,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-mfcc", action="store_true")
     ap.add_argument("--no-handcrafted", action="store_true", help="skip the librosa MFCC+chroma+contrast peer")
     ap.add_argument("--no-musly", action="store_true", help="skip musly (pymusly, timbre method)")
+    ap.add_argument("--musicnn-layers", type=_layer_list, default=["max_pool", "penultimate", "taggram"],
+                    metavar="L[,L...]", help="MusiCNN (MSD) rows, one per layer: max_pool, mean_pool, penultimate, "
+                    "taggram ('' = none)")
     ap.add_argument("--chunk-averages", type=_seconds_list, default=[], metavar="S[,S...]",
                     help="also score each checkpoint's mean over S-second chunks (e.g. 3,15)")
     ap.add_argument("--no-random", action="store_true")
@@ -438,6 +446,16 @@ def _seconds_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"{text!r}: give seconds separated by commas, e.g. 3,15") from None
     if not out or min(out) <= 0:
         raise argparse.ArgumentTypeError(f"{text!r}: give positive seconds, e.g. 3,15")
+    return out
+
+
+def _layer_list(text: str) -> list[str]:
+    from myna_rpe.teacher.musicnn import LAYERS
+
+    out = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [x for x in out if x not in LAYERS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"{', '.join(bad)}: not a MusiCNN layer; use {', '.join(LAYERS)}")
     return out
 
 

@@ -112,6 +112,52 @@ class MfccFeatures:
         return mfcc_stats(wave, self.frontend, self.n_mfcc)
 
 
+class MusicnnFeatures:
+    """A MusiCNN layer (the teacher, as AudioMuse-AI uses it): the mean over the track's 3-s patches.
+
+    From a file, the per-patch outputs come from the teacher cache that distillation uses
+    (`myna_rpe.teacher.targets`, keyed by the file's content), so every layer of a track is
+    computed once for training targets and benchmark rows alike.
+    """
+
+    sample_rate = 16000
+
+    def __init__(self, teacher: str = "musicnn-msd", layer: str = "max_pool", cache_root: Path | None = None) -> None:
+        from myna_rpe.teacher.musicnn import LAYERS
+
+        if layer not in LAYERS:
+            raise ValueError(f"unknown MusiCNN layer {layer!r}; use one of {', '.join(LAYERS)}")
+        self.teacher, self.layer, self.cache_root = teacher, layer, cache_root
+        self.id = f"{teacher}-{layer}-patchmean-v1"
+        self._model = None
+        self._cache = None
+
+    def __call__(self, path: Path) -> np.ndarray:
+        from myna_rpe.teacher.targets import TeacherCache
+        from myna_rpe.training.config import default_cache_dir as train_cache_dir
+        from myna_rpe.training.mel_cache import content_sha256
+
+        if self._cache is None:
+            self._cache = TeacherCache((self.cache_root or train_cache_dir()) / "teacher", self.teacher)
+        sha = content_sha256(Path(path))
+        failed = self._cache.build([(Path(path), sha)])
+        if failed:
+            raise AudioError(failed[0][1], path)
+        return self._mean(self._cache.vectors(sha, self.layer), path)
+
+    def from_wave(self, wave: np.ndarray) -> np.ndarray:
+        from myna_rpe.teacher.musicnn import load_teacher, teacher_outputs
+
+        if self._model is None:
+            self._model = load_teacher(self.teacher)
+        return self._mean(teacher_outputs(self._model, wave).layer(self.layer).numpy(), None)
+
+    def _mean(self, vectors: np.ndarray, path) -> np.ndarray:
+        if len(vectors) == 0:
+            raise AudioError("shorter than MusiCNN's 3-s patch", path, "MusiCNN rows need tracks of 3 s or more")
+        return vectors.mean(axis=0).astype(np.float32)
+
+
 def mfcc_stats(wave: np.ndarray, frontend: FrontendConfig, n_mfcc: int = 20) -> np.ndarray:
     from myna_rpe.frontend import log_mel
 

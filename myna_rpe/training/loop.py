@@ -125,16 +125,14 @@ def resolve_device(name: str) -> torch.device:
 
 class Contrastive(nn.Module):
     """Encoder + projection head (+ the distillation head) in one forward, so DDP sees every
-    parameter used once. The distillation head lives in the training state only: inference
-    uses the encoder's embedding, which the head's target shapes."""
+    parameter used once. The distillation head is linear, so the teacher's geometry has to be
+    carried by the embedding itself (a deep head could absorb it); it lives in the training
+    state only: inference uses the embedding."""
 
     def __init__(self, encoder: nn.Module, distill_dim: int = 0) -> None:
         super().__init__()
         self.encoder = encoder
-        dim = encoder.cfg.dim
-        self.distill_head = (
-            nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, distill_dim)) if distill_dim else None
-        )
+        self.distill_head = nn.Linear(encoder.cfg.dim, distill_dim) if distill_dim else None
 
     def forward(self, mels, lengths, mask_ratio, generator):
         z = self.encoder(mels, lengths=lengths, mask_ratio=mask_ratio, generator=generator)
@@ -426,7 +424,7 @@ class Trainer:
             was = "with" if head else "without"
             raise CheckpointError(f"the checkpoint was trained {was} --distill", directory,
                                   f"resume {was} --distill (as the run began), or start a new run with another --out")
-        if head and head["2.weight"].shape[0] != self.module.distill_head[2].out_features:
+        if head and head["weight"].shape[0] != self.module.distill_head.out_features:
             raise CheckpointError("the checkpoint was distilled from another teacher layer", directory,
                                   "resume with the run's own --distill, or start a new run with another --out")
         saved, _, _ = load_checkpoint(directory)  # verifies the weights against config.json
