@@ -1,0 +1,63 @@
+"""The selection protocol (leave-games-out choice, two-level bootstrap) and the key probe's labels."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from bench_key import MAJOR, MINOR, estimate_key, pitch_class_weights, transpose  # noqa: E402
+from bench_selection import loo_selection, two_level_boot  # noqa: E402
+
+
+def test_leave_one_game_out_chooses_on_the_other_games_only():
+    # "steady" is best on average; "lucky" wins one game by far, which must not choose it there
+    table = {
+        "steady": {"g1": 0.6, "g2": 0.6, "g3": 0.6, "g4": 0.6},
+        "lucky": {"g1": 0.9, "g2": 0.4, "g3": 0.4, "g4": 0.4},
+    }
+    cv, chosen = loo_selection(table)
+    assert chosen == {"g1": "steady", "g2": "steady", "g3": "steady", "g4": "steady"}
+    assert cv == pytest.approx(0.6)
+    # with lucky strong on two games, holding one of them out flips the choice there
+    table["lucky"]["g2"] = 0.9
+    cv, chosen = loo_selection(table)
+    assert chosen["g1"] == "steady" and chosen["g3"] == "lucky"
+    assert cv == pytest.approx(np.mean([0.6, 0.6, 0.4, 0.4]))
+
+
+def test_two_level_bootstrap_widens_with_disagreeing_games():
+    rng = np.random.default_rng(0)
+    alike = [np.full(20, 0.5) + 0.01 * rng.standard_normal(20) for _ in range(6)]
+    apart = [np.full(20, m) + 0.01 * rng.standard_normal(20) for m in (0.2, 0.8, 0.3, 0.7, 0.4, 0.6)]
+    w_alike = np.ptp(np.quantile(two_level_boot(alike, np.random.default_rng(1)), [0.025, 0.975]))
+    w_apart = np.ptp(np.quantile(two_level_boot(apart, np.random.default_rng(1)), [0.025, 0.975]))
+    assert w_apart > 10 * w_alike
+    boot = two_level_boot(apart, np.random.default_rng(2))
+    assert abs(boot.mean() - 0.5) < 0.02
+
+
+@pytest.mark.parametrize("mode,profile", [(0, MAJOR), (1, MINOR)])
+def test_key_estimate_follows_the_rotated_profile(mode, profile):
+    for tonic in range(12):
+        assert estimate_key(np.roll(profile, tonic)) == tonic + 12 * mode
+
+
+def test_transposition_moves_the_pitch_classes_and_leaves_drums(tmp_path):
+    mido = pytest.importorskip("mido")
+    midi = mido.MidiFile()
+    track = mido.MidiTrack()
+    midi.tracks.append(track)
+    for note, channel in ((60, 0), (64, 0), (67, 0), (36, 9)):  # C E G, and a drum on channel 10
+        track.append(mido.Message("note_on", note=note, velocity=90, channel=channel, time=0))
+        track.append(mido.Message("note_off", note=note, velocity=0, channel=channel, time=480))
+    src, dst = tmp_path / "c.mid", tmp_path / "d.mid"
+    midi.save(str(src))
+    transpose(src, dst, 2)
+    before = pitch_class_weights(mido.MidiFile(str(src)), 0.0, 10.0)
+    after = pitch_class_weights(mido.MidiFile(str(dst)), 0.0, 10.0)
+    np.testing.assert_allclose(after, np.roll(before, 2))
+    assert before[[0, 4, 7]].all() and before.sum() == pytest.approx(3 * 0.5)  # drums not counted
+    drums = [m.note for m in mido.MidiFile(str(dst)).tracks[0] if m.type == "note_on" and m.channel == 9]
+    assert drums == [36]
