@@ -63,15 +63,26 @@ def estimate_key(hist: np.ndarray) -> int:
     return int(np.nanargmax(scores))
 
 
-def transpose(src: Path, dst: Path, shift: int) -> None:
+def transpose(src: Path, dst: Path, shift: int, until_s: float | None = None) -> None:
+    """Write `src` moved by `shift` semitones (drums left alone) as one track, cut after `until_s`
+    seconds when given (the renderer then has no more than the excerpt to play)."""
     import mido
 
     midi = mido.MidiFile(str(src))
-    for track in midi.tracks:
-        for i, msg in enumerate(track):
-            if msg.type in ("note_on", "note_off", "polytouch") and msg.channel != DRUMS:
-                track[i] = msg.copy(note=min(127, max(0, msg.note + shift)))
-    midi.save(str(dst))
+    out = mido.MidiFile(type=0, ticks_per_beat=midi.ticks_per_beat)
+    track = mido.MidiTrack()
+    out.tracks.append(track)
+    tempo, now = 500000, 0.0
+    for msg in mido.merge_tracks(midi.tracks):
+        now += mido.tick2second(msg.time, midi.ticks_per_beat, tempo)
+        if until_s is not None and now > until_s:
+            break
+        if msg.type == "set_tempo":
+            tempo = msg.tempo
+        if msg.type in ("note_on", "note_off", "polytouch") and msg.channel != DRUMS:
+            msg = msg.copy(note=min(127, max(0, msg.note + shift)))
+        track.append(msg)
+    out.save(str(dst))
 
 
 def build_set(midi_dir: Path, work: Path, per_piece: int, soundfont: Path, seed: int) -> list[tuple[Path, int, str]]:
@@ -104,7 +115,7 @@ def build_set(midi_dir: Path, work: Path, per_piece: int, soundfont: Path, seed:
             wav = work / f"{src.stem}.{shift:+d}.wav"
             if not wav.is_file():
                 mid, full = work / f".{src.stem}.{shift:+d}.mid", work / f".{src.stem}.{shift:+d}.full.wav"
-                transpose(src, mid, shift)
+                transpose(src, mid, shift, until_s=start + EXCERPT_S)
                 subprocess.run([fluidsynth, "-q", "-n", "-i", "-F", str(full), "-T", "wav", "-r", str(SR),
                                 str(soundfont), str(mid)], check=True, capture_output=True)
                 write_audio(wav, load_audio(full, SR, offset=start, duration=EXCERPT_S), SR)
