@@ -15,7 +15,9 @@ pipeline's own overhead), under the default token budget and once dense (every p
 and once with decoding inline (workers=0) to show the overlap. `--library DIR` indexes a
 folder of real music instead. Peer, where `pymusly` is installed (an optional benchmark
 dependency): musly's timbre analysis of every whole file, decoded by the same decoder in
-the same worker pool (musly's own decoder needs the ffmpeg program).
+the same worker pool (musly's own decoder needs the ffmpeg program); MusiCNN (MSD, the tagger
+AudioMuse-AI runs and the distillation teacher) over every 3-s patch of every file, the same way,
+with its seconds in the model beside the encoder's.
 Also the content fingerprint: sampled vs full-file BLAKE2b over the same files (warm cache).
 
 Part 2, `similar`: top-10 cosine queries against n random unit vectors (dim 128), FAISS
@@ -131,6 +133,33 @@ def musly_only(files: list[Path], workers: int) -> float | None:
     return time.perf_counter() - t
 
 
+def musicnn_analysis(path: str) -> float:
+    """MusiCNN (MSD) over every 3-s patch of a whole file, as AudioMuse-AI runs it; returns the
+    seconds spent in the model (decoding excluded)."""
+    from myna_rpe.audio import load_audio
+    from myna_rpe.teacher.musicnn import load_teacher, teacher_outputs
+
+    global _MUSICNN
+    if _MUSICNN is None:
+        _MUSICNN = load_teacher("musicnn-msd")
+    wave = load_audio(path, 16000)
+    t = time.perf_counter()
+    teacher_outputs(_MUSICNN, wave)
+    return time.perf_counter() - t
+
+
+_MUSICNN = None
+
+
+def musicnn_only(files: list[Path], workers: int) -> tuple[float, float]:
+    """(wall seconds, seconds in the model) of MusiCNN over the files in the decode pool."""
+    t = time.perf_counter()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=init_worker, initargs=(os.getpid(),)) as pool:
+        model_s = sum(pool.map(musicnn_analysis, [str(f) for f in files]))
+    return time.perf_counter() - t, model_s
+
+
 def end_to_end(root: Path, size: str, workers: int, dense: bool = False) -> tuple[float, IndexReport]:
     from myna_rpe.budget import DENSE
     from myna_rpe.embed import Embedder
@@ -202,6 +231,7 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=None, help="where the generated library is kept")
     ap.add_argument("--library", type=Path, default=None, help="index this folder of real music instead")
     ap.add_argument("--no-dense", action="store_true", help="skip the dense (no token budget) run")
+    ap.add_argument("--no-musicnn", action="store_true", help="skip the MusiCNN peer")
     ap.add_argument("--quick", action="store_true", help="8 tracks of 20-30 s, 1e4/1e5 vectors, tiny model")
     args = ap.parse_args()
     if args.quick:
@@ -232,6 +262,11 @@ def main() -> None:
     else:
         print(f"| musly timbre analysis, whole files, same decoder ({args.workers} workers; peer) | {musly_s:.1f} | "
               f"{len(files) / musly_s:.2f} | {musly_s / dec_s:.2f} | – | – |", flush=True)
+    if not args.no_musicnn:
+        mc_s, mc_model = musicnn_only(files, max(1, args.workers))
+        print(f"| MusiCNN (MSD) every 3-s patch, whole files, same decoder ({args.workers} workers; the teacher, "
+              f"AudioMuse-AI's tagger) | {mc_s:.1f} | {len(files) / mc_s:.2f} | {mc_s / dec_s:.2f} | {mc_model:.1f} | – |",
+              flush=True)
     runs = [(m, args.workers, False) for m in args.models]
     runs += [] if args.no_dense else [(args.models[-1], args.workers, True)]
     runs += [] if args.no_inline else [(args.models[-1], 0, False)]

@@ -113,7 +113,7 @@ class MynaEncoder(nn.Module):
 
     @staticmethod
     def patchout(
-        tokens: torch.Tensor, coords: Coords, ratio: float, generator: torch.Generator | None
+        tokens: torch.Tensor, coords: Coords, ratio: float | torch.Tensor, generator: torch.Generator | None
     ) -> tuple[torch.Tensor, Coords]:
         """Drop a fraction `ratio` of each item's valid patches at random; keep their coordinates."""
         b, n, _ = tokens.shape
@@ -153,17 +153,17 @@ class MynaEncoder(nn.Module):
         self,
         mels: torch.Tensor,
         lengths: torch.Tensor | None = None,
-        mask_ratio: float = 0.0,
+        mask_ratio: float | torch.Tensor = 0.0,
         generator: torch.Generator | None = None,
         block_size: int | None | str = "config",
     ) -> torch.Tensor:
         """CLS embeddings (B, dim). `lengths` are valid frames per item (None = all T).
 
-        `mask_ratio` > 0 applies patchout (training). `block_size` overrides the config's
+        `mask_ratio` > 0 applies patchout (training); a (B,) tensor gives each item its own. `block_size` overrides the config's
         query block (None = dense attention; for tests and benchmarks).
         """
         patches, coords = self.patchify(mels, lengths)
-        if mask_ratio > 0:  # before the embedding, so dropped patches cost nothing
+        if torch.is_tensor(mask_ratio) or mask_ratio > 0:  # before the embedding: dropped patches cost nothing
             patches, coords = self.patchout(patches, coords, mask_ratio, generator)
         return self.encode(patches, coords, block_size)
 

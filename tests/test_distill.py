@@ -87,13 +87,16 @@ class InterruptAt(SilentReporter):
             os.kill(os.getpid(), __import__("signal").SIGINT)
 
 
-@pytest.mark.parametrize("kind", ["cosine", "mse"])
-def test_distillation_trains_and_resumes_bit_for_bit(library, tmp_path, kind):
-    straight = train(_cfg(library, tmp_path, "straight", distill_loss=kind))
+@pytest.mark.parametrize("kind,whole", [("cosine", 0.0), ("mse", 0.0), ("cosine", 0.5)])
+def test_distillation_trains_and_resumes_bit_for_bit(library, tmp_path, kind, whole):
+    kw = dict(distill_loss=kind, whole_track_p=whole, whole_track_tokens=16)
+    straight = train(_cfg(library, tmp_path, "straight", **kw))
     assert all(np.isfinite(m.distill) and m.distill > 0 for m in straight.history)
-    first = train(_cfg(library, tmp_path, "split", distill_loss=kind), reporter=InterruptAt(2))
+    if whole:  # some steps saw whole tracks (every frame of the 6.5-s tracks), some did not
+        assert {m.chunk_frames for m in straight.history} > {204}
+    first = train(_cfg(library, tmp_path, "split", **kw), reporter=InterruptAt(2))
     assert first.interrupted and first.step == 3
-    train(_cfg(library, tmp_path, "split", distill_loss=kind), resume=True)
+    train(_cfg(library, tmp_path, "split", **kw), resume=True)
     for name in ("model.safetensors", "train_state.safetensors"):
         a = load_file(str(tmp_path / "straight" / "checkpoint" / name))
         b = load_file(str(tmp_path / "split" / "checkpoint" / name))

@@ -250,6 +250,28 @@ def test_pairs_are_deterministic_distinct_and_inside_tracks():
     assert PairSampler(frames, 4, spec, seed=4).batch(0).tracks.tolist() != seen[0]
 
 
+def test_whole_track_batches_take_each_track_whole_and_leave_other_batches_alone():
+    frames = [400, 90, 1000, 50, 300, 64, 700, 120]
+    spec = ChunkSpec(min_frames=32, max_frames=128, multiple=16)
+    plain = PairSampler(frames, 4, spec, seed=3)
+    mixed = PairSampler(frames, 4, spec, seed=3, whole_p=0.5, whole_max_frames=800)
+    kinds = []
+    for step in range(40):
+        a, b = plain.batch(step), mixed.batch(step)
+        kinds.append(b.whole)
+        n = np.asarray(frames)[b.tracks]
+        if not b.whole:  # exactly the batch the plain sampler draws
+            assert (a.length, a.starts_a.tolist(), a.starts_b.tolist()) == (b.length, b.starts_a.tolist(), b.starts_b.tolist())
+            continue
+        assert b.length == min(800, int(n.max()))
+        assert np.all(b.lengths == np.minimum(n, 800))
+        assert np.all(b.starts_a[n <= 800] == 0)  # whole tracks from their start
+        assert np.all(b.starts_a + b.lengths <= n)  # a longer one: a stretch of the cap's length
+    assert 10 < sum(kinds) < 30
+    always = PairSampler(frames, 4, spec, seed=3, whole_p=1.0)
+    assert all(always.batch(s).whole for s in range(5))
+
+
 def test_ranks_split_the_same_global_batch():
     frames = list(range(100, 1700, 100))
     one = PairSampler(frames, batch_size=8, chunk=ChunkSpec(frames=64), seed=0)

@@ -40,6 +40,10 @@ class TrainConfig:
     chunk_frames: int | None = _f(None, "chunk length in mel frames (overrides chunk_seconds)", "pairs")
     chunk_min_seconds: float | None = _f(None, "variable length: shortest chunk (with chunk_max_seconds)", "pairs")
     chunk_max_seconds: float | None = _f(None, "variable length: longest chunk (with chunk_min_seconds)", "pairs")
+    whole_track_p: float = _f(0.0, "chance that a step's views are whole tracks, as inference embeds them (0 = never)",
+                              "pairs")
+    whole_track_tokens: int = _f(512, "patches a whole-track view keeps (its patchout; at least --mask-ratio's)", "pairs")
+    whole_track_max_seconds: float = _f(600.0, "whole-track views of longer tracks: a random stretch this long", "pairs")
     # -- model -----------------------------------------------------------------------
     size: str = _f("mini", f"model size: {', '.join(SIZES)}", "model")
     pe: str = _f("alibi2d", f"positional scheme: {', '.join(PE_PRESETS)}", "model")
@@ -196,6 +200,9 @@ def _check(c: TrainConfig) -> None:
         raise bad("chunk length must be positive", "use e.g. --chunk-seconds 3")
     if not 0.0 <= c.album_positives <= 1.0:
         raise bad(f"album_positives {c.album_positives:g} is not a probability", "use a value from 0 to 1, e.g. 0.5")
+    if not 0.0 <= c.whole_track_p <= 1.0 or c.whole_track_tokens < 1 or c.whole_track_max_seconds <= 0:
+        raise bad("whole_track_p must be a probability, whole_track_tokens and whole_track_max_seconds positive",
+                  "e.g. --whole-track-p 0.25 --whole-track-tokens 512")
     if c.distill is not None:
         teacher, _, layer = c.distill.partition(":")
         from myna_rpe.teacher.musicnn import LAYERS, TEACHERS

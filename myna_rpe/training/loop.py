@@ -214,6 +214,7 @@ class Trainer:
         self.sampler = PairSampler(
             [t.frames for t in build.tracks], cfg.batch_size, self.chunk, cfg.seed, self.dist.world, self.dist.rank,
             groups=album_groups([t.path for t in build.tracks]), album_p=cfg.album_positives,
+            whole_p=cfg.whole_track_p, whole_max_frames=round(cfg.whole_track_max_seconds * fps),
         )
         self.targets = self._prepare_targets(build.tracks) if cfg.distill_spec() else None
 
@@ -279,7 +280,8 @@ class Trainer:
             group["lr"] = lr
         self.net.train()
         with self.autocast:
-            z, p, d = self.net(mels, lengths, cfg.mask_ratio, gen)
+            ratio = self._whole_track_ratios(lengths) if batch.whole else cfg.mask_ratio
+            z, p, d = self.net(mels, lengths, ratio, gen)
         z, p = z.float(), p.float()
         n = cfg.batch_size
         all_p = self._gather_views(p)
@@ -322,6 +324,13 @@ class Trainer:
             kmeans=flags[2].item(), hull=flags[3].item(), distill=flags[4].item(), lr=lr, grad_norm=grad_norm.item(),
             pairs_per_s=self.sampler.global_batch / dt, chunk_frames=batch.length,
         )
+
+    def _whole_track_ratios(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Per view: the patchout that keeps `whole_track_tokens` of its patches (never less than --mask-ratio)."""
+        m = self.enc_cfg.model
+        patches = torch.ceil(lengths.float() / m.patch_size) * (m.n_mels // m.patch_size)
+        ratio = 1.0 - self.cfg.whole_track_tokens / patches
+        return ratio.clamp(min=self.cfg.mask_ratio, max=0.999).to(self.device)
 
     def _gather_views(self, x: torch.Tensor) -> torch.Tensor:
         """Every rank's (2n, d) rows as [all views a; all views b], the order one process

@@ -12,6 +12,11 @@ equally likely on a log scale. A track shorter than the chunk gives its whole le
 both views (padded, with `lengths` so the encoder masks the padding); the two views
 then differ only by patchout. Tracks below `min_track_seconds` never reach the sampler.
 
+Whole-track batches (`whole_p` > 0): with that chance a step's chunk length becomes the
+longest track of its batch (capped at `whole_max_frames`), so every view is a whole track
+(the cap's worth of a longer one), which is what inference embeds; the chance is drawn
+from a stream of its own, so whole_p = 0 gives exactly the plain batches.
+
 Album positives (`album_p` > 0, with a group per track, e.g. its folder): each pair's
 second view comes, with that chance, from another track of the same group, drawn from a
 stream of its own so that album_p = 0 gives exactly the same-track batches. The loss is then
@@ -83,13 +88,16 @@ class PairBatch:
     partners: np.ndarray  # (B,) track of view b: the same track, or one of its album
     lengths_b: np.ndarray
     groups: np.ndarray | None = None  # (global B,) group of every item on all ranks; None = no album positives
+    whole: bool = False  # every view is a whole track (up to the cap)
 
 
 class PairSampler:
     def __init__(
         self, frames: Sequence[int], batch_size: int, chunk: ChunkSpec, seed: int, world: int = 1, rank: int = 0,
-        groups: Sequence[int] | None = None, album_p: float = 0.0,
+        groups: Sequence[int] | None = None, album_p: float = 0.0, whole_p: float = 0.0,
+        whole_max_frames: int | None = None,
     ) -> None:
+        self.whole_p, self.whole_max_frames = whole_p, whole_max_frames
         self.frames = np.asarray(frames, dtype=np.int64)
         self.album_p = album_p if groups is not None else 0.0
         self.groups = np.asarray(groups, dtype=np.int64) if groups is not None else None
@@ -122,20 +130,24 @@ class PairSampler:
         chosen = self._permutation(epoch)[i * g : (i + 1) * g]
         rng = np.random.default_rng([self.seed, step, 1])
         length = self.chunk.draw(rng)
+        whole = self.whole_p > 0 and np.random.default_rng([self.seed, step, 3]).random() < self.whole_p
         n = self.frames[chosen]
-        room = np.maximum(n - length, 0) + 1  # possible start frames per track
-        starts_a = (rng.random(g) * room).astype(np.int64)
-        u_b = rng.random(g)
+        u_a, u_b = rng.random(g), rng.random(g)
         partners = chosen.copy()
         if self.album_p > 0:
             partners = self._album_partners(chosen, np.random.default_rng([self.seed, step, 2]))
         n_b = self.frames[partners]
+        if whole:  # a track longer than the cap gives a random stretch of the cap's length
+            length = int(max(n.max(), n_b.max()))
+            if self.whole_max_frames:
+                length = min(length, self.whole_max_frames)
+        starts_a = (u_a * (np.maximum(n - length, 0) + 1)).astype(np.int64)  # possible starts per track
         starts_b = (u_b * (np.maximum(n_b - length, 0) + 1)).astype(np.int64)
         mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
         return PairBatch(
             tracks=chosen[mine], length=length, starts_a=starts_a[mine], starts_b=starts_b[mine],
             lengths=np.minimum(n, length)[mine], partners=partners[mine], lengths_b=np.minimum(n_b, length)[mine],
-            groups=self.groups[chosen] if self.album_p > 0 else None,
+            groups=self.groups[chosen] if self.album_p > 0 else None, whole=whole,
         )
 
     def _album_partners(self, chosen: np.ndarray, rng: np.random.Generator) -> np.ndarray:
