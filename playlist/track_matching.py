@@ -1,4 +1,4 @@
-"""Match tracks described by metadata (a Spotify item, a local file) to each other.
+"""Match tracks described by metadata (a Spotify item, a Subsonic song, a local file) to each other.
 
 Two tracks are the same recording when their ISRCs agree. Without a shared ISRC they
 match when their *normalised* titles are equal and their artist names overlap; the
