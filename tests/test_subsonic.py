@@ -1,0 +1,271 @@
+"""`myna subsonic …` end to end against a real Subsonic server: Debian's supysonic on 127.0.0.1
+(API 1.10.2, so the password goes as `p=enc:HEX`), serving a generated folder of tagged audio
+that `myna index` embedded too. The playlists the verbs write are read back through the API."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import json
+import re
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+import cli.subsonic_cmd  # noqa: F401  (registers the commands on the app)
+from playlist.geometry.catalog import LibraryCatalog
+from playlist.geometry.extend import extend
+from playlist.geometry.fill import fill
+from playlist.geometry.transition import transition
+from playlist.library import Library
+from playlist.subsonic.client import Credentials, SubsonicClient
+from playlist.subsonic.credentials import ENV_PASSWORD, login_path
+from playlist.subsonic.links import Links, PathMap
+from tests.cli_helpers import myna, wide_console  # noqa: F401 (autouse fixture)
+from tests.library_helpers import write_track
+from tests.player_helpers import free_port
+from tests.subsonic_helpers import PASSWORD, USER, start_supysonic, stop_supysonic
+
+ARTISTS, ALBUMS, TRACKS = 4, 2, 3  # 24 indexed songs; one more on the server only
+
+
+def title(artist: int, album: int, track: int) -> str:
+    return f"Song [{artist}{album}{track}]"  # brackets: shown as themselves, never read as markup
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """(music folder = library root, running supysonic, a signed-in client) for the module."""
+    base = tmp_path_factory.mktemp("subsonic")
+    root = base / "music"
+    for a in range(ARTISTS):
+        for b in range(ALBUMS):
+            for t in range(TRACKS):
+                write_track(root / f"Artist {a}" / f"Album {a}-{b}" / f"{t + 1:02d} {title(a, b, t)}.flac",
+                            a * 100 + b * 10 + t, 2.0, {"title": title(a, b, t), "artist": f"Artist {a}",
+                                                       "album": f"Album {a}-{b}", "tracknumber": str(t + 1)})
+    done = subprocess.run([sys.executable, "-m", "cli.app", "index", str(root), "--workers", "0"],
+                          capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stdout + done.stderr
+    write_track(root / "stray" / "not indexed.flac", 999, 2.0, {"title": "Stray", "artist": "Nobody"})
+    server = start_supysonic(base / "server", root)
+    client = SubsonicClient(Credentials(server.url, USER, PASSWORD)).connect()
+    yield root, server, client
+    stop_supysonic(server)
+
+
+@pytest.fixture
+def env(served, monkeypatch):
+    """The password from the environment, as the docs show; the flags that name the server."""
+    root, server, _ = served
+    monkeypatch.setenv(ENV_PASSWORD, PASSWORD)
+    return ["--server", server.url, "--user", USER, "--db", str(root / ".myna")]
+
+
+@pytest.fixture
+def linked(served, env, capsys):
+    code, out = myna(capsys, "subsonic", "link", *env)
+    assert code == 0, out
+    return out
+
+
+def songs_by_title(client) -> dict[str, str]:
+    return {s.title: s.id for s in client.songs()}
+
+
+def track_ids(root: Path, client, song_ids: list[str]) -> list[int]:
+    links = Links.load(root / ".myna", client.base)
+    return [links.track_of(s) for s in song_ids]
+
+
+def song_ids(root: Path, client, tracks: list[int]) -> list[str]:
+    return [Links.load(root / ".myna", client.base).songs_of()[t] for t in tracks]
+
+
+def read_playlist(client, name: str) -> tuple[dict, list[str]]:
+    found = [p for p in client.playlists() if p["name"] == name]
+    assert len(found) == 1, [p["name"] for p in client.playlists()]
+    info, songs = client.playlist(str(found[0]["id"]))
+    return info, [s.id for s in songs]
+
+
+def user_playlist(client, name: str, titles: list[str]) -> list[str]:
+    ids = songs_by_title(client)
+    wanted = [ids[t] for t in titles]
+    client.create_playlist(name, wanted)
+    return wanted
+
+
+def test_link_by_path_reports_the_song_not_indexed(served, linked) -> None:
+    root, server, client = served
+    assert "linked 24 of 25 songs (24 by path)" in linked, linked
+    assert "1 songs not linked" in linked and "Nobody - Stray" in linked
+    assert "no indexed file for 'stray/not indexed.flac'" in linked
+    assert "p=enc:HEX" in linked and "API 1.10.2" in linked  # supysonic predates the salted token
+    links = Links.load(root / ".myna", client.base)
+    with Library.open(root / ".myna") as lib:
+        for song in client.songs():
+            track = lib.store.track_at(song.path)
+            assert links.track_of(song.id) == (track.id if track else None)
+
+
+def test_link_by_tags_where_the_paths_do_not_lead_here(served, env, linked, capsys, tmp_path) -> None:
+    root, server, client = served
+    by_path = Links.load(root / ".myna", client.base).tracks
+    code, out = myna(capsys, "subsonic", "link", *env, "--prefix", f"/srv/music={tmp_path}")
+    assert code == 0, out
+    assert "linked 24 of 25 songs (24 by artist+title)" in out, out
+    assert Links.load(root / ".myna", client.base).tracks == by_path
+    assert PathMap.parse(f"/srv/music={tmp_path}").local_path("/srv/music/a/b.flac") == tmp_path / "a" / "b.flac"
+    assert PathMap.parse(str(tmp_path)).local_path("a/b.flac") == tmp_path / "a" / "b.flac"
+    assert PathMap.parse("/srv/music=/x").local_path("/elsewhere/b.flac") is None
+    code, out = myna(capsys, "subsonic", "link", *env)  # back to the paths, for the other tests
+    assert code == 0 and "24 by path" in out, out
+
+
+def test_extend_writes_a_new_playlist_and_never_overwrites_the_users(served, env, linked, capsys) -> None:
+    root, server, client = served
+    start = user_playlist(client, "Calm", [title(0, 0, t) for t in range(3)])
+    code, out = myna(capsys, "subsonic", "extend", "Calm", "--n", "5", *env)
+    assert code == 0, out
+    assert "created the playlist 'Calm (extended by Myna)' (8 songs" in out, out
+    assert re.search(r"Artist \d - Song \[\d{3}\]", out), out  # titles with brackets, printed as themselves
+    info, now = read_playlist(client, "Calm (extended by Myna)")
+    assert info["comment"].startswith("Made by Myna")
+    with Library.open(root / ".myna") as lib:
+        want = extend(LibraryCatalog(lib), track_ids(root, client, start), 5)
+    assert now == start + song_ids(root, client, [p.id for p in want.picks])
+    assert read_playlist(client, "Calm")[1] == start  # the user's playlist is as it was
+    # Again: Myna's own playlist is replaced, not doubled.
+    code, out = myna(capsys, "subsonic", "extend", "Calm", "--n", "2", *env)
+    assert code == 0 and "replaced the songs of the playlist 'Calm (extended by Myna)' (5 songs" in out, out
+    assert len(read_playlist(client, "Calm (extended by Myna)")[1]) == 5
+    # A playlist of that name the user made is refused, unless --replace.
+    mine = user_playlist(client, "Mine", [title(3, 1, 0)])
+    code, out = myna(capsys, "subsonic", "extend", "Calm", "--n", "2", "--name", "Mine", *env)
+    assert code == 1 and "a playlist named 'Mine' that Myna did not make" in out and "--replace" in out, out
+    assert read_playlist(client, "Mine")[1] == mine
+    code, out = myna(capsys, "subsonic", "extend", "Calm", "--n", "2", "--name", "Mine", "--dry-run", *env)
+    assert code == 0 and "dry run: would write 5 songs to the playlist 'Mine'" in out, out
+    assert read_playlist(client, "Mine")[1] == mine
+    code, out = myna(capsys, "subsonic", "extend", "Calm", "--n", "2", "--name", "Mine", "--replace", *env)
+    assert code == 0, out
+    assert read_playlist(client, "Mine")[1] == start + song_ids(root, client, [p.id for p in want.picks[:2]])
+
+
+def test_mix_transition_and_fill(served, env, linked, capsys) -> None:
+    root, server, client = served
+    loud = user_playlist(client, "Loud", [title(2, 1, t) for t in range(3)])
+    quiet = user_playlist(client, "Quiet", [title(1, 0, t) for t in range(3)])
+    seed_song = songs_by_title(client)[title(3, 0, 1)]
+    code, out = myna(capsys, "subsonic", "mix", f"Artist 3 - {title(3, 0, 1)}", "--n", "4", *env)
+    assert code == 0, out
+    _, mix = read_playlist(client, f"Myna mix: Artist 3 - {title(3, 0, 1)}")
+    with Library.open(root / ".myna") as lib:
+        catalog = LibraryCatalog(lib)
+        [seed_track] = track_ids(root, client, [seed_song])
+        want_mix = extend(catalog, [seed_track], 4)
+        want_bridge = transition(catalog, track_ids(root, client, quiet), track_ids(root, client, loud), 3)
+        want_fill = fill(catalog, track_ids(root, client, loud), 4)
+    assert mix == [seed_song] + song_ids(root, client, [p.id for p in want_mix.picks])
+    code, out = myna(capsys, "subsonic", "transition", "Quiet", "Loud", "--n", "3", "--full", *env)
+    assert code == 0, out
+    _, bridge = read_playlist(client, "Quiet → Loud (Myna)")
+    assert bridge == quiet + song_ids(root, client, [p.id for p in want_bridge.picks]) + loud
+    code, out = myna(capsys, "subsonic", "fill", "Loud", "--n", "4", *env)
+    assert code == 0, out
+    assert read_playlist(client, "Loud (filled by Myna)")[1] == song_ids(root, client, [p.id for p in want_fill.picks])
+
+
+def test_fingerprint_covers_what_the_user_plays_and_stars(served, env, linked, capsys) -> None:
+    root, server, client = served
+    ids = songs_by_title(client)
+    for _ in range(3):  # supysonic counts plays when a song is streamed
+        for t in range(2):
+            played = client.http.get(f"{client.base}/rest/stream",
+                                     params={**client.auth_params(), "id": ids[title(1, 1, t)]}, timeout=30)
+            assert played.status_code == 200 and len(played.content) > 1000
+    client.call("star", {"id": ids[title(2, 0, 2)]})
+    [top] = client.frequent_albums(1)
+    assert top["name"] == "Album 1-1"
+    seeds = [s.id for s in client.album(str(top["id"]))] + [ids[title(2, 0, 2)]]
+    code, out = myna(capsys, "subsonic", "fingerprint", "--albums", "1", "--n", "5", *env)
+    assert code == 0, out
+    assert "most played and starred: 4 tracks" in out, out
+    with Library.open(root / ".myna") as lib:
+        want = fill(LibraryCatalog(lib), track_ids(root, client, seeds), 5)
+    info, now = read_playlist(client, "Myna fingerprint")
+    assert now == song_ids(root, client, [p.id for p in want.picks])
+    assert info["comment"] == "Made by Myna: myna subsonic fingerprint"
+
+
+class _OldServer(http.server.BaseHTTPRequestHandler):
+    """A server that speaks API 1.4.0 (too old for the ID3 calls)."""
+
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        body = json.dumps({"subsonic-response": {"status": "failed", "version": "1.4.0",
+                                                 "error": {"code": 10, "message": "Required parameter is missing."}}})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_errors_are_one_line(served, env, linked, capsys, monkeypatch) -> None:
+    root, server, client = served
+    old = http.server.HTTPServer(("127.0.0.1", 0), _OldServer)
+    thread = threading.Thread(target=old.serve_forever, daemon=True)
+    thread.start()
+    db = ["--db", str(root / ".myna")]
+    try:
+        cases = [
+            (["--server", f"http://127.0.0.1:{free_port()}", "--user", USER, *db], "cannot reach the Subsonic server"),
+            (["--server", f"http://127.0.0.1:{old.server_port}", "--user", USER, *db], "speaks API 1.4.0, older than "
+                                                                                      "the 1.8.0 myna needs"),
+            (["--server", server.url + "/no/such/place", "--user", USER, *db], "answered HTTP 404"),
+            (["--server", server.url, "--user", "nobody", *db], "refused user 'nobody'"),
+        ]
+        for args, text in cases:
+            code, out = myna(capsys, "subsonic", "extend", "Calm", *args)
+            assert code == 1 and text in out and "Traceback" not in out, out
+            assert len(out.strip().splitlines()) == 1, out
+    finally:
+        old.shutdown()
+        thread.join()
+    monkeypatch.setenv(ENV_PASSWORD, "wrong [password]")
+    code, out = myna(capsys, "subsonic", "link", *env)
+    assert code == 1 and "refused user 'listener': Wrong username or password" in out, out
+    assert "wrong [password]" not in out and "wrong" not in out.replace("Wrong", "")  # never echoed
+    monkeypatch.setenv(ENV_PASSWORD, PASSWORD)
+    code, out = myna(capsys, "subsonic", "extend", "No such list", *env)
+    assert code == 1 and "has no playlist 'No such list'" in out, out
+    code, out = myna(capsys, "subsonic", "mix", "Nobody - Stray", *env)  # on the server, not in the library
+    assert code == 1 and "0 linked songs" in out, out
+    code, out = myna(capsys, "subsonic", "extend", "Calm", "--server", server.url, "--user", USER, "--db",
+                     str(root / ".myna" / "nope"))
+    assert code == 2 and "Invalid value for --db" in out, out
+    code, out = myna(capsys, "subsonic", "extend", "Calm", "--server", "127.0.0.1:4533", "--user", USER)
+    assert code == 2 and "Invalid value for --server" in out and "is not a URL" in out, out
+
+
+def test_login_stores_the_sign_in_privately(served, capsys, monkeypatch) -> None:
+    root, server, client = served
+    monkeypatch.delenv(ENV_PASSWORD, raising=False)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
+    code, out = myna(capsys, "subsonic", "login", "--server", server.url, "--user", USER, "--stdin")
+    assert code == 0, out
+    assert PASSWORD not in out and "mode 600" in out, out
+    assert stat.S_IMODE(login_path().stat().st_mode) == 0o600
+    code, out = myna(capsys, "subsonic", "link", "--db", str(root / ".myna"))  # server, user, password: stored
+    assert code == 0 and "linked 24 of 25 songs" in out, out
+    code, out = myna(capsys, "subsonic", "logout")
+    assert code == 0 and not login_path().exists()
+    code, out = myna(capsys, "subsonic", "link", "--db", str(root / ".myna"))
+    assert code == 1 and "no Subsonic server given" in out, out
