@@ -7,16 +7,23 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
+from tests.library_helpers import write_track
 from tests.player_helpers import free_port, missing, require_program
 
 USER = "listener"
 PASSWORD = "pa ss [wörd]"  # a space, brackets and a non-ASCII letter: the enc:HEX form must carry them
+ARTISTS, ALBUMS, TRACKS = 4, 2, 3  # 24 indexed songs; one more on the server only
+
+
+def title(artist: int, album: int, track: int) -> str:
+    return f"Song [{artist}{album}{track}]"  # brackets: shown as themselves, never read as markup
 
 
 @dataclass
@@ -85,3 +92,20 @@ def stop_supysonic(server: SupysonicServer) -> None:
     except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.wait()
+
+
+def served_library(base: Path) -> SupysonicServer:
+    """A folder of tagged audio (ARTISTS × ALBUMS × TRACKS songs) indexed by `myna index` with the
+    bundled model, one more file the library does not index, and supysonic serving it all."""
+    root = base / "music"
+    for a in range(ARTISTS):
+        for b in range(ALBUMS):
+            for t in range(TRACKS):
+                write_track(root / f"Artist {a}" / f"Album {a}-{b}" / f"{t + 1:02d} {title(a, b, t)}.flac",
+                            a * 100 + b * 10 + t, 2.0, {"title": title(a, b, t), "artist": f"Artist {a}",
+                                                       "album": f"Album {a}-{b}", "tracknumber": str(t + 1)})
+    done = subprocess.run([sys.executable, "-m", "cli.app", "index", str(root), "--workers", "0"],
+                          capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stdout + done.stderr
+    write_track(root / "stray" / "not indexed.flac", 999, 2.0, {"title": "Stray", "artist": "Nobody"})
+    return start_supysonic(base / "server", root)

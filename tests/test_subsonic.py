@@ -9,7 +9,6 @@ import io
 import json
 import re
 import stat
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -26,35 +25,14 @@ from playlist.subsonic.client import Credentials, SubsonicClient
 from playlist.subsonic.credentials import ENV_PASSWORD, login_path
 from playlist.subsonic.links import Links, PathMap
 from tests.cli_helpers import myna, wide_console  # noqa: F401 (autouse fixture)
-from tests.library_helpers import write_track
 from tests.player_helpers import free_port
-from tests.subsonic_helpers import PASSWORD, USER, start_supysonic, stop_supysonic
-
-ARTISTS, ALBUMS, TRACKS = 4, 2, 3  # 24 indexed songs; one more on the server only
-
-
-def title(artist: int, album: int, track: int) -> str:
-    return f"Song [{artist}{album}{track}]"  # brackets: shown as themselves, never read as markup
-
+from tests.subsonic_helpers import PASSWORD, USER, served_library, stop_supysonic, title
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """(music folder = library root, running supysonic, a signed-in client) for the module."""
-    base = tmp_path_factory.mktemp("subsonic")
-    root = base / "music"
-    for a in range(ARTISTS):
-        for b in range(ALBUMS):
-            for t in range(TRACKS):
-                write_track(root / f"Artist {a}" / f"Album {a}-{b}" / f"{t + 1:02d} {title(a, b, t)}.flac",
-                            a * 100 + b * 10 + t, 2.0, {"title": title(a, b, t), "artist": f"Artist {a}",
-                                                       "album": f"Album {a}-{b}", "tracknumber": str(t + 1)})
-    done = subprocess.run([sys.executable, "-m", "cli.app", "index", str(root), "--workers", "0"],
-                          capture_output=True, text=True, cwd=Path(__file__).parents[1])
-    assert done.returncode == 0, done.stdout + done.stderr
-    write_track(root / "stray" / "not indexed.flac", 999, 2.0, {"title": "Stray", "artist": "Nobody"})
-    server = start_supysonic(base / "server", root)
-    client = SubsonicClient(Credentials(server.url, USER, PASSWORD)).connect()
-    yield root, server, client
+    server = served_library(tmp_path_factory.mktemp("subsonic"))
+    yield server.music_dir, server, SubsonicClient(Credentials(server.url, USER, PASSWORD)).connect()
     stop_supysonic(server)
 
 
