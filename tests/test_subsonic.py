@@ -241,6 +241,9 @@ def test_login_stores_the_sign_in_privately(served, capsys, monkeypatch) -> None
     assert code == 0, out
     assert PASSWORD not in out and "mode 600" in out, out
     assert stat.S_IMODE(login_path().stat().st_mode) == 0o600
+    code, out = myna(capsys, "config")
+    assert code == 0 and f"listener at {server.url} (password stored in {login_path()}, mode 600)" in out, out
+    assert PASSWORD not in out
     code, out = myna(capsys, "subsonic", "link", "--db", str(root / ".myna"))  # server, user, password: stored
     assert code == 0 and "linked 24 of 25 songs" in out, out
     code, out = myna(capsys, "subsonic", "logout")
