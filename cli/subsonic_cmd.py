@@ -178,8 +178,9 @@ def link_cmd(
     console.print(f"linked {len(links.tracks)} of {total} songs ({how or 'none'}); saved to {escape(str(path))}",
                   highlight=False)
     if links.unlinked and show:
-        table = Table(title=f"{len(links.unlinked)} songs not linked" + (f" (first {show})"
-                                                                          if len(links.unlinked) > show else ""),
+        count = len(links.unlinked)
+        table = Table(title=f"{count} song{'s' if count > 1 else ''} not linked" + (f" (first {show})"
+                                                                   if count > show else ""),
                       title_style="yellow")
         table.add_column("song")
         table.add_column("id", style="dim")

@@ -81,7 +81,7 @@ def user_playlist(client, name: str, titles: list[str]) -> list[str]:
 def test_link_by_path_reports_the_song_not_indexed(served, linked) -> None:
     root, server, client = served
     assert "linked 24 of 25 songs (24 by path)" in linked, linked
-    assert "1 songs not linked" in linked and "Nobody - Stray" in linked
+    assert "1 song not linked" in linked and "Nobody - Stray" in linked
     assert "no indexed file for 'stray/not indexed.flac'" in linked
     assert "p=enc:HEX" in linked and "API 1.10.2" in linked  # supysonic predates the salted token
     links = Links.load(root / ".myna", client.base)
