@@ -89,8 +89,9 @@ def _session(server, user, db):
 def _finish(session, written, title: str, what: str, dry_run: bool, replace: bool) -> None:
     _describe(written.source, written.outcome.hull, written.seeds)
     if written.left_out:
-        err_console.print(f"{len(written.left_out)} songs are not linked to indexed tracks and were left out (first: "
-                          f"{escape(written.left_out[0].label)})", style="yellow", highlight=False)
+        count = len(written.left_out)
+        err_console.print(f"{count} song{' is' if count == 1 else 's are'} not linked to indexed tracks and left out "
+                          f"(first: {escape(written.left_out[0].label)})", style="yellow", highlight=False)
     _print_picks(written.outcome, title)
     if dry_run:
         console.print(f"dry run: would write {len(written.song_ids)} songs to the playlist "

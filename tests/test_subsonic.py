@@ -21,7 +21,7 @@ from playlist.geometry.extend import extend
 from playlist.geometry.fill import fill
 from playlist.geometry.transition import transition
 from playlist.library import Library
-from playlist.subsonic.client import Credentials, SubsonicClient
+from playlist.subsonic.client import Credentials, SubsonicClient, SubsonicError
 from playlist.subsonic.credentials import ENV_PASSWORD, login_path
 from playlist.subsonic.links import Links, PathMap
 from tests.cli_helpers import myna, wide_console  # noqa: F401 (autouse fixture)
@@ -91,6 +91,27 @@ def test_link_by_path_reports_the_song_not_indexed(served, linked) -> None:
             assert links.track_of(song.id) == (track.id if track else None)
 
 
+def refusing(code: int):
+    def page(offset: int):
+        raise SubsonicError("refused", code=code)
+    return page
+
+
+def test_songs_are_read_page_by_page_or_album_by_album(served, monkeypatch) -> None:
+    root, server, client = served
+    every = [s.id for s in client.songs()]
+    assert len(set(every)) == 25
+    monkeypatch.setattr("playlist.subsonic.client.PAGE", 4)  # 7 pages of search3, 2 of getAlbumList2
+    assert [s.id for s in client.songs()] == every
+    # A server that answers an empty query with nothing, or refuses it: walked album by album.
+    for page in (lambda offset: [], refusing(10)):
+        monkeypatch.setattr(client, "_song_page", page)
+        assert sorted(s.id for s in client.songs()) == sorted(every)
+    monkeypatch.setattr(client, "_song_page", refusing(50))  # not allowed: said, not papered over
+    with pytest.raises(SubsonicError):
+        list(client.songs())
+
+
 def test_link_by_tags_where_the_paths_do_not_lead_here(served, env, linked, capsys, tmp_path) -> None:
     root, server, client = served
     by_path = Links.load(root / ".myna", client.base).tracks
@@ -157,6 +178,10 @@ def test_mix_transition_and_fill(served, env, linked, capsys) -> None:
     code, out = myna(capsys, "subsonic", "fill", "Loud", "--n", "4", *env)
     assert code == 0, out
     assert read_playlist(client, "Loud (filled by Myna)")[1] == song_ids(root, client, [p.id for p in want_fill.picks])
+    user_playlist(client, "Loud and a stray", ["Stray", *(title(2, 1, t) for t in range(3))])
+    code, out = myna(capsys, "subsonic", "fill", "Loud and a stray", "--n", "4", "--dry-run", *env)
+    assert code == 0 and "1 song is not linked to indexed tracks and left out (first: Nobody - Stray)" in out, out
+    assert "dry run: would write 4 songs" in out
 
 
 def test_fingerprint_covers_what_the_user_plays_and_stars(served, env, linked, capsys) -> None:
@@ -229,6 +254,8 @@ def test_errors_are_one_line(served, env, linked, capsys, monkeypatch) -> None:
     code, out = myna(capsys, "subsonic", "extend", "Calm", "--server", server.url, "--user", USER, "--db",
                      str(root / ".myna" / "nope"))
     assert code == 2 and "Invalid value for --db" in out, out
+    code, out = myna(capsys, "subsonic", "link", *env, "--prefix", "/srv/music=/no/such/folder")
+    assert code == 2 and "Invalid value for --prefix" in out and "/no/such/folder is no folder here" in out, out
     code, out = myna(capsys, "subsonic", "extend", "Calm", "--server", "127.0.0.1:4533", "--user", USER)
     assert code == 2 and "Invalid value for --server" in out and "is not a URL" in out, out
 

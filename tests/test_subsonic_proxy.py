@@ -105,7 +105,10 @@ def test_sonic_similar_tracks_answers_from_the_embeddings(proxied) -> None:
     assert [m["similarity"] for m in matches] == [similarity(s) for _, s in nearest]
     assert all(0 <= m["similarity"] <= 1 for m in matches)
     assert matches[0]["entry"]["title"] == nearest[0][0].title  # the upstream's own song object
-    # The same in XML, the API's default format.
+    # The same as a form POST (OpenSubsonic's formPost), and in XML, the API's default format.
+    posted = requests.post(f"{proxied.url}/rest/getSonicSimilarTracks.view", timeout=60,
+                           data={**proxied.auth(), "id": song, "count": "5", "f": "json"}).json()
+    assert posted["subsonic-response"]["sonicMatch"] == matches
     xml = ET.fromstring(proxied.get("getSonicSimilarTracks", id=song, count=5).content)
     ns = {"s": "http://subsonic.org/restapi"}
     assert xml.get("status") == "ok"

@@ -183,21 +183,29 @@ class SubsonicClient:
 
     def songs(self) -> Iterator[Song]:
         """Every song of the library: search3 with an empty query, page by page (the way
-        OpenSubsonic clients sync); servers that answer that with nothing are walked album by
-        album (getAlbumList2 + getAlbum)."""
-        offset, any_found = 0, False
-        while True:
-            page = self.call("search3", {"query": "", "songCount": PAGE, "songOffset": offset,
-                                         "artistCount": 0, "albumCount": 0})
-            children = page.get("searchResult3", {}).get("song", [])
-            for child in children:
-                yield Song.of(child)
-            any_found = any_found or bool(children)
-            if len(children) < PAGE:
-                break
-            offset += PAGE
-        if not any_found:
+        OpenSubsonic clients sync); a server that answers that with nothing, or refuses an empty
+        query, is walked album by album (getAlbumList2 + getAlbum)."""
+        try:
+            page = self._song_page(0)
+        except SubsonicError as exc:
+            if exc.code not in (0, 10):  # 10: "required parameter missing", 0: any other refusal
+                raise
+            page = []
+        if not page:
             yield from self.album_songs()
+            return
+        offset = 0
+        while True:
+            yield from page
+            if len(page) < PAGE:
+                return
+            offset += PAGE
+            page = self._song_page(offset)
+
+    def _song_page(self, offset: int) -> list[Song]:
+        found = self.call("search3", {"query": "", "songCount": PAGE, "songOffset": offset,
+                                      "artistCount": 0, "albumCount": 0})
+        return [Song.of(c) for c in found.get("searchResult3", {}).get("song", [])]
 
     def album_songs(self) -> Iterator[Song]:
         """Every song, album by album."""

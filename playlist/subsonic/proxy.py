@@ -21,6 +21,7 @@ no password. Answers are JSON for `f=json`, XML otherwise, as the Subsonic API d
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
@@ -123,8 +124,8 @@ def create_proxy_app(proxy: SonicProxy) -> Starlette:
     async def params_of(request: Request) -> dict[str, str]:
         params = dict(request.query_params)
         if request.method == "POST" and request.headers.get("content-type", "").startswith(
-                "application/x-www-form-urlencoded"):
-            params.update({k: v for k, v in (await request.form()).items() if isinstance(v, str)})
+                "application/x-www-form-urlencoded"):  # OpenSubsonic's formPost
+            params.update(parse_qsl((await request.body()).decode("utf-8", errors="replace")))
         return params
 
     def answer(params: dict[str, str], body: dict, version: str, status: int = 200) -> Response:
