@@ -107,7 +107,7 @@ def _finish(session, written, title: str, what: str, dry_run: bool, replace: boo
 def login_cmd(
     server: str = typer.Option(..., "--server", help="The server's base URL, before /rest/."),
     user: str | None = typer.Option(None, "--user", help="User name (not needed with --api-key)."),
-    api_key: bool = typer.Option(False, "--api-key", help="Sign in with an OpenSubsonic API key instead of a password."),
+    api_key: bool = typer.Option(False, "--api-key", help="Sign in with an OpenSubsonic API key, not a password."),
     stdin: bool = typer.Option(False, "--stdin", help="Read the password (or key) from standard input, not a prompt."),
 ) -> None:
     """Check a sign-in with the server and store it (readable by you only) for the other commands."""
@@ -148,11 +148,21 @@ def link_cmd(
     tolerance: float = typer.Option(5.0, "--tolerance", callback=number(min=0),
                                     help="Tag matches: the most the durations may differ, in seconds."),
     show: int = typer.Option(20, "--show", min=0, help="List at most this many unlinked songs."),
+    stream: bool = typer.Option(False, "--stream", help="Embed the songs not found here by streaming them from the "
+                                                        "server (kept: the vectors only; resumable)."),
+    pause: float = typer.Option(0.5, "--pause", callback=number(min=0),
+                                help="With --stream: seconds to wait between songs, to spare the server."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c", help="With --stream: the checkpoint of the "
+                                           "library's model (default: the bundled model)."),
+    device: str = typer.Option("cpu", "--device", help="With --stream: torch device for the encoder."),
     server: str | None = ServerOption, user: str | None = UserOption, db: Path | None = DbOption,
 ) -> None:
-    """Map the server's songs to indexed tracks (by path, else by tags and duration) and save the links."""
+    """Map the server's songs to indexed tracks (by path, else by tags and duration; with --stream,
+    embed the rest from the server) and save the links."""
     from myna_rpe.errors import LibraryError
+    from playlist.library.outside import library_embedder
     from playlist.subsonic.links import PathMap, link_songs
+    from playlist.subsonic.streamed import Streamed, add_streamed, stream_songs
 
     for value in prefix:
         local = value.partition("=")[2] if "=" in value else value
@@ -166,13 +176,23 @@ def link_cmd(
         console.print(escape(_signed_in(client)), style="dim", highlight=False)
         with progress("songs") as bar:
             task = bar.add_task("reading the server's songs", total=None)
-
-            def songs():
-                for song in client.songs():
-                    bar.advance(task)
-                    yield song
-
-            links = link_songs(client.base, songs(), lib.store, lib.store.embedded_ids(), maps, tolerance)
+            songs = []
+            for song in client.songs():
+                songs.append(song)
+                bar.advance(task)
+        links = link_songs(client.base, songs, lib.store, lib.store.embedded_ids(), maps, tolerance)
+        streamed = Streamed.load(lib.store.db_dir, client.base, lib.store.model_id)
+        failed: dict[str, str] = {}
+        if stream and links.unlinked:
+            embedder = library_embedder(lib.store, checkpoint, device, lib.store.db_dir,
+                                        "songs streamed from the server are embedded with the library's model")
+            by_id = {s.id: s for s in songs}
+            wanted = [by_id[song_id] for song_id, _, _ in links.unlinked]
+            with progress("songs") as bar:
+                task = bar.add_task("streaming the songs not found here", total=len(wanted))
+                failed = stream_songs(client, wanted, streamed, embedder, lib.store.db_dir, pause,
+                                      done=lambda song, error: bar.advance(task))
+        add_streamed(links, streamed, failed)
         path = links.save(lib.store.db_dir)
     total = len(links.tracks) + len(links.unlinked)
     how = ", ".join(f"{n} by {m}" for m, n in sorted(links.methods.items()))
@@ -192,7 +212,7 @@ def link_cmd(
     if total and not links.tracks:
         raise LibraryError(f"none of the {total} songs of {client.base} is an indexed track", path=lib.store.root,
                            fix="pass --prefix with the folder where the server's files are on this machine, "
-                               "and index it with `myna index`")
+                               "and index it with `myna index`, or embed them by streaming with --stream")
 
 
 @subsonic_app.command("extend")

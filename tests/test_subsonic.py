@@ -13,17 +13,20 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import cli.subsonic_cmd  # noqa: F401  (registers the commands on the app)
-from playlist.geometry.catalog import LibraryCatalog
+from playlist.geometry.catalog import ArrayCatalog, LibraryCatalog, TrackMeta
 from playlist.geometry.extend import extend
 from playlist.geometry.fill import fill
 from playlist.geometry.transition import transition
 from playlist.library import Library
+from playlist.library.outside import embed_outside
 from playlist.subsonic.client import Credentials, SubsonicClient, SubsonicError
 from playlist.subsonic.credentials import ENV_PASSWORD, login_path
 from playlist.subsonic.links import Links, PathMap
+from playlist.subsonic.streamed import Streamed
 from tests.cli_helpers import myna, wide_console  # noqa: F401 (autouse fixture)
 from tests.player_helpers import free_port
 from tests.subsonic_helpers import PASSWORD, USER, served_library, stop_supysonic, title
@@ -277,3 +280,46 @@ def test_login_stores_the_sign_in_privately(served, capsys, monkeypatch) -> None
     assert code == 0 and not login_path().exists()
     code, out = myna(capsys, "subsonic", "link", "--db", str(root / ".myna"))
     assert code == 1 and "no Subsonic server given" in out, out
+
+
+def test_songs_not_here_are_embedded_by_streaming(served, env, linked, capsys, monkeypatch) -> None:
+    """Last in the module: from here on the links include the streamed song."""
+    root, server, client = served
+    code, out = myna(capsys, "subsonic", "link", *env, "--stream", "--pause", "0")
+    assert code == 0, out
+    assert "linked 25 of 25 songs (24 by path, 1 by streaming)" in out, out
+    stray = songs_by_title(client)["Stray"]
+    with Library.open(root / ".myna") as lib:
+        streamed = Streamed.load(lib.store.db_dir, client.base, lib.store.model_id)
+        # The vector of the streamed song is the one of the file itself (format=raw: the same bytes).
+        local = embed_outside(lib.store, root / "stray" / "not indexed.flac", None)
+        np.testing.assert_allclose(streamed.vectors[stray], local, atol=1e-5)
+        ids, X = lib.store.embeddings(sorted(lib.store.embedded_ids()))
+        metas = LibraryCatalog(lib).meta([int(i) for i in ids])
+        catalog = ArrayCatalog(np.append(ids, 10**9), np.vstack([X, local]),
+                               [*metas.values(), TrackMeta(id=10**9, path=Path("stray"), title="Stray",
+                                                           artist="Nobody", duration=2.0)])
+        want = extend(catalog, [10**9], 3)
+    code, out = myna(capsys, "subsonic", "mix", "Nobody - Stray", "--n", "3", *env)
+    assert code == 0, out
+    assert read_playlist(client, "Myna mix: Nobody - Stray")[1] == [stray] + song_ids(root, client,
+                                                                                     [p.id for p in want.picks])
+    # Linked again, with or without --stream, the song is not fetched again.
+    calls = []
+    real = SubsonicClient.stream_to
+    monkeypatch.setattr(SubsonicClient, "stream_to",
+                        lambda self, song, out: calls.append(song.id) or real(self, song, out))
+    for extra in ([], ["--stream"]):
+        code, out = myna(capsys, "subsonic", "link", *env, *extra)
+        assert code == 0 and "(24 by path, 1 by streaming)" in out, out
+    assert calls == []
+    # A song the server will not stream stays unlinked, with the server's reason.
+    Streamed.path(root / ".myna", client.base).unlink()
+
+    def refuse(self, song, out):
+        raise SubsonicError(f"the server refused to stream {song.id}")
+
+    monkeypatch.setattr(SubsonicClient, "stream_to", refuse)
+    code, out = myna(capsys, "subsonic", "link", *env, "--stream", "--pause", "0")
+    assert code == 0 and "linked 24 of 25 songs (24 by path)" in out, out
+    assert f"streamed, but the server refused to stream {stray}" in out, out

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterator
+from typing import BinaryIO
 from dataclasses import dataclass, field
 
 import requests
@@ -241,7 +242,8 @@ class SubsonicClient:
         answer = self.call("createPlaylist", [("name", name), *(("songId", s) for s in song_ids)])
         if "playlist" in answer:
             return str(answer["playlist"]["id"])
-        mine = [p for p in self.playlists() if p.get("name") == name and p.get("owner") in (None, self.credentials.user)]
+        mine = [p for p in self.playlists()
+                if p.get("name") == name and p.get("owner") in (None, self.credentials.user)]
         return str(max(mine, key=lambda p: p.get("created", ""))["id"])
 
     def replace_playlist(self, playlist_id: str, song_ids: list[str]) -> None:
@@ -250,6 +252,23 @@ class SubsonicClient:
 
     def set_comment(self, playlist_id: str, comment: str) -> None:
         self.call("updatePlaylist", {"playlistId": playlist_id, "comment": comment})
+
+    def stream_to(self, song: Song, out: BinaryIO) -> None:
+        """The song's file as the server has it (`stream` with format=raw, no transcoding) into `out`."""
+        params = {**self.auth_params(), "id": song.id, "format": "raw"}
+        try:
+            with self.http.get(f"{self.base}/rest/stream", params=params, stream=True, timeout=self.timeout) as got:
+                kind = got.headers.get("content-type", "")
+                if got.status_code != 200 or kind.startswith(("application/json", "text/xml", "application/xml")):
+                    try:
+                        answer = got.json()["subsonic-response"]
+                    except (ValueError, KeyError, TypeError):
+                        answer = {"error": {"message": f"HTTP {got.status_code} {got.reason}"}}
+                    raise refusal(self.base, "stream", answer, self.credentials.user)
+                for chunk in got.iter_content(256 * 1024):
+                    out.write(chunk)
+        except requests.exceptions.RequestException as exc:
+            raise SubsonicError(f"streaming song {song.id} from {self.base} failed ({_reason(exc)})") from None
 
     def frequent_albums(self, size: int) -> list[dict]:
         return self.call("getAlbumList2", {"type": "frequent", "size": size}).get("albumList2", {}).get("album", [])

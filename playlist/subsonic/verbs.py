@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
 
 from playlist.geometry.catalog import ArrayCatalog, TrackMeta
 from playlist.geometry.extend import extend
@@ -21,22 +24,30 @@ from playlist.geometry.selection import SelectionRules
 from playlist.geometry.transition import transition
 from playlist.subsonic.client import Song, SubsonicClient, SubsonicError
 from playlist.subsonic.links import Links
+from playlist.subsonic.streamed import STREAMED_BASE, Streamed, streamed_rows
 from playlist.track_matching import fold
 
 MADE_BY = "Made by Myna"
 
 
 def linked_catalog(library, links: Links) -> ArrayCatalog:
-    """The library's embedded tracks that the server has, as a catalog of their own."""
-    ids = sorted(set(links.tracks.values()) & library.store.embedded_ids())
-    if not ids:
+    """The library's embedded tracks that the server has, and the songs streamed from it, as a
+    catalog of their own."""
+    store = library.store
+    local = sorted({t for t in links.tracks.values() if t < STREAMED_BASE} & store.embedded_ids())
+    streamed_ids, streamed_X, tags = streamed_rows(links, Streamed.load(store.db_dir, links.server, store.model_id))
+    if not local and not streamed_ids:
         raise SubsonicError(f"no song of the Subsonic server at {links.server} is linked to an indexed track",
-                            fix="run `myna subsonic link` (with --prefix where the server's files are here)")
-    got, X = library.store.embeddings(ids)
-    tracks = library.store.tracks_by_id(got)
+                            fix="run `myna subsonic link` (with --prefix where the server's files are here, or "
+                                "--stream)")
+    got, X = store.embeddings(local)
+    tracks = store.tracks_by_id(got)
     meta = [TrackMeta(id=t.id, path=t.path, title=t.title, artist=t.artist, album=t.album, duration=t.duration)
             for t in (tracks[int(i)] for i in got)]
-    return ArrayCatalog(got, X, meta)
+    meta += [TrackMeta(id=i, path=Path("subsonic") / tag["id"], title=tag.get("title"), artist=tag.get("artist"),
+                       album=tag.get("album"), duration=tag.get("duration")) for i, tag in zip(streamed_ids, tags)]
+    vectors = np.vstack([X, streamed_X]) if len(streamed_ids) and len(got) else (X if len(got) else streamed_X)
+    return ArrayCatalog(np.array([*got, *streamed_ids], dtype=np.int64), vectors, meta)
 
 
 @dataclass
@@ -150,7 +161,8 @@ class ServerSession:
         """N songs covering the playlist's hull."""
         found, _, ids, left_out = self.playlist_tracks(ref)
         outcome = fill(self.catalog, ids, n, max_distance=max_distance, rules=rules, seed=seed)
-        return Written(outcome, str(found.get("name")), len(ids), name or f"{found.get('name')} (filled by Myna)", self._songs(outcome),
+        return Written(outcome, str(found.get("name")), len(ids), name or f"{found.get('name')} (filled by Myna)",
+                       self._songs(outcome),
                        left_out=left_out)
 
     def fingerprint(self, n: int, albums: int = 5, max_distance: float = 1.0, rules: SelectionRules | None = None,
@@ -162,7 +174,8 @@ class ServerSession:
                                 f"{self.client.base} that is linked to an indexed track",
                                 fix="star a few songs or play some, then run it again")
         outcome = fill(self.catalog, ids, n, max_distance=max_distance, rules=rules, seed=seed)
-        return Written(outcome, "most played and starred", len(ids), name or "Myna fingerprint", self._songs(outcome), left_out=left_out)
+        return Written(outcome, "most played and starred", len(ids), name or "Myna fingerprint", self._songs(outcome),
+                       left_out=left_out)
 
     def fingerprint_songs(self, albums: int) -> list[Song]:
         """The songs of the user's `albums` most played albums (those with plays, where the server
