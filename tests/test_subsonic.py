@@ -25,7 +25,7 @@ from playlist.library import Library
 from playlist.library.outside import embed_outside
 from playlist.subsonic.client import Credentials, SubsonicClient, SubsonicError
 from playlist.subsonic.credentials import ENV_PASSWORD, login_path
-from playlist.subsonic.links import Links, PathMap
+from playlist.subsonic.links import Links, PathMap, links_path
 from playlist.subsonic.streamed import Streamed
 from tests.cli_helpers import myna, wide_console  # noqa: F401 (autouse fixture)
 from tests.player_helpers import free_port
@@ -257,6 +257,14 @@ def test_errors_are_one_line(served, env, linked, capsys, monkeypatch) -> None:
     code, out = myna(capsys, "subsonic", "extend", "Calm", "--server", server.url, "--user", USER, "--db",
                      str(root / ".myna" / "nope"))
     assert code == 2 and "Invalid value for --db" in out, out
+    saved = links_path(root / ".myna", client.base)
+    saved.rename(saved.with_suffix(".away"))
+    try:
+        code, out = myna(capsys, "subsonic", "fill", "Calm", *env)
+    finally:
+        saved.with_suffix(".away").rename(saved)
+    assert code == 1 and f"the library is not linked to the Subsonic server at {server.url} yet" in out, out
+    assert f"run `myna subsonic link --server {server.url}` first" in out
     code, out = myna(capsys, "subsonic", "link", *env, "--prefix", "/srv/music=/no/such/folder")
     assert code == 2 and "Invalid value for --prefix" in out and "/no/such/folder is no folder here" in out, out
     code, out = myna(capsys, "subsonic", "extend", "Calm", "--server", "127.0.0.1:4533", "--user", USER)

@@ -107,9 +107,10 @@ def embed_stream(client: SubsonicClient, song: Song, embedder) -> np.ndarray:
 def add_streamed(links: Links, streamed: Streamed, failed: dict[str, str]) -> None:
     """Link the unlinked songs that were streamed; say why for those that failed."""
     still = []
+    position = {song_id: k for k, song_id in enumerate(sorted(streamed.vectors))}
     for song_id, label, reason in links.unlinked:
-        if song_id in streamed.vectors:
-            links.tracks[song_id] = STREAMED_BASE + sorted(streamed.vectors).index(song_id)
+        if song_id in position:
+            links.tracks[song_id] = STREAMED_BASE + position[song_id]
             links.methods[METHOD] += 1
         else:
             still.append((song_id, label, f"{reason}; streamed, but {failed[song_id]}" if song_id in failed
