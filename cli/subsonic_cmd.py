@@ -343,6 +343,8 @@ def proxy_cmd(
                           style="yellow", highlight=False)
     console.print(f"proxy for {escape(upstream)} with sonic similarity over {len(catalog.ids)} linked songs; point "
                   f"clients at {url} (Ctrl-C to stop)", highlight=False, soft_wrap=True)
+    # No Server or Date header of its own: the upstream's pass through as they are.
     server = uvicorn.Server(uvicorn.Config(create_proxy_app(SonicProxy(upstream, catalog, links)),
-                                           log_level="warning", access_log=False))
+                                           log_level="warning", access_log=False, server_header=False,
+                                           date_header=False))
     server.run(sockets=[sock])
