@@ -181,6 +181,16 @@ def test_mix_transition_and_fill(served, env, linked, capsys) -> None:
     code, out = myna(capsys, "subsonic", "fill", "Loud", "--n", "4", *env)
     assert code == 0, out
     assert read_playlist(client, "Loud (filled by Myna)")[1] == song_ids(root, client, [p.id for p in want_fill.picks])
+    # A song and a playlist by id; two playlists of one name are not guessed between.
+    code, out = myna(capsys, "subsonic", "mix", seed_song, "--n", "4", "--dry-run", *env)
+    assert code == 0 and f"would write 5 songs to the playlist 'Myna mix: Artist 3 - {title(3, 0, 1)}'" in out, out
+    loud_id = next(p["id"] for p in client.playlists() if p["name"] == "Loud")
+    code, out = myna(capsys, "subsonic", "fill", loud_id, "--n", "4", "--dry-run", *env)
+    assert code == 0 and "would write 4 songs to the playlist 'Loud (filled by Myna)'" in out, out
+    user_playlist(client, "Twin", [title(0, 1, 0)])
+    user_playlist(client, "Twin", [title(0, 1, 1)])
+    code, out = myna(capsys, "subsonic", "fill", "Twin", *env)
+    assert code == 1 and "2 playlists on" in out and "are named 'Twin' (ids" in out and "give the id" in out, out
     user_playlist(client, "Loud and a stray", ["Stray", *(title(2, 1, t) for t in range(3))])
     code, out = myna(capsys, "subsonic", "fill", "Loud and a stray", "--n", "4", "--dry-run", *env)
     assert code == 0 and "1 song is not linked to indexed tracks and left out (first: Nobody - Stray)" in out, out
