@@ -25,7 +25,7 @@ DEFAULT_DURATION_TOLERANCE = 5.0  # seconds; re-releases of one recording differ
 
 
 class TrackLike(Protocol):
-    """What matching needs from a track: the store's `Track` and `RemoteTrack` both fit."""
+    """What matching needs from a track: the store's `Track`, Spotify's `RemoteTrack` and a Subsonic `Song` fit."""
 
     @property
     def title(self) -> str | None: ...
