@@ -28,7 +28,7 @@ def _register() -> None:
 
     for name in ("cli.embed_cmd", "cli.train_cmd", "cli.eval_cmd", "cli.index_cmd",
                  "cli.playlist_cmd", "cli.spotify_cmd", "cli.demo_cmd", "cli.config_cmd", "cli.mpd_cmd",
-                 "cli.serve_cmd", "cli.export_cmd",
+                 "cli.serve_cmd", "cli.export_cmd", "cli.subsonic_cmd",
                  "cli.embed_catalog_cmd"):
         try:
             importlib.import_module(name)
@@ -48,12 +48,14 @@ def main() -> None:
 
 
 def _run() -> None:
+    from rich.markup import escape
+
     from myna_rpe.errors import MynaError
 
     try:
         rc = app(standalone_mode=False)
     except MynaError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/yellow]")

@@ -17,8 +17,9 @@ def config_cmd(
     value: Path | None = typer.Argument(None, help="Its new value (a library folder).", show_default=False),
     unset: str | None = typer.Option(None, "--unset", metavar="KEY", help="Forget a setting."),
 ) -> None:
-    """Show the settings; `myna config default-library PATH` sets the library used when no
-    store is found from a playlist or the current folder; `--unset default-library` forgets it."""
+    """Show the settings (and the Subsonic sign-in of `myna subsonic login`); `myna config
+    default-library PATH` sets the library used when no store is found from a playlist or the
+    current folder; `--unset default-library` forgets it."""
     from myna_rpe.errors import ConfigError
     from playlist.library.locate_store import store_of
     from playlist.library.user_config import DEFAULT_LIBRARY, KEYS, config_path, default_library, set_default_library
@@ -49,4 +50,19 @@ def config_cmd(
     else:
         shown = f"{library}" + ("" if store_of(library) else "  [yellow](no store there)[/yellow]")
     table.add_row(DEFAULT_LIBRARY, shown)
+    table.add_row("subsonic", _subsonic_sign_in())
     console.print(table)
+
+
+def _subsonic_sign_in() -> str:
+    """The stored Subsonic sign-in, its secret never shown (`myna subsonic login` sets it)."""
+    from rich.markup import escape
+
+    from playlist.subsonic.credentials import login_path, stored_login
+
+    login = stored_login()
+    if not login:
+        return "not signed in (`myna subsonic login --server URL --user NAME`)"
+    who = f"{login['user']} at " if login.get("user") else ""
+    secret = "API key" if login.get("api_key") else "password"
+    return escape(f"{who}{login.get('url', '?')} ({secret} stored in {login_path()}, mode 600)")

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -78,7 +79,7 @@ def _load(lib, m3u: Path):
         table.add_column("entry")
         table.add_column("reason", style="yellow")
         for line, text, reason in rows:
-            table.add_row(line[1], text if len(text) <= 100 else text[:99] + "…", reason)
+            table.add_row(escape(line[1]), escape(text if len(text) <= 100 else text[:99] + "…"), escape(reason))
         err_console.print(table)
     if not ids:
         raise PlaylistError("none of the playlist's tracks are in the library index", m3u,
@@ -122,9 +123,9 @@ def _print_picks(outcome, title: str) -> None:
     if notes:
         table.add_column("note")
     for k, p in enumerate(outcome.picks, start=1):
-        row = [str(k), p.track.label, f"[{_VERDICT_STYLE[p.verdict.value]}]{p.verdict.value}[/]",
+        row = [str(k), escape(p.track.label), f"[{_VERDICT_STYLE[p.verdict.value]}]{p.verdict.value}[/]",
                f"{p.distance:.3f}", f"{p.in_span:.3f}", f"{p.off_span:.3f}"]
-        table.add_row(*row, *([p.note] if notes else []))
+        table.add_row(*row, *([escape(p.note)] if notes else []))
     console.print(table)
     if outcome.refused:
         console.print("refused: " + ", ".join(f"{n} × {why}" for why, n in sorted(outcome.refused.items())),

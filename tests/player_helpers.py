@@ -23,11 +23,15 @@ def require_program(name: str, why: str) -> str:
     """The program's path; a skip where it is missing, or a failure when MYNA_REQUIRE_REAL is set."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed ({why}); apt-get install it, as .ci/run does"
-        if os.environ.get("MYNA_REQUIRE_REAL"):
-            pytest.fail(message + " — MYNA_REQUIRE_REAL is set, so this test must run")
-        pytest.skip(message)
+        missing(f"{name} is not installed ({why}); apt-get install it, as .ci/run does")
     return path
+
+
+def missing(message: str) -> None:
+    """Skip for a missing system program; fail instead under MYNA_REQUIRE_REAL (CI)."""
+    if os.environ.get("MYNA_REQUIRE_REAL"):
+        pytest.fail(message + " — MYNA_REQUIRE_REAL is set, so this test must run")
+    pytest.skip(message)
 
 
 def audible_synthetic_store(root: Path, spec, seconds: float = 2.0, seed: int = 0):

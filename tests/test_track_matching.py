@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from playlist.spotify.track_matching import (
+from playlist.track_matching import (
     TrackMatcher,
     artist_names,
     fold,

@@ -4,7 +4,7 @@ A candidate is refused when it is already in the playlist or picked, when it is 
 recording as one of those, or when it would exceed `max_per_artist` / `max_per_album`
 among the *added* tracks. The same recording: an embedding at cosine ≥ `duplicate_cosine`
 (the same audio in another file), or the same normalised title and artist (see
-`playlist.spotify.track_matching`) *and* a duration within `duplicate_seconds` *and* a cosine ≥
+`playlist.track_matching`) *and* a duration within `duplicate_seconds` *and* a cosine ≥
 `tag_duplicate_cosine` (another rip or a remaster). Tags alone are never enough: a
 soundtrack whose files all carry one multi-valued TITLE would otherwise be one track.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from playlist.geometry.catalog import TrackMeta
-from playlist.spotify.track_matching import fold, title_key
+from playlist.track_matching import fold, title_key
 
 
 @dataclass(frozen=True)

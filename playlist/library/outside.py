@@ -1,5 +1,6 @@
 """Embedding a file that is not in the library, with the library's own model, for one
-command (`myna similar FILE`, `myna playlist check PLAYLIST FILE`); nothing is stored.
+command (`myna similar FILE`, `myna playlist check PLAYLIST FILE`; nothing is stored) or for
+songs streamed from a Subsonic server (`myna subsonic link --stream`, `playlist.subsonic.streamed`).
 
 The vector must come from the same model as the set it is compared with, or the distances
 mean nothing. The store knows that model's id and token budget but not where its
@@ -24,6 +25,13 @@ def is_outside(store: LibraryStore, path: Path) -> bool:
 
 def embed_outside(store: LibraryStore, path: Path, checkpoint: Path | None, device: str = "cpu") -> np.ndarray:
     """The L2-normalised embedding of `path` by the store's model (its recorded budget)."""
+    embedder = library_embedder(store, checkpoint, device, path, "this file is not in the library")
+    return l2_normalise(embedder.embed_file(path)[None, :])[0]
+
+
+def library_embedder(store: LibraryStore, checkpoint: Path | None, device: str, path: Path, why: str):
+    """The `Embedder` of the store's model (its recorded budget) from `checkpoint`; a checkpoint
+    of another model is a LibraryError about `path`, starting with `why` it is embedded now."""
     from myna_rpe.budget import DENSE, TokenBudget
     from myna_rpe.checkpoint_config import checkpoint_model_id
     from myna_rpe.embed import Embedder
@@ -32,15 +40,15 @@ def embed_outside(store: LibraryStore, path: Path, checkpoint: Path | None, devi
     budget = DENSE if recorded is None else TokenBudget(**recorded)  # no record: stores from before budgets
     expected = checkpoint_model_id(checkpoint, budget)
     if expected is not None and expected != store.model_id:
-        raise _wrong_model(store, path, expected)
+        raise _wrong_model(store, path, expected, why)
     embedder = Embedder.load(checkpoint, device=device, budget=budget)
     if embedder.model_id != store.model_id:
-        raise _wrong_model(store, path, embedder.model_id)
-    return l2_normalise(embedder.embed_file(path)[None, :])[0]
+        raise _wrong_model(store, path, embedder.model_id, why)
+    return embedder
 
 
-def _wrong_model(store: LibraryStore, path: Path, got: str) -> LibraryError:
-    return LibraryError(f"this file is not in the library, and embedding it with this checkpoint gives model {got}, "
+def _wrong_model(store: LibraryStore, path: Path, got: str, why: str) -> LibraryError:
+    return LibraryError(f"{why}, and embedding it with this checkpoint gives model {got}, "
                         f"not the library's {store.model_id}", path=path,
                         fix="pass --checkpoint with the checkpoint `myna index` used (or --model to search another "
                             "of the library's sets)")

@@ -30,7 +30,7 @@ from playlist.geometry.extend import extend
 from playlist.geometry.hull import HullTolerance
 from playlist.geometry.region import Outcome
 from playlist.geometry.selection import SelectionRules
-from playlist.spotify.track_matching import fold
+from playlist.track_matching import fold
 from playlist.geometry.transition import transition
 
 DEFAULT_PORT = 6600

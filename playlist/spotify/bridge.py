@@ -1,7 +1,7 @@
 """The Spotify bridge: bring a Spotify playlist onto the local library, and back.
 
 `import_playlist` reads every item of a Spotify playlist, matches each to a local
-track (`track_matching`), and writes the matched files as an m3u8, atomically and
+track (`playlist.track_matching`), and writes the matched files as an m3u8, atomically and
 only once matching is complete. `export_playlist` finds each track of a local
 playlist on Spotify (ISRC search first, then title + artist, every hit verified by
 the same matching rules) and creates a playlist for the signed-in user.
@@ -16,7 +16,7 @@ from pathlib import Path
 from myna_rpe.errors import PlaylistError, SpotifyError
 from playlist.m3u import PlaylistEntry, write_m3u8
 from playlist.spotify.client import CreatedPlaylist, RemoteTrack, SpotifyClient, parse_playlist_ref
-from playlist.spotify.track_matching import (
+from playlist.track_matching import (
     DEFAULT_DURATION_TOLERANCE,
     Match,
     TrackLike,

@@ -1,4 +1,4 @@
-"""Match tracks described by metadata (a Spotify item, a local file) to each other.
+"""Match tracks described by metadata (a Spotify item, a Subsonic song, a local file) to each other.
 
 Two tracks are the same recording when their ISRCs agree. Without a shared ISRC they
 match when their *normalised* titles are equal and their artist names overlap; the
@@ -25,7 +25,7 @@ DEFAULT_DURATION_TOLERANCE = 5.0  # seconds; re-releases of one recording differ
 
 
 class TrackLike(Protocol):
-    """What matching needs from a track: the store's `Track` and `RemoteTrack` both fit."""
+    """What matching needs from a track: the store's `Track`, Spotify's `RemoteTrack` and a Subsonic `Song` fit."""
 
     @property
     def title(self) -> str | None: ...
