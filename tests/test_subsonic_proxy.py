@@ -128,10 +128,15 @@ def test_find_sonic_path_runs_from_start_to_end(proxied) -> None:
     start, end = proxied.song(title(0, 0, 0)), proxied.song(title(3, 1, 2))
     answer = proxied.get("findSonicPath", startSongId=start, endSongId=end, count=6, f="json").json()
     matches = answer["subsonic-response"]["sonicMatch"]
+    a, b = proxied.links.track_of(start), proxied.links.track_of(end)
     with Library.open(proxied.root / ".myna") as lib:
-        bridge = transition(LibraryCatalog(lib), [proxied.links.track_of(start)], [proxied.links.track_of(end)], 4)
+        catalog = LibraryCatalog(lib)
+        bridge = transition(catalog, [a], [b], 4)
+        X = catalog.vectors([a, *(p.id for p in bridge.picks), b])
     songs_of = proxied.links.songs_of()
     assert [m["entry"]["id"] for m in matches] == [start, *(songs_of[p.id] for p in bridge.picks), end]
+    # every similarity is to the start song, as OpenSubsonic's sonicMatch defines it for a path
+    assert [m["similarity"] for m in matches] == pytest.approx([similarity(float(x @ X[0])) for x in X])
     assert matches[0]["similarity"] == 1.0
 
 

@@ -11,7 +11,8 @@ UI. Three OpenSubsonic calls are answered here instead:
 Both sonic answers are `sonicMatch` lists of `{entry, similarity}`: `entry` is the upstream's
 own `getSong` object for the caller (a song the caller may not see is left out), `similarity`
 is (1 + cosine) / 2 of the two embeddings, 1.0 for the same sound — to the queried song for
-`getSonicSimilarTracks`, to the previous song of the path for `findSonicPath` (1.0 for the start).
+`getSonicSimilarTracks`, to the start song for `findSonicPath` (as the OpenSubsonic
+`sonicMatch` page defines it; 1.0 for the start itself).
 
 Before answering, the proxy checks the caller's own credentials (the request's `u`/`t`/`s`,
 `u`/`p` or `apiKey`) with an upstream `ping` and uses them for the `getSong` calls; it keeps
@@ -116,7 +117,7 @@ class SonicProxy:
         middle = [p.id for p in transition(self.catalog, [a], [b], count - 2).picks] if count > 2 else []
         tracks = [a, *middle, b]
         X = self.catalog.vectors(tracks)
-        steps = [1.0] + [similarity(float(X[k] @ X[k - 1])) for k in range(1, len(tracks))]
+        steps = [1.0] + [similarity(float(X[k] @ X[0])) for k in range(1, len(tracks))]
         return [(self.song_of[t], s) for t, s in zip(tracks, steps)]
 
 
