@@ -33,6 +33,11 @@ def test_view_target_is_the_mean_over_the_patches_whose_centre_it_covers():
     # a view past the last patch (the dropped tail): the last patch
     np.testing.assert_allclose(view_target(vecs, 5.1 * PATCH_SECONDS, 5.4 * PATCH_SECONDS), [4, 4, 4])
     assert view_target(vecs[:0], 0.0, 10.0) is None
+    # every second patch computed: rows are patches 0, 2, 4; the view over patches 1-3 sees patch 2
+    np.testing.assert_allclose(view_target(vecs[::2], 0.9 * PATCH_SECONDS, 3.9 * PATCH_SECONDS, stride=2), [2, 2, 2])
+    np.testing.assert_allclose(view_target(vecs[::2], 0.0, 5 * PATCH_SECONDS, stride=2), [2, 2, 2])
+    # covering no computed centre: the nearest computed patch
+    np.testing.assert_allclose(view_target(vecs[::2], 3.6 * PATCH_SECONDS, 3.9 * PATCH_SECONDS, stride=2), [4, 4, 4])
 
 
 def test_distill_loss_ignores_views_without_a_target():
@@ -62,6 +67,9 @@ def test_teacher_cache_holds_every_layer_per_patch_and_is_reused(library, tmp_pa
     assert stored.shape == direct.shape == (2, 200)
     np.testing.assert_allclose(stored, direct, rtol=2e-3, atol=2e-3)  # stored as float16
     assert cache.vectors(sha, "taggram").shape == (2, 50) and layer_slice("max_pool") == slice(0, 753)
+    strided = TeacherCache(tmp_path / "teacher", stride=2)
+    assert strided.entry(sha) != cache.entry(sha) and strided.build([(path, sha)]) == []
+    np.testing.assert_array_equal(strided.vectors(sha, "penultimate"), stored[::2])
     mtime = cache.entry(sha).stat().st_mtime_ns
     calls = []
     assert cache.build([(path, sha)], lambda d, t: calls.append((d, t))) == []

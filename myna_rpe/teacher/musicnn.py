@@ -174,9 +174,10 @@ def load_teacher(name: str = "musicnn-msd") -> Musicnn:
 
 
 @torch.no_grad()
-def teacher_outputs(model: Musicnn, wave: np.ndarray, batch: int = 64) -> MusicnnOutputs:
-    """Per-patch outputs of a whole 16-kHz wave (P may be 0 for a wave under 3 s)."""
-    p = patches(musicnn_mel(wave))
+def teacher_outputs(model: Musicnn, wave: np.ndarray, batch: int = 64, stride: int = 1) -> MusicnnOutputs:
+    """Per-patch outputs of a whole 16-kHz wave (P may be 0 for a wave under 3 s); with
+    `stride` > 1 only patches 0, stride, 2·stride, ..."""
+    p = patches(musicnn_mel(wave))[::stride]
     if p.shape[0] == 0:
         empty = {k: torch.zeros(0, LAYER_DIMS[k]) for k in LAYERS}
         return MusicnnOutputs(**empty)

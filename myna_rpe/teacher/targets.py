@@ -1,13 +1,14 @@
 """The teacher's outputs per track and 3-s patch, computed once and cached beside the mel cache.
 
-Layout: `ROOT/<teacher>-v1/<sha[:2]>/<sha>.npy`, keyed like the mel cache by the SHA-256 of the
+Layout: `ROOT/<teacher>-v1/<sha[:2]>/<sha>.npy` (`<teacher>-s<stride>-v1` when only every
+stride-th patch is computed, which divides the teacher's cost for training targets), keyed like the mel cache by the SHA-256 of the
 audio file's bytes. Each entry is a float16 (patches, 1756) array: every layer of `LAYERS`
 side by side (max_pool 753, mean_pool 753, penultimate 200, taggram 50), so choosing another
 layer needs no recomputation. Entries are written atomically: an interrupted build keeps
 whole entries and the next one carries on.
 
 A view's target (`view_target`) is the mean of the teacher's vectors over the patches whose
-centre lies inside the view; a view shorter than a patch takes the patch nearest its middle.
+centre lies inside the view; a view covering no patch centre takes the patch nearest its middle.
 """
 
 from __future__ import annotations
@@ -36,23 +37,23 @@ def layer_slice(layer: str) -> slice:
     raise AssertionError(layer)
 
 
-def view_target(vectors: np.ndarray, start_s: float, end_s: float) -> np.ndarray | None:
-    """Mean of the per-patch `vectors` (P, D) over the view [start_s, end_s); None when P is 0."""
+def view_target(vectors: np.ndarray, start_s: float, end_s: float, stride: int = 1) -> np.ndarray | None:
+    """Mean of the per-patch `vectors` (P, D) over the view [start_s, end_s); None when P is 0.
+    Row k holds patch k · stride of the track."""
     n = len(vectors)
     if n == 0:
         return None
-    centres = (np.arange(n) + 0.5) * PATCH_SECONDS
+    centres = (np.arange(n) * stride + 0.5) * PATCH_SECONDS
     inside = (centres >= start_s) & (centres < end_s)
     if not inside.any():
-        middle = 0.5 * (start_s + end_s)
-        inside[int(np.clip(np.floor(middle / PATCH_SECONDS), 0, n - 1))] = True
+        inside[int(np.argmin(np.abs(centres - 0.5 * (start_s + end_s))))] = True
     return vectors[inside].mean(axis=0)
 
 
 class TeacherCache:
-    def __init__(self, root: str | Path, teacher: str = "musicnn-msd") -> None:
-        self.teacher = teacher
-        self.dir = Path(root).expanduser() / f"{teacher}-v{FORMAT}"
+    def __init__(self, root: str | Path, teacher: str = "musicnn-msd", stride: int = 1) -> None:
+        self.teacher, self.stride = teacher, stride
+        self.dir = Path(root).expanduser() / (f"{teacher}-v{FORMAT}" if stride == 1 else f"{teacher}-s{stride}-v{FORMAT}")
         self._model = None
         self._loaded: dict[str, np.ndarray] = {}
 
@@ -65,7 +66,7 @@ class TeacherCache:
 
         if self._model is None:
             self._model = load_teacher(self.teacher)
-        out = teacher_outputs(self._model, load_audio(path, sample_rate=SAMPLE_RATE))
+        out = teacher_outputs(self._model, load_audio(path, sample_rate=SAMPLE_RATE), stride=self.stride)
         return np.concatenate([out.layer(k).numpy() for k in LAYERS], axis=1).astype(np.float16)
 
     def build(

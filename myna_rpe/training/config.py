@@ -86,6 +86,8 @@ class TrainConfig:
                              "distillation")
     distill_weight: float = _f(1.0, "weight of the distillation loss beside the contrastive one", "distillation")
     distill_loss: str = _f("cosine", "distillation loss on standardised targets: cosine or mse", "distillation")
+    distill_patch_stride: int = _f(1, "run the teacher on every Nth 3-s patch only (its cost / N; targets average "
+                                   "the patches computed)", "distillation")
     # -- augmentation (per view, on the log-mel; myna_rpe.training.augment) -----------
     augment_gain_db: float = _f(0.0, "random level change up to ± this many dB (0 = off)", "augmentation")
     augment_eq_db: float = _f(0.0, "random tilt and bell EQ up to ± this many dB (0 = off)", "augmentation")
@@ -210,8 +212,9 @@ def _check(c: TrainConfig) -> None:
         if teacher not in TEACHERS or (layer and layer not in LAYERS):
             raise bad(f"unknown distillation teacher {c.distill!r}",
                       f"use {' or '.join(TEACHERS)}, optionally with :LAYER ({', '.join(LAYERS)})")
-    if c.distill_weight < 0 or c.distill_loss not in ("cosine", "mse"):
-        raise bad("distill_weight must be >= 0 and distill_loss cosine or mse", "e.g. --distill-weight 1 --distill-loss cosine")
+    if c.distill_weight < 0 or c.distill_loss not in ("cosine", "mse") or c.distill_patch_stride < 1:
+        raise bad("distill_weight must be >= 0, distill_loss cosine or mse, distill_patch_stride >= 1",
+                  "e.g. --distill-weight 1 --distill-loss cosine --distill-patch-stride 1")
     if c.kmeans_mode not in ("ema", "batch"):
         raise bad(f"unknown kmeans_mode {c.kmeans_mode!r}", "use ema or batch")
     if c.kmeans_weight > 0 and c.kmeans_k < 2:

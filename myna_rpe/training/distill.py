@@ -28,7 +28,7 @@ class DistillTargets:
 
     def view(self, track: int, start: int, frames: int) -> np.ndarray | None:
         t0 = start * self.frame_seconds
-        v = view_target(self.vectors[track], t0, t0 + frames * self.frame_seconds)
+        v = view_target(self.vectors[track], t0, t0 + frames * self.frame_seconds, self.cache.stride)
         return None if v is None else (v - self.mean) / self.std
 
     def batch(self, batch) -> tuple[torch.Tensor, torch.Tensor]:

@@ -224,7 +224,7 @@ class Trainer:
             raise DatasetError("distillation needs audio files, not a DL-101 .hdf5", cfg.data,
                                "train from a folder of audio, or drop --distill")
         teacher, layer = cfg.distill_spec()
-        cache = TeacherCache(Path(cfg.cache_dir or default_cache_dir()) / "teacher", teacher)
+        cache = TeacherCache(Path(cfg.cache_dir or default_cache_dir()) / "teacher", teacher, cfg.distill_patch_stride)
         if self.dist.local_rank != 0:
             barrier(self.dist)
         if self.dist.local_rank == 0:
