@@ -72,7 +72,7 @@ def transpose(src: Path, dst: Path, shift: int, until_s: float | None = None) ->
     out = mido.MidiFile(type=0, ticks_per_beat=midi.ticks_per_beat)
     track = mido.MidiTrack()
     out.tracks.append(track)
-    tempo, now = 500000, 0.0
+    tempo, now, channels = 500000, 0.0, set()
     for msg in mido.merge_tracks(midi.tracks):
         now += mido.tick2second(msg.time, midi.ticks_per_beat, tempo)
         if until_s is not None and now > until_s:
@@ -81,7 +81,13 @@ def transpose(src: Path, dst: Path, shift: int, until_s: float | None = None) ->
             tempo = msg.tempo
         if msg.type in ("note_on", "note_off", "polytouch") and msg.channel != DRUMS:
             msg = msg.copy(note=min(127, max(0, msg.note + shift)))
+        if hasattr(msg, "channel"):
+            channels.add(msg.channel)
         track.append(msg)
+    # Cut mid-piece: silence every channel, or held notes (an organ's never decay) keep the renderer going.
+    for ch in sorted(channels):
+        track.append(mido.Message("control_change", channel=ch, control=123, value=0, time=0))
+        track.append(mido.Message("control_change", channel=ch, control=120, value=0, time=0))
     out.save(str(dst))
 
 

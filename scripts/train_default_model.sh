@@ -19,6 +19,9 @@
 #             under a token budget, i.e. sparsely (docs/default_model.md, "Candidates").
 #   HULL      weight of the convex-hull (spread) loss                              (0.1)
 #   ALBUM     chance that a pair's second view is another track of the same folder (0.5)
+#   DISTILL   teacher[:layer] to distil from (`--distill`; "" = contrastive only)  (musicnn-msd:max_pool)
+#   DISTILL_WEIGHT, DISTILL_STRIDE  its loss weight and teacher patch stride          (1.0, 2)
+#   WHOLE     chance that a step's views are whole tracks (`--whole-track-p`)          (0)
 #   RESTARTS  step totals to continue to after STEPS, each a warm restart of the cosine
 #             schedule (`myna train --resume --steps N`)                       ("3000")
 #   GPL2_ONLY 1 = train only on music whose licences combine under GPL-2 (drops CC-BY-SA)  (0)
@@ -47,6 +50,10 @@ MASK=${MASK:-0.85}
 HULL=${HULL:-0.1}
 ALBUM=${ALBUM:-0.5}
 RESTARTS=${RESTARTS-3000}
+DISTILL=${DISTILL-musicnn-msd:max_pool}
+DISTILL_WEIGHT=${DISTILL_WEIGHT:-1.0}
+DISTILL_STRIDE=${DISTILL_STRIDE:-2}
+WHOLE=${WHOLE:-0}
 RENDER=${RENDER:-1}
 GPL2_ONLY=${GPL2_ONLY:-0}
 INSTALL=${INSTALL:-1}
@@ -65,7 +72,8 @@ train() {  # $1 = positional scheme; further arguments go to `myna train`
   "$MYNA" train --data "$DATA/train" --out "$RUNS/$pe" --size "$SIZE" --pe "$pe" \
     --steps "$STEPS" --batch-size "$BATCH" --seed "$SEED" --device "$DEVICE" \
     --chunk-min-seconds "$CHUNK_MIN" --chunk-max-seconds "$CHUNK_MAX" --mask-ratio "$MASK" \
-    --hull-weight "$HULL" --album-positives "$ALBUM" --min-track-seconds 30 "$@"
+    --hull-weight "$HULL" --album-positives "$ALBUM" --min-track-seconds 30 --whole-track-p "$WHOLE" \
+    ${DISTILL:+--distill "$DISTILL" --distill-weight "$DISTILL_WEIGHT" --distill-patch-stride "$DISTILL_STRIDE"} "$@"
   for total in $RESTARTS; do
     "$MYNA" train --out "$RUNS/$pe" --resume --steps "$total"
   done
