@@ -19,14 +19,20 @@ from tests.library_helpers import synthetic_store, write_track
 MPD_PASSWORD = "s3cret"
 
 
+def require_real(available: bool, message: str) -> None:
+    """Nothing where `available`; else a skip saying `message`, or a failure when MYNA_REQUIRE_REAL
+    is set (under CI, where everything is installed, the test must run)."""
+    if available:
+        return
+    if os.environ.get("MYNA_REQUIRE_REAL"):
+        pytest.fail(message + " — MYNA_REQUIRE_REAL is set, so this test must run")
+    pytest.skip(message)
+
+
 def require_program(name: str, why: str) -> str:
     """The program's path; a skip where it is missing, or a failure when MYNA_REQUIRE_REAL is set."""
     path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed ({why}); apt-get install it, as .ci/run does"
-        if os.environ.get("MYNA_REQUIRE_REAL"):
-            pytest.fail(message + " — MYNA_REQUIRE_REAL is set, so this test must run")
-        pytest.skip(message)
+    require_real(path is not None, f"{name} is not installed ({why}); apt-get install it, as .ci/run does")
     return path
 
 
