@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from cli.app import app
-from cli.console import console
+from cli.console import console, styled
 
 
 @app.command("config")
@@ -40,13 +40,13 @@ def config_cmd(
         set_default_library(value)
         console.print(f"{DEFAULT_LIBRARY} = {default_library()}", highlight=False)
         if store_of(value) is None:
-            console.print(f"[yellow]no library store there yet; run `myna index {value}`[/yellow]", highlight=False)
+            console.print(f"no library store there yet; run `myna index {value}`", style="yellow", highlight=False)
         return
     table = Table(title=f"settings ({config_path()})", show_header=False)
     library = default_library()
     if library is None:
         shown = "not set"
     else:
-        shown = f"{library}" + ("" if store_of(library) else "  [yellow](no store there)[/yellow]")
+        shown = styled(str(library), *(() if store_of(library) else (("  (no store there)", "yellow"),)))
     table.add_row(DEFAULT_LIBRARY, shown)
     console.print(table)

@@ -71,5 +71,6 @@ def demo(
     plot = folder / "map.png"
     _run(["playlist", "plot", str(seed_list), "--added", str(extended), "--out", str(plot), *db])
     console.rule("[bold green]done")
-    console.print(f"extended playlist: {extended}\nmap of the library: {plot}")
+    console.print(f"extended playlist: {extended}")
+    console.print(f"map of the library: {plot}")
     console.print(f"try: {_myna_command()} similar {shlex.quote(str(songs[0]))} --n 5 --db {library / '.myna'}")

@@ -82,7 +82,7 @@ def embed_catalog_cmd(
     if report.errors:
         shown = "; ".join(f"{path}: {message}" for path, message in report.errors[:_ERRORS_SHOWN])
         more = f" (and {len(report.errors) - _ERRORS_SHOWN} more)" if len(report.errors) > _ERRORS_SHOWN else ""
-        err_console.print(f"[yellow]{report.failed} file(s) could not be embedded{more}: {shown}[/yellow]",
+        err_console.print(f"{report.failed} file(s) could not be embedded{more}: {shown}", style="yellow",
                           highlight=False, soft_wrap=True)
 
 
@@ -102,6 +102,6 @@ def print_import(library: Path, db_dir: Path, shard_dir: Path, spec=None) -> Non
     table.add_row("time", f"{report.seconds:.1f} s")
     console.print(table)
     if report.not_in_catalogue:
-        err_console.print(f"[yellow]{report.not_in_catalogue} file(s) of the library have no vector from the "
-                          f"catalogue: `myna index {library}` embeds them (or lists why it cannot)[/yellow]",
+        err_console.print(f"{report.not_in_catalogue} file(s) of the library have no vector from the "
+                          f"catalogue: `myna index {library}` embeds them (or lists why it cannot)", style="yellow",
                           highlight=False)

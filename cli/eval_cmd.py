@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from cli.app import app
-from cli.console import console, err_console, progress
+from cli.console import console, err_console, progress, styled
 from cli.token_budget import BUDGET, DRAWS, SPREAD, token_budget
 from cli.values import number
 
@@ -135,9 +135,10 @@ def eval_command(
         console.print(noise_table(report))
     for name, result in report["datasets"].items():
         for note in result["notes"]:
-            err_console.print(f"[yellow]{name}:[/yellow] {note}", highlight=False)
+            err_console.print(styled((f"{name}:", "yellow"), f" {note}"), highlight=False)
         if result["failed_tracks"]:
-            err_console.print(f"[yellow]{name}:[/yellow] {len(result['failed_tracks'])} track(s) could not be decoded and were skipped (listed in {out})")
+            err_console.print(styled((f"{name}:", "yellow"), f" {len(result['failed_tracks'])} track(s) could not be "
+                                     f"decoded and were skipped (listed in {out})"), highlight=False)
     console.print(f"wrote {out}")
     if plot is not None:
         from myna_rpe.evaluation.plots import plot_report

@@ -145,8 +145,8 @@ def index_cmd(
     console.print(table)
     problems = report.failed + report.known_errors + len(report.skipped)
     if problems:
-        err_console.print(f"[yellow]{problems} file(s) could not be indexed; "
-                          f"see `myna index {library} --errors`[/yellow]")
+        err_console.print(f"{problems} file(s) could not be indexed; see `myna index {library} --errors`",
+                          style="yellow", highlight=False)
     _remember_default(library.resolve() if db is None else db_dir.resolve())
 
 
@@ -160,7 +160,7 @@ def _remember_default(folder: Path) -> None:
             return
         set_default_library(folder)
     except ConfigError as exc:
-        err_console.print(f"[yellow]warning: could not remember the default library: {exc}[/yellow]", highlight=False)
+        err_console.print(f"warning: could not remember the default library: {exc}", style="yellow", highlight=False)
         return
     console.print(f"remembered {folder} as the default library, used for playlists kept outside it "
                   f"(`myna config` shows and changes it)", highlight=False)

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from cli.app import app
-from cli.console import console, err_console
+from cli.console import console, err_console, styled
 from cli.values import existing_folder, number, output_file
 
 playlist_app = typer.Typer(
@@ -106,7 +105,7 @@ def _rules(max_per_artist: int | None, max_per_album: int | None):
 def _describe(name: str, hull, n_ids: int) -> None:
     source = {"playlist": "median neighbour distance", "fallback": "library's neighbour distance (one track)",
               "given": "given"}[hull.scale_source]
-    console.print(Text.assemble((name, "bold"), f": {n_ids} tracks, span dimension {hull.rank} of {hull.dim}, "
+    console.print(styled((name, "bold"), f": {n_ids} tracks, span dimension {hull.rank} of {hull.dim}, "
                                 f"scale {hull.scale:.4f} ({source})"))
 
 
@@ -122,7 +121,7 @@ def _print_picks(outcome, title: str) -> None:
     if notes:
         table.add_column("note")
     for k, p in enumerate(outcome.picks, start=1):
-        row = [str(k), p.track.label, f"[{_VERDICT_STYLE[p.verdict.value]}]{p.verdict.value}[/]",
+        row = [str(k), p.track.label, styled((p.verdict.value, _VERDICT_STYLE[p.verdict.value])),
                f"{p.distance:.3f}", f"{p.in_span:.3f}", f"{p.off_span:.3f}"]
         table.add_row(*row, *([p.note] if notes else []))
     console.print(table)

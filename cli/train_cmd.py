@@ -28,7 +28,7 @@ class RichReporter:
         self.cache_task = self.step_task = None
 
     def message(self, text: str) -> None:
-        err_console.print(f"[yellow]{text}[/yellow]", highlight=False, soft_wrap=True)
+        err_console.print(text, style="yellow", highlight=False, soft_wrap=True)
 
     def cache_progress(self, done: int, total: int) -> None:
         if total == 0:

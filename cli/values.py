@@ -17,6 +17,8 @@ from pathlib import Path
 
 import typer
 
+from cli.console import visible
+
 
 def number(min: float | None = None, max: float | None = None,
            above: float | None = None) -> Callable[[float | None], float | None]:
@@ -42,7 +44,7 @@ def existing_folder(flag: str, path: Path | None) -> Path | None:
     """`path` if it is None or a folder; a usage error naming `flag` otherwise."""
     if path is not None and not path.is_dir():
         what = "does not exist" if not path.exists() else "is a file, not a folder"
-        raise typer.BadParameter(f"{path} {what}: give an existing folder", param_hint=flag)
+        raise typer.BadParameter(f"{visible(path)} {what}: give an existing folder", param_hint=flag)
     return path
 
 
@@ -51,19 +53,19 @@ def output_file(flag: str, out: Path, suffixes: Sequence[str], inputs: Sequence[
     inputs (writing it would replace what was read). Missing parent folders are created
     when the file is written."""
     if out.is_dir():
-        raise typer.BadParameter(f"{out} is a folder: give a file name", param_hint=flag)
+        raise typer.BadParameter(f"{visible(out)} is a folder: give a file name", param_hint=flag)
     if out.suffix.lower() not in suffixes:
-        raise typer.BadParameter(f"{out}: unknown file type {out.suffix or '(none)'!r}: end the name with "
+        raise typer.BadParameter(f"{visible(out)}: unknown file type {visible(out.suffix) or '(none)'!r}: end the name with "
                                  f"{' or '.join(suffixes)}", param_hint=flag)
     for parent in out.absolute().parents:
         if parent.exists():
             if not parent.is_dir():
-                raise typer.BadParameter(f"{parent} is a file, so {out} cannot be written: choose another "
+                raise typer.BadParameter(f"{visible(parent)} is a file, so {visible(out)} cannot be written: choose another "
                                          "folder", param_hint=flag)
             break
     for source in inputs:
         if _same_file(out, source):
-            raise typer.BadParameter(f"{out} is an input of this command and would be replaced: choose another "
+            raise typer.BadParameter(f"{visible(out)} is an input of this command and would be replaced: choose another "
                                      "name", param_hint=flag)
     return out
 
