@@ -174,7 +174,7 @@ def _print_status(db_dir: Path, model: str | None) -> None:
     with LibraryStore.open(db_dir, readonly=True, model=model) as store:
         spec = stored_spec(store)
         sets = store.models()
-        last = store.get_meta("last_run") or {}
+        last = store.get_meta("last_run", dict) or {}
         table = Table(title=f"library {store.root}", show_header=False)
         sizes = sum(p.stat().st_size for p in db_dir.glob(DB_FILENAME + "*"))
         index_file = index_path(store)
@@ -190,19 +190,22 @@ def _print_status(db_dir: Path, model: str | None) -> None:
             ("size", (f"store {sizes / 2**20:.1f} MiB, index "
                       f"{index_file.stat().st_size / 2**20 if index_file.exists() else 0:.1f} MiB")),
         ]
-        if last:
-            ago = time.time() - last["finished_at"]
-            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["finished_at"]))
-            rows.append(("last run", (f"{when} ({ago / 3600:.1f} h ago), {last['seconds']:.1f} s: "
-                                      f"{last['embedded']} embedded, {last['moved']} moved, "
-                                      f"{last['removed']} removed, {last['failed']} failed")))
-        else:
-            rows.append(("last run", "never finished"))
+        rows.append(("last run", _last_run_label(last) if last else "never finished"))
         for name, value in rows:
             table.add_row(name, value)
     console.print(table)
     if len(sets) > 1:
         _print_model_sets(sets)
+
+
+def _last_run_label(last: dict) -> str:
+    try:
+        ago = time.time() - last["finished_at"]
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["finished_at"]))
+        return (f"{when} ({ago / 3600:.1f} h ago), {last['seconds']:.1f} s: {last['embedded']} embedded, "
+                f"{last['moved']} moved, {last['removed']} removed, {last['failed']} failed")
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        return "unreadable (the next `myna index` records it again)"
 
 
 def _index_label(store, spec, fresh: bool) -> str:

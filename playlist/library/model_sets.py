@@ -44,7 +44,7 @@ class ModelSets(StoreDatabase):
     @property
     def current_model(self) -> str | None:
         """The library's default model: the one `myna index` ran with last."""
-        return self.get_meta("model_id")
+        return self.get_meta("model_id", str)
 
     def models(self) -> list[ModelSet]:
         """Every model with a set in the store, oldest first."""
@@ -53,7 +53,7 @@ class ModelSets(StoreDatabase):
         if self.schema < 2:  # read-only store of schema 1: one model, described in meta
             if current is None:
                 return []
-            return [ModelSet(current, self.get_meta("model_config"), self.get_meta("dim"), None,
+            return [ModelSet(current, self.get_meta("model_config", dict), self.get_meta("dim", int), None,
                              counts.get(current, 0), True)]
         rows = self._conn.execute("SELECT id, config, dim, added_at FROM models ORDER BY added_at, id")
         return [ModelSet(r[0], json.loads(r[1]) if r[1] else None, r[2], r[3], counts.get(r[0], 0), r[0] == current)
@@ -86,7 +86,7 @@ class ModelSets(StoreDatabase):
     def dim(self) -> int | None:
         """The embedding size of this store's model (None before its first vector)."""
         if self.schema < 2:
-            dim = self.get_meta("dim")
+            dim = self.get_meta("dim", int)
         else:
             row = self._conn.execute("SELECT dim FROM models WHERE id = ?", (self._model,)).fetchone()
             dim = None if row is None else row[0]

@@ -34,7 +34,7 @@ in `model_sets.py`.
 Writers (the indexer) hold the lock file; SQLite runs in WAL mode, so readers (`myna
 similar`, `--status`) work while an index run is in progress. Readers open the store with
 `readonly=True`: they never write to it, so they also work on another user's library or on
-read-only media. Every SQLite failure becomes one `LibraryError` (see `_sqlite_error`);
+read-only media. Every SQLite failure becomes one `LibraryError` (see `sqlite_guard`);
 none of its advice deletes anything.
 """
 
@@ -50,6 +50,7 @@ import numpy as np
 
 from myna_rpe.errors import LibraryError
 from playlist.library.model_sets import ModelSets
+from playlist.library.sqlite_guard import damaged
 from playlist.library.store_db import DB_DIRNAME, DB_FILENAME
 
 
@@ -156,12 +157,12 @@ class LibraryStore(ModelSets):
             resolved = Path(root).expanduser().resolve()
         elif self.db_dir.name == DB_DIRNAME:
             resolved = self.db_dir.parent.resolve()
-        elif self.get_meta("root") is not None:
-            resolved = Path(self.get_meta("root"))
+        elif self.get_meta("root", str) is not None:
+            resolved = Path(self.get_meta("root", str))
         else:
             raise LibraryError("this store does not know its library folder", path=self.db_dir,
                                fix="pass the library folder to `myna index`")
-        if self.db_dir.name != DB_DIRNAME and self.get_meta("root") != str(resolved) and not self.readonly:
+        if self.db_dir.name != DB_DIRNAME and self.get_meta("root", str) != str(resolved) and not self.readonly:
             self.set_meta("root", str(resolved))
         return resolved
 
@@ -271,7 +272,14 @@ class LibraryStore(ModelSets):
         out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         if not rows:
             return out_ids, np.zeros((0, self.dim or 0), dtype=np.float32)
+        size = 4 * (self.dim or 0)
+        bad = next((r[0] for r in rows if not isinstance(r[1], bytes) or len(r[1]) != size or not size), None)
+        if bad is not None:
+            raise damaged(self.db_dir / DB_FILENAME, f"the embedding of track {bad} is not {self.dim} numbers")
         X = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1).astype(np.float32)
+        finite = np.isfinite(X).all(axis=1)
+        if not finite.all():
+            raise damaged(self.db_dir / DB_FILENAME, f"the embedding of track {out_ids[~finite][0]} is not finite")
         return out_ids, l2_normalise(X)
 
     # ------------------------------------------------------------------ writing (the indexer)

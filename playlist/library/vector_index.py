@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,15 +200,26 @@ def rerank(queries: np.ndarray, candidates: np.ndarray, vectors: Callable[[list[
     return scores, ids
 
 
-def write_index_atomic(index: faiss.Index, path: Path) -> None:
+def write_index_atomic(index: faiss.Index, path: Path) -> int:
     """A reader sees either the old index or the new one, never half of one (see
-    `myna_rpe.fileio`); a full disk is one `StorageError` and leaves the old file."""
-    atomic_write_bytes(path, faiss.serialize_index(index).tobytes())
+    `myna_rpe.fileio`); a full disk is one `StorageError` and leaves the old file.
+    Returns the file's checksum (CRC-32), which `read_index` checks."""
+    data = faiss.serialize_index(index).tobytes()
+    atomic_write_bytes(path, data)
+    return zlib.crc32(data)
 
 
-def read_index(path: Path) -> faiss.Index:
+def read_index(path: Path, checksum: int | None = None) -> faiss.Index:
+    """The index in `path`; a `LibraryError` if it cannot be read or its bytes are not the
+    ones written with `checksum` (a foreign, edited or damaged file)."""
+    fix = "run `myna index --rebuild-index`"
     try:
-        return faiss.read_index(str(path))
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LibraryError(f"cannot read the FAISS index ({exc.strerror})", path=path, fix=fix) from None
+    if checksum is not None and zlib.crc32(data) != checksum:
+        raise LibraryError("the FAISS index is not the one built from this store", path=path, fix=fix)
+    try:
+        return faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
     except RuntimeError as exc:
-        raise LibraryError(f"unreadable FAISS index ({str(exc).splitlines()[0]})", path=path,
-                           fix="run `myna index --rebuild-index`") from exc
+        raise LibraryError(f"unreadable FAISS index ({str(exc).splitlines()[0]})", path=path, fix=fix) from exc
