@@ -314,6 +314,9 @@ class LibraryStore(ModelSets):
         if model is None:
             raise LibraryError("no model set on the store", path=self.db_dir, fix="this is a bug: call set_model first")
         vec = np.ascontiguousarray(vector, dtype="<f4").reshape(-1)
+        if not np.isfinite(vec).all():
+            raise LibraryError(f"the embedding of track {track_id} is not finite (NaN or infinity)",
+                               path=self.db_dir, fix="the model gives broken vectors: use another checkpoint")
         dim = self.dim
         if dim is not None and dim != vec.size and self.count_embeddings():
             raise LibraryError(f"embedding size {vec.size} differs from the store's {dim}", path=self.db_dir)
