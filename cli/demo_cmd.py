@@ -17,6 +17,7 @@ import typer
 
 from cli.app import app
 from cli.console import console
+from cli.values import MAX_TRACKS
 
 
 def _myna_command() -> str:
@@ -36,7 +37,7 @@ def _run(args: list[str]) -> None:
 @app.command()
 def demo(
     folder: Path = typer.Option(Path("myna-demo"), "--dir", help="Where the demo library and playlists go."),
-    tracks: int = typer.Option(48, min=8, help="How many synthetic songs to generate."),
+    tracks: int = typer.Option(48, min=8, max=MAX_TRACKS, help="How many synthetic songs to generate."),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c", help="Encoder checkpoint; default: the bundled model."),
     seed: int = typer.Option(0, help="Seed of the generated library."),
 ) -> None:

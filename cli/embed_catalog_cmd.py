@@ -12,6 +12,7 @@ from rich.table import Table
 from cli.app import app
 from cli.console import console, err_console, progress
 from cli.token_budget import BUDGET, DRAWS, SPREAD, token_budget
+from cli.values import MAX_BATCH, MAX_TRACKS
 
 _ERRORS_SHOWN = 10
 
@@ -48,8 +49,8 @@ def embed_catalog_cmd(
                                            help="Encoder checkpoint folder (readable by every node); default: the bundled model."),
     workers: int | None = typer.Option(None, "--workers", min=1,
                                        help="Model actors; default: one per GPU, else one per two CPUs."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Tracks per actor call."),
-    shard_rows: int = typer.Option(1000, "--shard-rows", min=1, help="Tracks per Parquet shard."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, max=MAX_BATCH, help="Tracks per actor call."),
+    shard_rows: int = typer.Option(1000, "--shard-rows", min=1, max=100 * MAX_TRACKS, help="Tracks per Parquet shard."),
     budget: str = BUDGET,
     draws: int = DRAWS,
     spread: str = SPREAD,

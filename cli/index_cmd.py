@@ -14,6 +14,7 @@ from rich.table import Table
 from cli.app import app
 from cli.console import console, err_console, progress
 from cli.token_budget import BUDGET, DRAWS, SPREAD, token_budget
+from cli.values import MAX_BATCH, MAX_TRACKS
 
 
 class IndexType(str, Enum):
@@ -68,7 +69,7 @@ def index_cmd(
     index_type: IndexType | None = typer.Option(None, "--index-type",
                                                 help="flat (exact, default), hnsw or ivf (approximate, large libraries)."),
     workers: int | None = typer.Option(None, "--workers", min=0, help="Decoding processes (0 = decode inline); default: a quarter of the cores, at least 1."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Tracks per forward pass and per commit."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, max=MAX_BATCH, help="Tracks per forward pass and per commit."),
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Try again files that failed before."),
     model: str | None = typer.Option(None, "--model", help="With --status or --rebuild-index: that model's set "
                                                            "(an id or its prefix); default: the current model."),
@@ -263,7 +264,7 @@ def _print_errors(db_dir: Path) -> None:
 def similar_cmd(
     track: str = typer.Argument(..., help="A file path (in the library or not), or a substring of "
                                           "\"artist - title\" or of the path.", show_default=False),
-    n: int = typer.Option(10, "--n", "-n", min=1, help="How many similar tracks."),
+    n: int = typer.Option(10, "--n", "-n", min=1, max=MAX_TRACKS, help="How many similar tracks."),
     library: Path | None = typer.Option(None, "--library", "-l", help="Library folder (default: found from the path, "
                                                                       "the current folder or the default library)."),
     db: Path | None = typer.Option(None, "--db", help="Store folder; default LIBRARY/.myna."),

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from cli.app import app
 from cli.console import console, err_console, styled
-from cli.values import existing_folder, number, output_file
+from cli.values import MAX_TRACKS, existing_folder, number, output_file
 
 playlist_app = typer.Typer(
     help="Playlists as regions (convex hulls) of the library's embedding space.",
@@ -161,7 +161,7 @@ def _write(out: Path, entries, absolute: bool, dry_run: bool) -> None:
 @playlist_app.command("extend")
 def extend_cmd(
     playlist: Path = typer.Argument(..., help="The m3u/m3u8 playlist to extend."),
-    n: int = typer.Option(20, "--n", "-n", min=1, help="How many tracks to add."),
+    n: int = typer.Option(20, "--n", "-n", min=1, max=MAX_TRACKS, help="How many tracks to add."),
     strategy: str = typer.Option("hull", "--strategy",
                                  help="hull (nearest the hull, inside first), centroid, or random."),
     out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
@@ -239,7 +239,7 @@ def check_cmd(
 @playlist_app.command("expand")
 def expand_cmd(
     playlist: Path = typer.Argument(..., help="The m3u/m3u8 playlist to grow outward."),
-    n: int = typer.Option(20, "--n", "-n", min=1, help="How many tracks to add."),
+    n: int = typer.Option(20, "--n", "-n", min=1, max=MAX_TRACKS, help="How many tracks to add."),
     margin: float = typer.Option(0.5, "--margin", callback=number(min=0),
                                  help="How far past the boundary to aim, in scales."),
     max_distance: float = typer.Option(2.0, "--max-distance", callback=number(min=0),
@@ -267,7 +267,7 @@ def expand_cmd(
 def transition_cmd(
     a: Path = typer.Argument(..., help="Playlist to start from."),
     b: Path = typer.Argument(..., help="Playlist to arrive at."),
-    n: int = typer.Option(15, "--n", "-n", min=1, help="Bridge length."),
+    n: int = typer.Option(15, "--n", "-n", min=1, max=MAX_TRACKS, help="Bridge length."),
     smoothness: float = typer.Option(1.0, "--smoothness", callback=number(min=0),
                                      help="Weight of the step-size penalty."),
     full: bool = typer.Option(False, "--full", help="Write A, the bridge, then B (default: the bridge only)."),
@@ -294,7 +294,7 @@ def transition_cmd(
 @playlist_app.command("fill")
 def fill_cmd(
     target: Path = typer.Argument(..., help="Playlist whose hull shape to fill."),
-    n: int = typer.Option(30, "--n", "-n", min=1, help="How many tracks."),
+    n: int = typer.Option(30, "--n", "-n", min=1, max=MAX_TRACKS, help="How many tracks."),
     max_distance: float = typer.Option(1.0, "--max-distance", callback=number(min=0),
                                        help="Farthest a track may be from the target hull, in scales."),
     out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
@@ -322,7 +322,7 @@ def plot_cmd(
     out: Path = typer.Option(Path("map.png"), "--out", "-o", help="Image to write (.png, .svg, .pdf, .jpg, .webp)."),
     added: Path | None = typer.Option(None, "--added", help="A playlist whose extra tracks to highlight "
                                       "(e.g. PLAYLIST.extended.m3u8)."),
-    extend_n: int = typer.Option(0, "--extend", min=0, help="Also compute N extension tracks and highlight them."),
+    extend_n: int = typer.Option(0, "--extend", min=0, max=MAX_TRACKS, help="Also compute N extension tracks and highlight them."),
     seed: int = SeedOption, db: Path | None = DbOption,
     model: str | None = ModelOption,
 ) -> None:

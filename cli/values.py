@@ -19,6 +19,11 @@ import typer
 
 from cli.console import visible
 
+# The most tracks one command may list, add or generate, and the largest batches: every
+# count option has a bound, so no value can make a command allocate without limit.
+MAX_TRACKS = 10_000
+MAX_BATCH = 1024
+
 
 def number(min: float | None = None, max: float | None = None,
            above: float | None = None) -> Callable[[float | None], float | None]:

@@ -169,8 +169,10 @@ class Library:
 
     def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k cosine neighbours of each row of `vectors` (normalised here):
-        (scores (q, k) float32, ids (q, k) int64), id -1 / score -inf where fewer exist."""
+        (scores (q, k) float32, ids (q, k) int64) with k at most the library size; id -1 / score -inf
+        where an approximate index finds fewer."""
         Q = l2_normalise(np.atleast_2d(vectors))
+        k = min(k, len(self))  # never more columns than tracks, however large the ask
         if is_exact(self.index) or k <= 0:
             return search(self.index, Q, k)
         _, candidates = search(self.index, Q, RERANK_FACTOR * k)

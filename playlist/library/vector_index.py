@@ -165,10 +165,12 @@ _FEW_QUERIES = 16
 
 
 def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(scores (q, k) float32, ids (q, k) int64); missing neighbours are id -1, score -inf."""
+    """(scores (q, k') float32, ids (q, k') int64) with k' = min(k, index size), so a huge k
+    costs no more than the whole index; missing neighbours are id -1, score -inf."""
     Q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-    if k <= 0 or index.ntotal == 0:
-        return np.full((len(Q), max(k, 0)), -np.inf, np.float32), np.full((len(Q), max(k, 0)), -1, np.int64)
+    k = max(0, min(k, index.ntotal))
+    if k == 0:
+        return np.full((len(Q), 0), -np.inf, np.float32), np.full((len(Q), 0), -1, np.int64)
     threads = faiss.omp_get_max_threads()
     if len(Q) < _FEW_QUERIES:
         faiss.omp_set_num_threads(1)

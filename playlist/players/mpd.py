@@ -225,6 +225,7 @@ class HidingCatalog:
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores, ids = self.catalog.search(queries, k + len(self.hidden))
+        k = min(k, ids.shape[1])
         out_s = np.full((len(ids), k), -np.inf, dtype=scores.dtype)
         out_i = np.full((len(ids), k), -1, dtype=ids.dtype)
         for r in range(len(ids)):
