@@ -14,7 +14,9 @@ from rich.table import Table
 from cli.app import app
 from cli.console import console, err_console, progress
 from cli.token_budget import BUDGET, DRAWS, SPREAD, token_budget
-from cli.values import MAX_BATCH, MAX_TRACKS
+from cli.values import MAX_BATCH, MAX_TRACKS, folder_to_create
+from cli.values import device as device_option
+from myna_rpe.fileio import expand_user
 
 
 class IndexType(str, Enum):
@@ -52,6 +54,7 @@ def _db_dir(library: Path | None, db: Path | None, tracks: tuple[Path, ...] = ()
     from playlist.library.locate_store import locate_store
     from playlist.library.store import default_db_dir
 
+    folder_to_create("--db", db)
     if db is None and library is not None:
         return default_db_dir(library)
     return locate_store(db, entries=tracks)
@@ -77,7 +80,7 @@ def index_cmd(
                                                                      "(an id or its prefix); index nothing."),
     import_dir: Path | None = typer.Option(None, "--import", help="Merge the Parquet shards of `myna embed-catalog` "
                                                                 "(fingerprints and model checked); embed nothing."),
-    device: str = typer.Option("cpu", "--device", help="torch device for the encoder."),
+    device: str = typer.Option("cpu", "--device", callback=device_option, help="torch device for the encoder."),
     budget: str = BUDGET,
     draws: int = DRAWS,
     spread: str = SPREAD,
@@ -273,7 +276,7 @@ def similar_cmd(
     checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c",
                                            help="For a file outside the library: the checkpoint of the library's "
                                                 "model, to embed it (default: the bundled model)."),
-    device: str = typer.Option("cpu", "--device", help="torch device, for a file outside the library."),
+    device: str = typer.Option("cpu", "--device", callback=device_option, help="torch device, for a file outside the library."),
 ) -> None:
     """The tracks of the library closest to TRACK (cosine similarity of embeddings).
 
@@ -282,7 +285,7 @@ def similar_cmd(
     from playlist.library import Library
     from playlist.library.outside import embed_outside, is_outside
 
-    path = Path(track).expanduser()
+    path = expand_user(track)
     with Library.open(_db_dir(library, db, (path,) if path.exists() else ()), model=model) as lib:
         if is_outside(lib.store, path):
             results = lib.nearest(embed_outside(lib.store, path, checkpoint, device), n)

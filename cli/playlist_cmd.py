@@ -12,6 +12,8 @@ from rich.table import Table
 from cli.app import app
 from cli.console import console, err_console, styled
 from cli.values import MAX_TRACKS, existing_folder, number, output_file
+from cli.values import device as device_option
+from myna_rpe.fileio import expand_user
 
 playlist_app = typer.Typer(
     help="Playlists as regions (convex hulls) of the library's embedding space.",
@@ -196,7 +198,7 @@ def check_cmd(
     checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c",
                                            help="For files outside the library: the checkpoint of the library's "
                                                 "model, to embed them (default: the bundled model)."),
-    device: str = typer.Option("cpu", "--device", help="torch device, for files outside the library."),
+    device: str = typer.Option("cpu", "--device", callback=device_option, help="torch device, for files outside the library."),
 ) -> None:
     """Is each TRACK inside, near or outside the playlist's hull? With normalised distances.
 
@@ -213,7 +215,7 @@ def check_cmd(
         outside: list[tuple[TrackMeta, object]] = []
         order: list[int] = []
         for query in tracks:
-            path = Path(query).expanduser()
+            path = expand_user(query)
             if is_outside(lib.store, path):  # ids below 0 are never a library track's
                 meta = TrackMeta(id=-1 - len(outside), path=path.absolute(), title=f"{path.name} (not in the library)")
                 outside.append((meta, embed_outside(lib.store, path, checkpoint, device)))

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from cli.app import app
 from cli.console import console, err_console, progress, styled
-from cli.values import number
+from cli.values import existing_folder, number
 
 spotify_app = typer.Typer(
     help="Bring Spotify playlists onto the local library and send local playlists to Spotify.",
@@ -97,6 +97,7 @@ def import_cmd(
     from playlist.spotify.client import parse_playlist_ref
     from playlist.library.store import LibraryStore
 
+    existing_folder("--db", db)
     playlist_id = parse_playlist_ref(playlist)  # a bad link fails before any work
     with LibraryStore.open(locate_store(db, near=[out.absolute().parent]), readonly=True) as store:
         library = store.tracks()
@@ -147,6 +148,7 @@ def export_cmd(
     from playlist.spotify.bridge import export_playlist
     from playlist.library.store import LibraryStore
 
+    existing_folder("--db", db)
     entries = read_m3u(m3u)
     db_dir = locate_store(db, entries=[e.path for e in entries if e.path is not None], near=[m3u.absolute().parent],
                           required=False)

@@ -53,6 +53,40 @@ def existing_folder(flag: str, path: Path | None) -> Path | None:
     return path
 
 
+def folder_to_create(flag: str, path: Path | None) -> Path | None:
+    """`path` if it is None, a folder, or a name where a folder can be made (nothing there, and
+    no file on the way to it); a usage error naming `flag` otherwise."""
+    if path is None:
+        return None
+    for part in (path, *path.absolute().parents):
+        if part.exists():
+            if not part.is_dir():
+                where = "is a file" if part == path else f"is under {visible(part)}, a file"
+                raise typer.BadParameter(f"{visible(path)} {where}: give a folder", param_hint=flag)
+            break
+    return path
+
+
+def device(value: str | None) -> str | None:
+    """A callback for `--device`: cpu, cuda, cuda:N or mps, present on this machine (and None)."""
+    if value is None or value in ("cpu", "auto"):
+        return value
+    import torch
+
+    try:
+        chosen = torch.device(value)
+    except RuntimeError:
+        raise typer.BadParameter(f"{visible(value)!r} is not a device: give cpu, cuda, cuda:N or mps") from None
+    if chosen.type == "cuda" and (not torch.cuda.is_available()
+                                  or (chosen.index or 0) >= torch.cuda.device_count()):
+        raise typer.BadParameter(f"{value}: no such CUDA device here: give cpu")
+    if chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise typer.BadParameter(f"{value}: Apple's MPS is not available here: give cpu")
+    if chosen.type not in ("cpu", "cuda", "mps"):
+        raise typer.BadParameter(f"{value}: not a device myna runs on: give cpu, cuda, cuda:N or mps")
+    return value
+
+
 def output_file(flag: str, out: Path, suffixes: Sequence[str], inputs: Sequence[Path] = ()) -> Path:
     """Check an output path before any work: a known suffix, not a folder, not one of the
     inputs (writing it would replace what was read). Missing parent folders are created

@@ -38,7 +38,7 @@ from pathlib import Path, PureWindowsPath
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from myna_rpe.errors import PlaylistError
-from myna_rpe.fileio import atomic_write_bytes
+from myna_rpe.fileio import atomic_write_bytes, expand_user
 
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
@@ -332,7 +332,7 @@ def _locate(line: str, base: Path) -> tuple[str, Path | None, str | None, bool]:
     if any(len(os.fsencode(part)) > _NAME_MAX for part in Path(line_path).parts):
         return line, None, f"bad path: a name longer than {_NAME_MAX} bytes", False
     try:
-        local_path = (base / Path(line_path).expanduser()).resolve()
+        local_path = (base / expand_user(line_path)).resolve()
     except RuntimeError:  # Python 3.11-3.12 raise this for a symlink loop
         return line, None, "bad path: a symlink loop", False
     except (OSError, ValueError) as exc:

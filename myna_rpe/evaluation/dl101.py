@@ -36,6 +36,7 @@ import numpy as np
 
 from myna_rpe.errors import DatasetError
 from myna_rpe.evaluation.datasets import SPLITS, EvalDataset, Task, Track
+from myna_rpe.fileio import expand_user
 
 FRACTIONS = {"test": 0.2, "valid": 0.1}  # the rest is train
 
@@ -48,7 +49,7 @@ class Entry:
 
 def read_pyjama(path: str | Path) -> list[Entry]:
     """The entries of a .pyjama file, each with its hdf5 key."""
-    path = Path(path).expanduser()
+    path = expand_user(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -75,7 +76,7 @@ class Hdf5Audio:
     def __init__(self, path: str | Path, sample_rate: int) -> None:
         import h5py
 
-        self.path = Path(path).expanduser()
+        self.path = expand_user(path)
         self.sample_rate = sample_rate
         try:
             self.file = h5py.File(self.path, "r")
@@ -226,7 +227,7 @@ def load_dl101(annotations: str | Path, audio: str | Path, field: str, task: Tas
     import h5py
 
     entries = read_pyjama(annotations)
-    audio = Path(audio).expanduser()
+    audio = expand_user(audio)
     if not audio.is_file():
         raise DatasetError("audio file not found", audio, "pass the dataset's .hdf5 file as --audio")
     with h5py.File(audio, "r") as h5:

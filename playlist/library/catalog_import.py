@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from myna_rpe.errors import LibraryError
+from myna_rpe.fileio import expand_user
 from playlist.library.catalog_shards import META_FILENAME, iter_rows, read_checked_shard, read_meta, shard_paths
 from playlist.library.opened import rebuild_index, stored_spec
 from playlist.library.lock import LibraryLock
@@ -67,8 +68,8 @@ def import_catalog(root: str | Path, shard_dir: str | Path, db_dir: str | Path |
                    index: IndexSpec | None = None) -> ImportReport:
     """Merge `shard_dir`'s shards into the store of the library at `root` (see module doc)."""
     started = time.perf_counter()
-    root = Path(root).expanduser().resolve()
-    shard_dir = Path(shard_dir).expanduser()
+    root = expand_user(root).resolve()
+    shard_dir = expand_user(shard_dir)
     if not root.is_dir():
         raise LibraryError("not a folder", path=root, fix="pass the folder that holds your music")
     meta = read_meta(shard_dir)
@@ -76,7 +77,7 @@ def import_catalog(root: str | Path, shard_dir: str | Path, db_dir: str | Path |
         raise LibraryError(f"no catalogue shards here (no {META_FILENAME} and part-*.parquet)", path=shard_dir,
                            fix="pass the --out folder of `myna embed-catalog`")
     report = ImportReport(model_id=meta.model_id)
-    db_dir = Path(db_dir).expanduser().absolute() if db_dir is not None else default_db_dir(root)
+    db_dir = expand_user(db_dir).absolute() if db_dir is not None else default_db_dir(root)
     if not (db_dir / DB_FILENAME).is_file():  # a new store: check first, so a refusal creates nothing
         _check_rows(None, root, shard_dir, meta.model_id, meta.dim, ImportReport())
     with LibraryLock(db_dir), LibraryStore.open(db_dir, root=root, create=True) as store:

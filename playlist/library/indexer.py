@@ -42,6 +42,7 @@ import numpy as np
 from myna_rpe.audio import describe
 from myna_rpe.config import EncoderConfig, FrontendConfig
 from myna_rpe.errors import LibraryError
+from myna_rpe.fileio import expand_user
 from playlist.library.opened import drop_index, load_index, rebuild_index, stored_spec
 from playlist.library.lock import LibraryLock
 from playlist.library.scan import FileStat, Skipped, content_hash, walk_library
@@ -156,10 +157,10 @@ def index_library(root: str | Path, embedder: EmbedderLike | LazyEmbedder, db_di
     """Index (or update) the library at `root`; see the module docstring. A `LazyEmbedder`
     whose model id matches the store's is loaded only if some file needs embedding."""
     started = time.perf_counter()
-    root = Path(root).expanduser().resolve()
+    root = expand_user(root).resolve()
     if not root.is_dir():
         raise LibraryError("not a folder", path=root, fix="pass the folder that holds your music")
-    db_dir = Path(db_dir).expanduser().absolute() if db_dir is not None else default_db_dir(root)
+    db_dir = expand_user(db_dir).absolute() if db_dir is not None else default_db_dir(root)
     report = IndexReport()
     if not isinstance(embedder, LazyEmbedder):
         embedder = LazyEmbedder(lambda loaded=embedder: loaded, embedder.model_id)

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from myna_rpe.errors import LibraryError
+from myna_rpe.fileio import expand_user
 from playlist.library.model_sets import ModelSets
 from playlist.library.sqlite_guard import damaged
 from playlist.library.store_db import DB_DIRNAME, DB_FILENAME
@@ -141,7 +142,7 @@ class LibraryStore(ModelSets):
         of a `.myna` folder, or the root recorded when the store was created. With
         `readonly`, nothing is ever written (not even the -wal/-shm files where the folder
         is read-only). `model` chooses the embedding set read (default: the current one)."""
-        db_dir = Path(db_dir).expanduser().absolute()
+        db_dir = expand_user(db_dir).absolute()
         store = cls(cls.connect(db_dir, create, readonly), db_dir, readonly)
         try:
             store._prepare_schema()
@@ -154,7 +155,7 @@ class LibraryStore(ModelSets):
 
     def _resolve_root(self, root: str | Path | None) -> Path:
         if root is not None:
-            resolved = Path(root).expanduser().resolve()
+            resolved = expand_user(root).resolve()
         elif self.db_dir.name == DB_DIRNAME:
             resolved = self.db_dir.parent.resolve()
         elif self.get_meta("root", str) is not None:
@@ -213,7 +214,7 @@ class LibraryStore(ModelSets):
     def track_by_path(self, path: str | Path) -> Track | None:
         """Look a file up by absolute path, root-relative path, or a path relative to the cwd."""
         candidates = []
-        p = Path(path).expanduser()
+        p = expand_user(path)
         if p.is_absolute() or p.exists():
             try:
                 candidates.append(self.rel_path(p.absolute()))

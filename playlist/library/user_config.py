@@ -14,7 +14,7 @@ from pathlib import Path
 from platformdirs import user_config_dir
 
 from myna_rpe.errors import ConfigError
-from myna_rpe.fileio import atomic_write_text
+from myna_rpe.fileio import atomic_write_text, expand_user
 
 CONFIG_FILE = "config.json"
 DEFAULT_LIBRARY = "default-library"
@@ -62,4 +62,4 @@ def default_library() -> Path | None:
 
 def set_default_library(folder: Path | None) -> Path:
     """Remember `folder` (a library or a store folder), as an absolute path; None forgets it."""
-    return set_value(DEFAULT_LIBRARY, None if folder is None else str(Path(folder).expanduser().resolve()))
+    return set_value(DEFAULT_LIBRARY, None if folder is None else str(expand_user(folder).resolve()))

@@ -25,6 +25,7 @@ import numpy as np
 from mpd import CommandError, ConnectionError as MpdConnectionError, MPDClient
 
 from myna_rpe.errors import MynaError
+from myna_rpe.fileio import expand_user
 from playlist.geometry.catalog import Catalog, LibraryCatalog, TrackMeta
 from playlist.geometry.extend import extend
 from playlist.geometry.hull import HullTolerance
@@ -129,7 +130,7 @@ def music_directory(client: MPDClient, address: MpdAddress, given: Path | None =
     """(MPD's music folder, where that came from): `given`; else MPD itself (it tells clients
     on a local socket); else the `music_directory` of its config file, for a local MPD."""
     if given is not None:
-        return given.expanduser().absolute(), "--music-dir"
+        return expand_user(given).absolute(), "--music-dir"
     try:
         folder = client.config()
         if isinstance(folder, dict):
