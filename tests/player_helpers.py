@@ -37,10 +37,15 @@ def require_program(name: str, why: str) -> str:
 
 
 def audible_synthetic_store(root: Path, spec, seconds: float = 2.0, seed: int = 0):
-    """`synthetic_store` whose files are real (short) audio, so players can open them."""
+    """`synthetic_store` whose files are real (short) audio, so players can open them; the
+    store's stamps (size, mtime) are the files', as `myna index` records them."""
+    from playlist.library.store import LibraryStore
+
     lib = synthetic_store(root, spec, seed=seed)
-    for track in lib.tracks:
-        write_track(root / track.path.relative_to("/synthetic"), seed * 1000 + track.id, seconds)
+    with LibraryStore.open(root / ".myna", root=root) as store, store.transaction():
+        for track in lib.tracks:
+            st = write_track(root / track.path.relative_to("/synthetic"), seed * 1000 + track.id, seconds).stat()
+            store.touch_track(track.id, st.st_size, st.st_mtime_ns)
     return lib
 
 

@@ -65,6 +65,7 @@ class LibraryService:
         self.tracks: dict[int, TrackMeta] = {
             i: TrackMeta(id=t.id, path=t.path, title=t.title, artist=t.artist, album=t.album, duration=t.duration)
             for i, t in tracks.items()}
+        self.stamps: dict[int, tuple[int, int]] = {i: (t.size, t.mtime_ns) for i, t in tracks.items()}
         self.root = store.root
         self.model_id = store.model_id
         self.maps = ProjectionCache(store.db_dir / "maps", store.model_id, store.generation, self.ids)
