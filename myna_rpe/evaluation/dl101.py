@@ -54,7 +54,7 @@ def read_pyjama(path: str | Path) -> list[Entry]:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DatasetError("annotation file not found", path, "pass the dataset's .pyjama file as --annotations") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise DatasetError(f"not a JSON .pyjama file ({exc.__class__.__name__})", path,
                            "pass the .pyjama file that came with the dataset") from None
     entries = doc.get("collection", {}).get("entry") if isinstance(doc, dict) else None

@@ -234,6 +234,6 @@ def save_run_config(cfg: TrainConfig, path: Path) -> None:
 def load_run_config(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise MynaError(f"unreadable run config ({exc})", path, "start a new run with another --out") from None
     return _coerce(doc, path)

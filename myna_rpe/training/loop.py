@@ -380,7 +380,7 @@ class Trainer:
         try:
             doc = json.loads(state_json.read_text())
             tensors = load_file(str(state_bin))
-        except (OSError, ValueError, SafetensorError) as exc:
+        except (OSError, ValueError, RecursionError, SafetensorError) as exc:
             raise CheckpointError(f"unreadable training state ({exc})", directory, "resume from an earlier step folder") from None
         saved, _, _ = load_checkpoint(directory)  # verifies the weights against config.json
         self.encoder.load_state_dict(saved.state_dict())

@@ -105,7 +105,7 @@ class MelCache:
             doc = json.loads((self.dir / MANIFEST).read_text())
             if doc.get("format") == CACHE_FORMAT:
                 return doc
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             pass  # a missing or damaged manifest only costs re-hashing
         return {"format": CACHE_FORMAT, "frontend": asdict(self.frontend), "files": {}, "failed": {}}
 

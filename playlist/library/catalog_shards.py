@@ -76,7 +76,7 @@ def read_meta(out_dir: Path) -> CatalogMeta | None:
             raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT!r}")
         return CatalogMeta(model_id=str(doc["model_id"]), model_config=dict(doc["model_config"]),
                            dim=int(doc["dim"]), source=str(doc.get("source", "")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise LibraryError(f"unreadable catalogue description ({exc})", path=path,
                            fix="point at a folder written by `myna embed-catalog`, or move this one aside") from None
 

@@ -34,7 +34,7 @@ def read_config() -> dict[str, str]:
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read the settings ({exc.strerror})", path, "check its permissions") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ConfigError(f"the settings are not valid JSON ({exc})", path,
                           "fix the file, or delete it and set the values again with `myna config`") from None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):

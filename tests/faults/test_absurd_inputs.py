@@ -55,3 +55,28 @@ def test_a_huge_k_costs_no_more_than_the_index() -> None:
 def test_counts_past_their_bound_are_usage_errors(capsys, args) -> None:
     code, out = myna(capsys, *args)
     assert code == 2 and "Invalid value for" in out and "Traceback" not in out, out
+
+
+def test_a_config_too_large_for_its_weights_fails_before_building(checkpoint, tmp_path, monkeypatch) -> None:
+    import json
+    import shutil
+
+    import torch
+
+    from myna_rpe import checkpoint as ckpt
+    from myna_rpe.errors import CheckpointError
+
+    copy = tmp_path / "ckpt"
+    shutil.copytree(checkpoint, copy)
+    doc = json.loads((copy / "config.json").read_text())
+    doc["config"]["model"]["dim"] = 2048  # 1 GB of weights if it were built
+    (copy / "config.json").write_text(json.dumps(doc))
+    real_build = ckpt.build_model
+
+    def build(cfg):
+        assert torch.get_default_device().type == "meta", "a model of the config's size was allocated"
+        return real_build(cfg)
+
+    monkeypatch.setattr(ckpt, "build_model", build)
+    with pytest.raises(CheckpointError, match="weights do not fit the config"):
+        ckpt.load_checkpoint(copy)
