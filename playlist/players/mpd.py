@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from mpd import CommandError, ConnectionError as MpdConnectionError, MPDClient
+from mpd import CommandError, ConnectionError as MpdConnectionError, MPDClient, ProtocolError
 
 from myna_rpe.errors import MynaError
 from myna_rpe.fileio import expand_user
@@ -94,6 +94,10 @@ def mpd_errors(address: MpdAddress) -> Iterator[None]:
             raise MpdError(f"MPD at {address} refused a command: {_ack_message(text)}",
                            fix="give the password with --password or MPD_HOST=password@host") from None
         raise MpdError(f"MPD at {address} refused a command: {_ack_message(text)}") from None
+    except (ProtocolError, UnicodeDecodeError) as exc:  # another server on that port (HTTP, SSH...)
+        raise MpdError(f"what answers at {address} is not MPD ({str(exc)[:80]})",
+                       fix="point --host/--port (or MPD_HOST/MPD_PORT) at MPD (its port is 6600 unless "
+                           "mpd.conf says otherwise)") from None
     except (MpdConnectionError, OSError) as exc:
         why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise MpdError(f"cannot talk to MPD at {address} ({why})",
