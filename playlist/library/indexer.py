@@ -25,7 +25,6 @@ One run, under the store's lock:
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import random
 import time
@@ -49,7 +48,7 @@ from playlist.library.scan import FileStat, Skipped, content_hash, walk_library
 from playlist.library.store import LibraryStore, TrackInfo, default_db_dir
 from playlist.library.tags import Tags, read_tags
 from playlist.library.vector_index import IndexSpec
-from playlist.library.worker_guard import init_worker
+from playlist.library.worker_guard import started_pool
 
 if TYPE_CHECKING:  # torch is imported only when something needs embedding
     import torch
@@ -417,10 +416,8 @@ class _Decoder:
         self.pool: ProcessPoolExecutor | None = None
 
     def _new_pool(self) -> None:
-        if self.workers > 0:
-            ctx = multiprocessing.get_context("spawn")  # no fork of a process running torch threads
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=init_worker,
-                                            initargs=(os.getpid(),))
+        if self.workers > 0:  # spawned: no fork of a process running torch threads
+            self.pool = started_pool(self.workers)
 
     def submit(self, batch: list[_Job]) -> list[Future] | None:
         if self.workers == 0:

@@ -15,17 +15,42 @@ Step 2 after step 1 leaves no gap. This module imports nothing heavy (torch come
 the guard), so a worker gets here as early as the spawn bootstrap allows. PR_SET_PDEATHSIG
 fires when the *thread* that started the worker ends; the indexer starts its pools from
 its main thread.
+
+A Ctrl-C reaches every process of the terminal's group, workers still importing included,
+which would each print a KeyboardInterrupt traceback. `started_pool` starts every worker
+while the main process ignores SIGINT: a process that starts with SIGINT ignored keeps it
+ignored (Python installs its KeyboardInterrupt handler only over the default), so a worker
+never reacts to Ctrl-C at all; the main process handles it. (A Ctrl-C during the few
+milliseconds the workers take to start is not seen; press it again.)
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 _PR_SET_PDEATHSIG = 1
+
+
+def started_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of `workers` spawned processes guarded by `init_worker`, all of them started, with
+    SIGINT ignored from their first instruction (see the module docstring)."""
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=init_worker, initargs=(os.getpid(),))
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        for _ in range(workers):  # no worker is idle yet, so each submit starts one
+            pool.submit(int)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+    return pool
 
 
 def init_worker(parent_pid: int) -> None:
