@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from cli.console import err_console, styled
+from cli.console import err_console, show_library_warnings, styled
 
 app = typer.Typer(
     name="myna",
@@ -38,6 +38,7 @@ def _register() -> None:
 
 
 def main() -> None:
+    show_library_warnings()
     _register()
     try:
         _run()

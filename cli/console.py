@@ -11,6 +11,7 @@ a string.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rich.console import Console
@@ -26,23 +27,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from myna_rpe.text import VisibleLogHandler, visible
 
-
-def visible(text: object) -> str:
-    """`text` as it may reach a terminal: printable characters as they are; line breaks,
-    escape sequences and other control or format characters as Python-style escapes
-    (`\\n`, `\\x1b`, `\\u202e`); a byte of a file name that is not UTF-8 as `\\xff`."""
-    text = str(text)
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
-
-
-def _escape(ch: str) -> str:
-    code = ord(ch)
-    if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for an undecodable byte
-        return f"\\x{code - 0xDC00:02x}"
-    return ch.encode("unicode_escape").decode("ascii")
 
 
 def styled(*parts: str | tuple[str, str]) -> Text:
@@ -63,6 +49,18 @@ class UserTextConsole(Console):
 
 console = UserTextConsole()
 err_console = UserTextConsole(stderr=True)
+
+
+def show_library_warnings() -> None:
+    """The library's log warnings (a file decoded up to where it was cut...) as yellow lines on
+    `err_console`, shown with `visible`, instead of Python's raw last-resort output."""
+    handler = VisibleLogHandler(lambda line: err_console.print(line, style="yellow", highlight=False,
+                                                               soft_wrap=True))
+    for name in ("myna_rpe", "playlist"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, VisibleLogHandler) for h in logger.handlers):
+            logger.addHandler(handler)
+        logger.propagate = False
 
 
 class DescriptionColumn(ProgressColumn):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import typer
 
-from cli.console import visible
+from myna_rpe.text import visible
 
 # The most tracks one command may list, add or generate, and the largest batches: every
 # count option has a bound, so no value can make a command allocate without limit.

@@ -26,6 +26,7 @@ milliseconds the workers take to start is not seen; press it again.)
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -57,6 +58,11 @@ def init_worker(parent_pid: int) -> None:
     """The decode pool's initializer: die with the parent, leave Ctrl-C to it, one torch thread."""
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    from myna_rpe.text import VisibleLogHandler
+
+    decoder_log = logging.getLogger("myna_rpe")  # a damaged file's name in a warning, shown safely
+    decoder_log.addHandler(VisibleLogHandler(lambda line: print(line, file=sys.stderr, flush=True)))
+    decoder_log.propagate = False
     import torch
 
     torch.set_num_threads(1)  # parallelism comes from the worker count

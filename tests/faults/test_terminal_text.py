@@ -76,3 +76,27 @@ def test_index_errors_list_a_hostile_file_name_visibly(tmp_path: Path, checkpoin
     listed = myna("index", root, "--errors")
     assert listed.returncode == 0 and "\x1b" not in listed.stdout, listed.stdout
     assert "notes [b]x\\x1b[2J.mp3" in listed.stdout, listed.stdout
+
+
+def warn_about(name: str) -> int:
+    """In a decode worker: the warning the decoder logs for a file cut short."""
+    import logging
+
+    logging.getLogger("myna_rpe.audio").warning("%s: stream ends early (%s); using the audio before it", name, "EOF")
+    return 0
+
+
+def test_library_warnings_show_file_names_visibly(capfd) -> None:
+    from cli.console import show_library_warnings
+    from playlist.library.worker_guard import started_pool
+
+    show_library_warnings()
+    warn_about(HOSTILE)
+    pool = started_pool(1)
+    try:
+        pool.submit(warn_about, HOSTILE).result(timeout=120)
+    finally:
+        pool.shutdown()
+    err = capfd.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err, err
+    assert err.count(f"warning: {SHOWN}: stream ends early") == 2, err  # here and in the worker
