@@ -264,3 +264,15 @@ def test_a_body_without_a_length_is_counted_while_it_is_read() -> None:
         asyncio.run(read_body(Request({"type": "http", "method": "POST", "headers": []}, receive)))
     assert refused.value.status_code == 413
     assert next(sent)["more_body"]  # it stopped reading at the bound
+
+
+def test_an_upload_naming_a_fifo_blocks_nothing(served, tmp_path) -> None:
+    import os
+
+    _, _, server = served
+    fifo = tmp_path / "pipe.m3u8"
+    os.mkfifo(fifo)
+    data = base64.b64encode(f"#EXTM3U\n{fifo}\n".encode()).decode()
+    status, _, body = post(server, "/api/resolve", {"name": "up.m3u8", "data": data})
+    assert status == 200 and b"not a regular file" in body, body
+    assert get(server, "/api/library")[0] == 200  # the library's worker is free
