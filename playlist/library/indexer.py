@@ -48,7 +48,7 @@ from playlist.library.scan import FileStat, Skipped, content_hash, walk_library
 from playlist.library.store import LibraryStore, TrackInfo, default_db_dir
 from playlist.library.tags import Tags, read_tags
 from playlist.library.vector_index import IndexSpec
-from playlist.library.worker_guard import started_pool
+from myna_rpe.worker_guard import started_pool
 
 if TYPE_CHECKING:  # torch is imported only when something needs embedding
     import torch

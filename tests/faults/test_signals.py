@@ -91,7 +91,7 @@ def test_signal_leaves_no_process_and_a_rerun_equals_a_clean_run(sig: signal.Sig
 def test_a_ctrl_c_while_workers_start_is_not_theirs(capfd) -> None:
     """Ctrl-C reaches the whole process group: a decode worker still importing its modules
     must neither die of it nor print a KeyboardInterrupt traceback (worker_guard.started_pool)."""
-    from playlist.library.worker_guard import started_pool
+    from myna_rpe.worker_guard import started_pool
 
     pool = started_pool(2)
     try:

@@ -88,7 +88,7 @@ def warn_about(name: str) -> int:
 
 def test_library_warnings_show_file_names_visibly(capfd) -> None:
     from cli.console import show_library_warnings
-    from playlist.library.worker_guard import started_pool
+    from myna_rpe.worker_guard import started_pool
 
     show_library_warnings()
     warn_about(HOSTILE)

@@ -1,7 +1,7 @@
-"""Start-up of the indexer's decode workers: they die with the process that started them,
-however early it dies.
+"""Start-up of worker processes (the indexer's decoders, the training mel cache's): they die
+with the process that started them, however early it dies, and leave Ctrl-C to it.
 
-`init_worker(parent_pid)` is the initializer of the indexer's decode pool. A spawned
+`init_worker(parent_pid)` is the initializer of those pools (`started_pool`). A spawned
 worker first re-imports its modules, and only then runs the initializer; if the parent
 was SIGKILLed in between, nothing would ever tell the worker, which would wait on its
 task queue forever under PID 1. So the initializer
