@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from myna_rpe.errors import LibraryError
-from playlist.library.store_db import StoreDatabase
+from playlist.library.sqlite_guard import damaged
+from playlist.library.store_db import DB_FILENAME, StoreDatabase
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,18 @@ class ModelSets(StoreDatabase):
             return [ModelSet(current, self.get_meta("model_config", dict), self.get_meta("dim", int), None,
                              counts.get(current, 0), True)]
         rows = self._conn.execute("SELECT id, config, dim, added_at FROM models ORDER BY added_at, id")
-        return [ModelSet(r[0], json.loads(r[1]) if r[1] else None, r[2], r[3], counts.get(r[0], 0), r[0] == current)
+        return [ModelSet(r[0], self._config(r[0], r[1]), r[2], r[3], counts.get(r[0], 0), r[0] == current)
                 for r in rows]
+
+    def _config(self, model_id: str, text: str | None) -> dict | None:
+        """A model row's config (a JSON object, or nothing); anything else is damage."""
+        try:
+            config = json.loads(text) if text else None
+        except (TypeError, ValueError, RecursionError):
+            config = []
+        if config is not None and not isinstance(config, dict):
+            raise damaged(self.db_dir / DB_FILENAME, f"model {model_id}'s config is not a JSON object")
+        return config
 
     def resolve_model(self, text: str) -> str:
         """The model id that `text` names: an id or a prefix of exactly one."""

@@ -152,3 +152,11 @@ def test_an_index_whose_vectors_disagree_with_the_store_is_not_trusted(lib, caps
     faiss.write_index(forged, str(path))
     assert path.stat().st_size == len(faiss.serialize_index(index))  # same size: only the checksum tells
     assert _answer(capsys, lib) == clean
+
+
+def test_a_damaged_model_config_is_named_where_it_is_read(lib, capsys) -> None:
+    sql(lib, "UPDATE models SET config = '[1, 2]'")
+    assert_one_line(*run(capsys, lib, "index", "{lib}", "--status"), "the store is damaged",
+                    "config is not a JSON object")
+    code, out = run(capsys, lib, *READERS[0])  # searching does not need it
+    assert code == 0, out
