@@ -276,3 +276,38 @@ def test_an_upload_naming_a_fifo_blocks_nothing(served, tmp_path) -> None:
     status, _, body = post(server, "/api/resolve", {"name": "up.m3u8", "data": data})
     assert status == 200 and b"not a regular file" in body, body
     assert get(server, "/api/library")[0] == 200  # the library's worker is free
+
+
+def test_a_long_map_does_not_hold_up_the_verbs(served, monkeypatch, tmp_path) -> None:
+    import asyncio
+    import threading
+
+    from playlist.web import projection
+    from playlist.web.service import LibraryService, OpRequest
+
+    root, lib, _ = served
+    release = threading.Event()
+    real = projection.project
+
+    def slow(X, method, seed=0):
+        release.wait(60)
+        return real(X, method, seed)
+
+    monkeypatch.setattr(projection, "project", slow)
+    service = LibraryService(root / ".myna")
+    service.maps.folder = tmp_path / "maps"  # compute: nothing cached there
+
+    async def scenario():
+        mapping = asyncio.ensure_future(service.map_xy("tsne"))
+        outcome = await asyncio.wait_for(service.call(service.run, OpRequest(op="extend", ids=[1, 2], n=2)), 60)
+        assert not mapping.done()  # the verb answered while the map was still being computed
+        release.set()
+        xy = await asyncio.wait_for(mapping, 120)
+        return outcome, xy
+
+    try:
+        outcome, xy = asyncio.run(scenario())
+    finally:
+        release.set()
+        service.close()
+    assert outcome.picks and xy.shape == (len(lib.ids), 2)

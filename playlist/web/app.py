@@ -93,7 +93,7 @@ def create_app(service: LibraryService, host: str, port: int, playlist: list[int
     async def map_(request: Request) -> Response:
         method = request.query_params.get("method", "pca")
         try:
-            xy = await service.call(service.map_xy, method)
+            xy = await service.map_xy(method)
         except MynaError as exc:
             return _error(str(exc))
         return JSONResponse({"method": method, "ids": service.ids.tolist(), "xy": xy.round(5).tolist()})
