@@ -34,8 +34,8 @@ def allowed_hosts(host: str, port: int) -> set[str]:
     """The Host headers (`name:port`) a browser sends for this address; for a server bound to
     every interface, the names of this machine (IP addresses are accepted besides)."""
     if host in _EVERYWHERE:
-        names = {"localhost", "127.0.0.1", "::1", socket.gethostname(), socket.getfqdn(),
-                 f"{socket.gethostname()}.local"}
+        host_name = socket.gethostname()  # (not getfqdn: a DNS lookup that can hang without a network)
+        names = {"localhost", "127.0.0.1", "::1", host_name, f"{host_name}.local"}
     else:
         names = {host, *_LOOPBACK.get(host, ())}
     return {f"{_name(n)}:{port}".lower() for n in names if n}
