@@ -138,10 +138,14 @@ def read_playlist(path: str | Path) -> M3U:
 
 
 def _read_regular(path: Path, budget: _Budget) -> bytes:
-    """The bytes of `path` if it is a regular file within the budget; opened without blocking,
-    and checked after opening (so a file swapped for a FIFO between a check and the open is
+    """The bytes of `path` if it is a regular file within the budget. Anything else is refused
+    before it is opened (opening a device can have effects of its own); the file is opened
+    without blocking and checked again after opening (so one swapped for a FIFO in between is
     still refused)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path):
+            raise PlaylistError("not a regular file (a named pipe, socket or device); it is never read", path,
+                                "pass an .m3u or .m3u8 file")
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise PlaylistError("playlist not found", path, "check the path") from None

@@ -118,3 +118,11 @@ def test_file_names_cannot_forge_playlist_lines(tmp_path: Path, absolute: bool) 
     again = read_playlist(out)
     assert again.warnings == []
     assert [e.path for e in again.entries] == [(folder / name).resolve() for name in [*FORGING_NAMES, "plain.mp3"]]
+
+
+def test_a_device_is_refused_without_being_opened(monkeypatch) -> None:
+    opened = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: opened.append(path) or real_open(path, *a, **k))
+    error = read_within(Path("/dev/null"))["error"]
+    assert "not a regular file" in str(error) and opened == []
