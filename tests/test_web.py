@@ -311,3 +311,10 @@ def test_a_long_map_does_not_hold_up_the_verbs(served, monkeypatch, tmp_path) ->
         release.set()
         service.close()
     assert outcome.picks and xy.shape == (len(lib.ids), 2)
+
+
+def test_a_host_that_is_not_this_machine_says_so(served, capsys) -> None:
+    root, _, _ = served
+    for host in ("999.1.1.1", "192.0.2.1"):  # no address at all; a documentation address, not ours
+        code, out = myna(capsys, "serve", str(root), "--host", host, "--port", "0")
+        assert code == 1 and "give --host an address of this machine" in out and "Traceback" not in out, out
