@@ -52,7 +52,7 @@ from playlist.library.indexer import (
     IndexReport,
     index_library,
 )
-from playlist.library.worker_guard import init_worker
+from myna_rpe.worker_guard import init_worker
 from playlist.library.scan import content_hash, full_hash, walk_library
 from playlist.library.store import l2_normalise
 from playlist.library.vector_index import IndexSpec, build_index, configure_search, search

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from cli.console import err_console
+from cli.console import err_console, show_library_warnings, styled
 
 app = typer.Typer(
     name="myna",
@@ -38,6 +38,7 @@ def _register() -> None:
 
 
 def main() -> None:
+    show_library_warnings()
     _register()
     try:
         _run()
@@ -48,22 +49,20 @@ def main() -> None:
 
 
 def _run() -> None:
-    from rich.markup import escape
-
     from myna_rpe.errors import MynaError
 
     try:
         rc = app(standalone_mode=False)
     except MynaError as exc:
-        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err_console.print(styled(("error:", "red"), f" {exc}"), highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/yellow]")
+        err_console.print("interrupted", style="yellow")
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
-        err_console.print("[yellow]aborted[/yellow]")
+        err_console.print("aborted", style="yellow")
         sys.exit(1)
     except typer.exceptions.TyperException as exc:  # usage errors (bad option, missing argument)
         show = getattr(exc, "show", None)
@@ -72,7 +71,7 @@ def _run() -> None:
         show()
         sys.exit(getattr(exc, "exit_code", 2))
     if rc == 130:  # typer turns Ctrl-C inside a command into a return value
-        err_console.print("[yellow]interrupted[/yellow]")
+        err_console.print("interrupted", style="yellow")
     if isinstance(rc, int) and rc:
         sys.exit(rc)
 

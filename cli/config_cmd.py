@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from cli.app import app
-from cli.console import console
+from cli.console import console, styled
 
 
 @app.command("config")
@@ -41,14 +41,14 @@ def config_cmd(
         set_default_library(value)
         console.print(f"{DEFAULT_LIBRARY} = {default_library()}", highlight=False)
         if store_of(value) is None:
-            console.print(f"[yellow]no library store there yet; run `myna index {value}`[/yellow]", highlight=False)
+            console.print(f"no library store there yet; run `myna index {value}`", style="yellow", highlight=False)
         return
     table = Table(title=f"settings ({config_path()})", show_header=False)
     library = default_library()
     if library is None:
         shown = "not set"
     else:
-        shown = f"{library}" + ("" if store_of(library) else "  [yellow](no store there)[/yellow]")
+        shown = styled(str(library), *(() if store_of(library) else (("  (no store there)", "yellow"),)))
     table.add_row(DEFAULT_LIBRARY, shown)
     table.add_row("subsonic", _subsonic_sign_in())
     console.print(table)
@@ -56,8 +56,6 @@ def config_cmd(
 
 def _subsonic_sign_in() -> str:
     """The stored Subsonic sign-in, its secret never shown (`myna subsonic login` sets it)."""
-    from rich.markup import escape
-
     from playlist.subsonic.credentials import login_path, stored_login
 
     login = stored_login()
@@ -65,4 +63,4 @@ def _subsonic_sign_in() -> str:
         return "not signed in (`myna subsonic login --server URL --user NAME`)"
     who = f"{login['user']} at " if login.get("user") else ""
     secret = "API key" if login.get("api_key") else "password"
-    return escape(f"{who}{login.get('url', '?')} ({secret} stored in {login_path()}, mode 600)")
+    return f"{who}{login.get('url', '?')} ({secret} stored in {login_path()}, mode 600)"

@@ -1,6 +1,18 @@
-"""Shared rich consoles and progress bars, so every command looks the same."""
+"""Shared rich consoles and progress bars, so every command looks the same; the one output
+layer for text from users' files, tags and servers.
+
+Every string printed through `console` / `err_console` (a line, a table cell, a title, a
+progress description) is shown exactly: never read as rich markup or emoji codes
+(`Song [live].mp3` prints as itself), and with control and format characters made visible
+as escapes (`visible`), so a file name cannot move the cursor, clear the screen or set the
+window title. Style comes from `style=` or from `styled(...)` pieces, never from markup in
+a string.
+"""
 
 from __future__ import annotations
+
+import logging
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -15,8 +27,47 @@ from rich.progress import (
 )
 from rich.text import Text
 
-console = Console()
-err_console = Console(stderr=True)
+from myna_rpe.text import VisibleLogHandler, visible
+
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """One line of pieces, each text or (text, style), every piece shown with `visible`."""
+    return Text.assemble(*((visible(p), "") if isinstance(p, str) else (visible(p[0]), p[1]) for p in parts))
+
+
+class UserTextConsole(Console):
+    """A console for which every string is user text: no markup, no emoji codes, `visible`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(markup=False, emoji=False, **kwargs)
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        kwargs["markup"] = kwargs["emoji"] = False
+        return super().render_str(visible(text), **kwargs)
+
+
+console = UserTextConsole()
+err_console = UserTextConsole(stderr=True)
+
+
+def show_library_warnings() -> None:
+    """The library's log warnings (a file decoded up to where it was cut...) as yellow lines on
+    `err_console`, shown with `visible`, instead of Python's raw last-resort output."""
+    handler = VisibleLogHandler(lambda line: err_console.print(line, style="yellow", highlight=False,
+                                                               soft_wrap=True))
+    for name in ("myna_rpe", "playlist"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, VisibleLogHandler) for h in logger.handlers):
+            logger.addHandler(handler)
+        logger.propagate = False
+
+
+class DescriptionColumn(ProgressColumn):
+    """A task's description in bold, shown with `visible` (it may name a user's file)."""
+
+    def render(self, task: Task) -> Text:
+        return Text(visible(task.description), style="bold")
 
 
 class RateColumn(ProgressColumn):
@@ -34,7 +85,7 @@ class RateColumn(ProgressColumn):
 def progress(unit: str = "items", *extra: ProgressColumn) -> Progress:
     """A progress bar with count, rate and ETA on stderr. Use as a context manager."""
     return Progress(
-        TextColumn("[bold]{task.description}"),
+        DescriptionColumn(),
         BarColumn(),
         MofNCompleteColumn(),
         RateColumn(unit),

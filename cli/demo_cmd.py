@@ -16,7 +16,8 @@ from pathlib import Path
 import typer
 
 from cli.app import app
-from cli.console import console
+from cli.console import console, styled
+from cli.values import MAX_TRACKS
 
 
 def _myna_command() -> str:
@@ -29,14 +30,14 @@ def _myna_command() -> str:
 
 
 def _run(args: list[str]) -> None:
-    console.rule(f"[bold]$ myna {shlex.join(args)}")
+    console.rule(styled((f"$ myna {shlex.join(args)}", "bold")))
     app(args, standalone_mode=False)
 
 
 @app.command()
 def demo(
     folder: Path = typer.Option(Path("myna-demo"), "--dir", help="Where the demo library and playlists go."),
-    tracks: int = typer.Option(48, min=8, help="How many synthetic songs to generate."),
+    tracks: int = typer.Option(48, min=8, max=MAX_TRACKS, help="How many synthetic songs to generate."),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c", help="Encoder checkpoint; default: the bundled model."),
     seed: int = typer.Option(0, help="Seed of the generated library."),
 ) -> None:
@@ -48,7 +49,7 @@ def demo(
     library = folder / "library"
     have_songs = library.exists() and any(p.suffix in AUDIO_EXTENSIONS for p in library.rglob("*"))
     if not have_songs:
-        console.rule("[bold]generating a library of synthetic songs")
+        console.rule(styled(("generating a library of synthetic songs", "bold")))
         with console.status(f"writing {tracks} songs to {library}"):
             make_library(library, tracks, seed=seed, duration=(20.0, 45.0))
     ckpt = ["--checkpoint", str(checkpoint)] if checkpoint else []
@@ -70,6 +71,7 @@ def demo(
     _run(["playlist", "extend", str(seed_list), "--n", "6", "--out", str(extended), *db])
     plot = folder / "map.png"
     _run(["playlist", "plot", str(seed_list), "--added", str(extended), "--out", str(plot), *db])
-    console.rule("[bold green]done")
-    console.print(f"extended playlist: {extended}\nmap of the library: {plot}")
+    console.rule(styled(("done", "bold green")))
+    console.print(f"extended playlist: {extended}")
+    console.print(f"map of the library: {plot}")
     console.print(f"try: {_myna_command()} similar {shlex.quote(str(songs[0]))} --n 5 --db {library / '.myna'}")

@@ -12,6 +12,7 @@ from rich.table import Table
 from cli.app import app
 from cli.console import console, err_console, progress
 from cli.token_budget import BUDGET, DRAWS, SPREAD, token_budget
+from cli.values import MAX_BATCH, MAX_TRACKS
 
 _ERRORS_SHOWN = 10
 
@@ -48,8 +49,8 @@ def embed_catalog_cmd(
                                            help="Encoder checkpoint folder (readable by every node); default: the bundled model."),
     workers: int | None = typer.Option(None, "--workers", min=1,
                                        help="Model actors; default: one per GPU, else one per two CPUs."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Tracks per actor call."),
-    shard_rows: int = typer.Option(1000, "--shard-rows", min=1, help="Tracks per Parquet shard."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, max=MAX_BATCH, help="Tracks per actor call."),
+    shard_rows: int = typer.Option(1000, "--shard-rows", min=1, max=100 * MAX_TRACKS, help="Tracks per Parquet shard."),
     budget: str = BUDGET,
     draws: int = DRAWS,
     spread: str = SPREAD,
@@ -82,7 +83,7 @@ def embed_catalog_cmd(
     if report.errors:
         shown = "; ".join(f"{path}: {message}" for path, message in report.errors[:_ERRORS_SHOWN])
         more = f" (and {len(report.errors) - _ERRORS_SHOWN} more)" if len(report.errors) > _ERRORS_SHOWN else ""
-        err_console.print(f"[yellow]{report.failed} file(s) could not be embedded{more}: {shown}[/yellow]",
+        err_console.print(f"{report.failed} file(s) could not be embedded{more}: {shown}", style="yellow",
                           highlight=False, soft_wrap=True)
 
 
@@ -102,6 +103,6 @@ def print_import(library: Path, db_dir: Path, shard_dir: Path, spec=None) -> Non
     table.add_row("time", f"{report.seconds:.1f} s")
     console.print(table)
     if report.not_in_catalogue:
-        err_console.print(f"[yellow]{report.not_in_catalogue} file(s) of the library have no vector from the "
-                          f"catalogue: `myna index {library}` embeds them (or lists why it cannot)[/yellow]",
+        err_console.print(f"{report.not_in_catalogue} file(s) of the library have no vector from the "
+                          f"catalogue: `myna index {library}` embeds them (or lists why it cannot)", style="yellow",
                           highlight=False)

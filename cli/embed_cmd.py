@@ -31,6 +31,7 @@ def embed(
 ) -> None:
     """Embed audio files and print a summary (or save them with --out)."""
     from myna_rpe.embed import Embedder
+    from myna_rpe.fileio import atomic_write
 
     if out is not None:
         output_file("--out", out, (".npy",), files)
@@ -44,7 +45,8 @@ def embed(
             bar.advance(task)
     matrix = np.stack(vectors).astype(np.float32)
     if out is not None:
-        np.save(out, matrix)
+        with atomic_write(out) as fh:
+            np.save(fh, matrix)
         console.print(f"wrote {matrix.shape[0]} × {matrix.shape[1]} embeddings to {out}")
     table = Table(title=f"embeddings (model {embedder.model_id}, {embedder.budget.describe()})")
     table.add_column("file")

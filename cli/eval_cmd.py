@@ -10,9 +10,10 @@ import typer
 from rich.table import Table
 
 from cli.app import app
-from cli.console import console, err_console, progress
+from cli.console import console, err_console, progress, styled
 from cli.token_budget import BUDGET, DRAWS, SPREAD, token_budget
-from cli.values import number
+from cli.values import device as device_option
+from cli.values import folder_to_create, number, output_file
 
 _CHOICES = ("gtzan", "giantsteps", "emomusic", "mtat", "nsynth", "tinysol", "all", "pyjama")
 _PROBES = ("linear", "mlp", "mlp2")
@@ -68,8 +69,8 @@ def eval_command(
                                                              "e.g. 20,10,0 (probe trained on clean audio)."),
     noise_kind: str = typer.Option("white,pink", help="Noise for --noise-snr: white, pink or both."),
     plot: Path | None = typer.Option(None, "--plot", help="Also draw the results as a PNG (score vs probe size, fraction, SNR)."),
-    seed: int = typer.Option(0, help="Seed for the probes, the random model, label draws and noise."),
-    device: str = typer.Option("cpu", help="Torch device for the encoder and the MLP probes (cpu, cuda, ...)."),
+    seed: int = typer.Option(0, min=0, max=2**32 - 1, help="Seed for the probes, the random model, label draws and noise."),
+    device: str = typer.Option("cpu", callback=device_option, help="Torch device for the encoder and the MLP probes (cpu, cuda, ...)."),
     annotations: Path | None = typer.Option(None, "--annotations", help="pyjama: the dataset's .pyjama file."),
     audio: Path | None = typer.Option(None, "--audio", help="pyjama: the dataset's .hdf5 audio file."),
     field: str | None = typer.Option(None, "--field", help="pyjama: the annotation to probe (tag, genre, artist, ...)."),
@@ -84,8 +85,10 @@ def eval_command(
         raise typer.BadParameter(f"{protocol!r}; choose budget, whole or chunks", param_hint="--protocol")
     if grid not in ("default", "quick"):
         raise typer.BadParameter(f"{grid!r}; choose default or quick", param_hint="--grid")
-    if plot is not None and plot.suffix.lower() != ".png":
-        raise typer.BadParameter(f"{plot}; the plot is a PNG, name it *.png", param_hint="--plot")
+    output_file("--out", out, (".json",))
+    if plot is not None:
+        output_file("--plot", plot, (".png",), inputs=(out,))
+    folder_to_create("--cache-dir", cache_dir)
     chosen = None if baselines == "auto" else () if baselines == "none" else _names("--baselines", baselines, _BASELINES)
     if plot is not None and chosen is not None:
         # the figures always carry MFCC and the untrained encoder as references
@@ -135,9 +138,10 @@ def eval_command(
         console.print(noise_table(report))
     for name, result in report["datasets"].items():
         for note in result["notes"]:
-            err_console.print(f"[yellow]{name}:[/yellow] {note}", highlight=False)
+            err_console.print(styled((f"{name}:", "yellow"), f" {note}"), highlight=False)
         if result["failed_tracks"]:
-            err_console.print(f"[yellow]{name}:[/yellow] {len(result['failed_tracks'])} track(s) could not be decoded and were skipped (listed in {out})")
+            err_console.print(styled((f"{name}:", "yellow"), f" {len(result['failed_tracks'])} track(s) could not be "
+                                     f"decoded and were skipped (listed in {out})"), highlight=False)
     console.print(f"wrote {out}")
     if plot is not None:
         from myna_rpe.evaluation.plots import plot_report

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from cli.console import console, err_console, progress
+from cli.console import console, err_console, progress, styled
 
 _TASKS = ("multiclass", "multilabel", "regression")
 
@@ -61,6 +61,6 @@ def eval_pyjama(annotations: Path | None, audio: Path | None, field: str | None,
     write_report(report, out)
     console.print(results_table(report))
     for note in result["notes"]:
-        err_console.print(f"[yellow]{dataset.name}:[/yellow] {note}", highlight=False)
+        err_console.print(styled((f"{dataset.name}:", "yellow"), f" {note}"), highlight=False)
     console.print(f"{dataset.name}: {dataset.task}, split: {dataset.split_source}")
     console.print(f"wrote {out}")

@@ -14,6 +14,9 @@ from rich.table import Table
 from cli.app import app
 from cli.console import console, err_console, progress
 from cli.token_budget import BUDGET, DRAWS, SPREAD, token_budget
+from cli.values import MAX_BATCH, MAX_TRACKS, folder_to_create
+from cli.values import device as device_option
+from myna_rpe.fileio import expand_user
 
 
 class IndexType(str, Enum):
@@ -51,6 +54,7 @@ def _db_dir(library: Path | None, db: Path | None, tracks: tuple[Path, ...] = ()
     from playlist.library.locate_store import locate_store
     from playlist.library.store import default_db_dir
 
+    folder_to_create("--db", db)
     if db is None and library is not None:
         return default_db_dir(library)
     return locate_store(db, entries=tracks)
@@ -68,7 +72,7 @@ def index_cmd(
     index_type: IndexType | None = typer.Option(None, "--index-type",
                                                 help="flat (exact, default), hnsw or ivf (approximate, large libraries)."),
     workers: int | None = typer.Option(None, "--workers", min=0, help="Decoding processes (0 = decode inline); default: a quarter of the cores, at least 1."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Tracks per forward pass and per commit."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, max=MAX_BATCH, help="Tracks per forward pass and per commit."),
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Try again files that failed before."),
     model: str | None = typer.Option(None, "--model", help="With --status or --rebuild-index: that model's set "
                                                            "(an id or its prefix); default: the current model."),
@@ -76,7 +80,7 @@ def index_cmd(
                                                                      "(an id or its prefix); index nothing."),
     import_dir: Path | None = typer.Option(None, "--import", help="Merge the Parquet shards of `myna embed-catalog` "
                                                                 "(fingerprints and model checked); embed nothing."),
-    device: str = typer.Option("cpu", "--device", help="torch device for the encoder."),
+    device: str = typer.Option("cpu", "--device", callback=device_option, help="torch device for the encoder."),
     budget: str = BUDGET,
     draws: int = DRAWS,
     spread: str = SPREAD,
@@ -145,8 +149,8 @@ def index_cmd(
     console.print(table)
     problems = report.failed + report.known_errors + len(report.skipped)
     if problems:
-        err_console.print(f"[yellow]{problems} file(s) could not be indexed; "
-                          f"see `myna index {library} --errors`[/yellow]")
+        err_console.print(f"{problems} file(s) could not be indexed; see `myna index {library} --errors`",
+                          style="yellow", highlight=False)
     _remember_default(library.resolve() if db is None else db_dir.resolve())
 
 
@@ -160,7 +164,7 @@ def _remember_default(folder: Path) -> None:
             return
         set_default_library(folder)
     except ConfigError as exc:
-        err_console.print(f"[yellow]warning: could not remember the default library: {exc}[/yellow]", highlight=False)
+        err_console.print(f"warning: could not remember the default library: {exc}", style="yellow", highlight=False)
         return
     console.print(f"remembered {folder} as the default library, used for playlists kept outside it "
                   f"(`myna config` shows and changes it)", highlight=False)
@@ -174,7 +178,7 @@ def _print_status(db_dir: Path, model: str | None) -> None:
     with LibraryStore.open(db_dir, readonly=True, model=model) as store:
         spec = stored_spec(store)
         sets = store.models()
-        last = store.get_meta("last_run") or {}
+        last = store.get_meta("last_run", dict) or {}
         table = Table(title=f"library {store.root}", show_header=False)
         sizes = sum(p.stat().st_size for p in db_dir.glob(DB_FILENAME + "*"))
         index_file = index_path(store)
@@ -190,19 +194,22 @@ def _print_status(db_dir: Path, model: str | None) -> None:
             ("size", (f"store {sizes / 2**20:.1f} MiB, index "
                       f"{index_file.stat().st_size / 2**20 if index_file.exists() else 0:.1f} MiB")),
         ]
-        if last:
-            ago = time.time() - last["finished_at"]
-            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["finished_at"]))
-            rows.append(("last run", (f"{when} ({ago / 3600:.1f} h ago), {last['seconds']:.1f} s: "
-                                      f"{last['embedded']} embedded, {last['moved']} moved, "
-                                      f"{last['removed']} removed, {last['failed']} failed")))
-        else:
-            rows.append(("last run", "never finished"))
+        rows.append(("last run", _last_run_label(last) if last else "never finished"))
         for name, value in rows:
             table.add_row(name, value)
     console.print(table)
     if len(sets) > 1:
         _print_model_sets(sets)
+
+
+def _last_run_label(last: dict) -> str:
+    try:
+        ago = time.time() - last["finished_at"]
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["finished_at"]))
+        return (f"{when} ({ago / 3600:.1f} h ago), {last['seconds']:.1f} s: {last['embedded']} embedded, "
+                f"{last['moved']} moved, {last['removed']} removed, {last['failed']} failed")
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        return "unreadable (the next `myna index` records it again)"
 
 
 def _index_label(store, spec, fresh: bool) -> str:
@@ -260,7 +267,7 @@ def _print_errors(db_dir: Path) -> None:
 def similar_cmd(
     track: str = typer.Argument(..., help="A file path (in the library or not), or a substring of "
                                           "\"artist - title\" or of the path.", show_default=False),
-    n: int = typer.Option(10, "--n", "-n", min=1, help="How many similar tracks."),
+    n: int = typer.Option(10, "--n", "-n", min=1, max=MAX_TRACKS, help="How many similar tracks."),
     library: Path | None = typer.Option(None, "--library", "-l", help="Library folder (default: found from the path, "
                                                                       "the current folder or the default library)."),
     db: Path | None = typer.Option(None, "--db", help="Store folder; default LIBRARY/.myna."),
@@ -269,7 +276,7 @@ def similar_cmd(
     checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c",
                                            help="For a file outside the library: the checkpoint of the library's "
                                                 "model, to embed it (default: the bundled model)."),
-    device: str = typer.Option("cpu", "--device", help="torch device, for a file outside the library."),
+    device: str = typer.Option("cpu", "--device", callback=device_option, help="torch device, for a file outside the library."),
 ) -> None:
     """The tracks of the library closest to TRACK (cosine similarity of embeddings).
 
@@ -278,7 +285,7 @@ def similar_cmd(
     from playlist.library import Library
     from playlist.library.outside import embed_outside, is_outside
 
-    path = Path(track).expanduser()
+    path = expand_user(track)
     with Library.open(_db_dir(library, db, (path,) if path.exists() else ()), model=model) as lib:
         if is_outside(lib.store, path):
             results = lib.nearest(embed_outside(lib.store, path, checkpoint, device), n)

@@ -24,7 +24,7 @@ from cli.playlist_cmd import (
     _rules,
     _tolerance,
 )
-from cli.values import existing_folder, number
+from cli.values import MAX_TRACKS, existing_folder, number
 
 mpd_app = typer.Typer(help="Auto-DJ for MPD: extend its queue, keep it playing, bridge to a playlist.",
                       no_args_is_help=True)
@@ -36,7 +36,7 @@ PasswordOption = typer.Option(None, "--password", help="MPD password (default: t
 MusicDirOption = typer.Option(None, "--music-dir", help="MPD's music_directory (default: asked from MPD on a "
                                                         "local socket, else read from its mpd.conf).")
 ConfOption = typer.Option(None, "--mpd-conf", help="MPD config file to read music_directory from.")
-WindowOption = typer.Option(0, "--window", min=0, help="Use only the last N indexed queue tracks as the "
+WindowOption = typer.Option(0, "--window", min=0, max=MAX_TRACKS, help="Use only the last N indexed queue tracks as the "
                                                        "playlist (0: the whole queue).")
 
 
@@ -94,7 +94,7 @@ def _report(result, title: str) -> None:
 
 @mpd_app.command("extend")
 def extend_cmd(
-    n: int = typer.Option(20, "--n", "-n", min=1, help="How many songs to add."),
+    n: int = typer.Option(20, "--n", "-n", min=1, max=MAX_TRACKS, help="How many songs to add."),
     strategy: str = typer.Option("hull", "--strategy", help="hull (nearest the hull), centroid, or random."),
     window: int = WindowOption, max_per_artist: int | None = ArtistCap, max_per_album: int | None = AlbumCap,
     seed: int = SeedOption, near: float = NearOption, off_span: float = OffSpanOption,
@@ -115,8 +115,8 @@ def extend_cmd(
 
 @mpd_app.command("radio")
 def radio_cmd(
-    ahead: int = typer.Option(10, "--ahead", min=1, help="Keep this many songs queued after the playing one."),
-    window: int = typer.Option(20, "--window", min=0, help="Continue the hull of the last N indexed queue "
+    ahead: int = typer.Option(10, "--ahead", min=1, max=MAX_TRACKS, help="Keep this many songs queued after the playing one."),
+    window: int = typer.Option(20, "--window", min=0, max=MAX_TRACKS, help="Continue the hull of the last N indexed queue "
                                                            "tracks (0: the whole queue)."),
     max_per_artist: int | None = ArtistCap, max_per_album: int | None = AlbumCap, seed: int = SeedOption,
     near: float = NearOption, off_span: float = OffSpanOption,
@@ -137,7 +137,7 @@ def radio_cmd(
 @mpd_app.command("transition")
 def transition_cmd(
     target: str = typer.Argument(..., help="An MPD stored playlist's name, or an m3u/m3u8 file."),
-    n: int = typer.Option(15, "--n", "-n", min=1, help="Bridge length."),
+    n: int = typer.Option(15, "--n", "-n", min=1, max=MAX_TRACKS, help="Bridge length."),
     smoothness: float = typer.Option(1.0, "--smoothness", callback=number(min=0),
                                      help="Weight of the step-size penalty."),
     then_target: bool = typer.Option(False, "--then-target", help="Also queue the target's songs after the bridge."),

@@ -7,13 +7,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 from rich.table import Table
-from rich.text import Text
 
 from cli.app import app
-from cli.console import console, err_console
-from cli.values import existing_folder, number, output_file
+from cli.console import console, err_console, styled
+from cli.values import MAX_TRACKS, existing_folder, number, output_file
+from cli.values import device as device_option
+from myna_rpe.fileio import expand_user
 
 playlist_app = typer.Typer(
     help="Playlists as regions (convex hulls) of the library's embedding space.",
@@ -79,7 +79,7 @@ def _load(lib, m3u: Path):
         table.add_column("entry")
         table.add_column("reason", style="yellow")
         for line, text, reason in rows:
-            table.add_row(escape(line[1]), escape(text if len(text) <= 100 else text[:99] + "…"), escape(reason))
+            table.add_row((line[1]), (text if len(text) <= 100 else text[:99] + "…"), (reason))
         err_console.print(table)
     if not ids:
         raise PlaylistError("none of the playlist's tracks are in the library index", m3u,
@@ -107,7 +107,7 @@ def _rules(max_per_artist: int | None, max_per_album: int | None):
 def _describe(name: str, hull, n_ids: int) -> None:
     source = {"playlist": "median neighbour distance", "fallback": "library's neighbour distance (one track)",
               "given": "given"}[hull.scale_source]
-    console.print(Text.assemble((name, "bold"), f": {n_ids} tracks, span dimension {hull.rank} of {hull.dim}, "
+    console.print(styled((name, "bold"), f": {n_ids} tracks, span dimension {hull.rank} of {hull.dim}, "
                                 f"scale {hull.scale:.4f} ({source})"))
 
 
@@ -123,9 +123,9 @@ def _print_picks(outcome, title: str) -> None:
     if notes:
         table.add_column("note")
     for k, p in enumerate(outcome.picks, start=1):
-        row = [str(k), escape(p.track.label), f"[{_VERDICT_STYLE[p.verdict.value]}]{p.verdict.value}[/]",
+        row = [str(k), p.track.label, styled((p.verdict.value, _VERDICT_STYLE[p.verdict.value])),
                f"{p.distance:.3f}", f"{p.in_span:.3f}", f"{p.off_span:.3f}"]
-        table.add_row(*row, *([escape(p.note)] if notes else []))
+        table.add_row(*row, *([(p.note)] if notes else []))
     console.print(table)
     if outcome.refused:
         console.print("refused: " + ", ".join(f"{n} × {why}" for why, n in sorted(outcome.refused.items())),
@@ -163,7 +163,7 @@ def _write(out: Path, entries, absolute: bool, dry_run: bool) -> None:
 @playlist_app.command("extend")
 def extend_cmd(
     playlist: Path = typer.Argument(..., help="The m3u/m3u8 playlist to extend."),
-    n: int = typer.Option(20, "--n", "-n", min=1, help="How many tracks to add."),
+    n: int = typer.Option(20, "--n", "-n", min=1, max=MAX_TRACKS, help="How many tracks to add."),
     strategy: str = typer.Option("hull", "--strategy",
                                  help="hull (nearest the hull, inside first), centroid, or random."),
     out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
@@ -198,7 +198,7 @@ def check_cmd(
     checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c",
                                            help="For files outside the library: the checkpoint of the library's "
                                                 "model, to embed them (default: the bundled model)."),
-    device: str = typer.Option("cpu", "--device", help="torch device, for files outside the library."),
+    device: str = typer.Option("cpu", "--device", callback=device_option, help="torch device, for files outside the library."),
 ) -> None:
     """Is each TRACK inside, near or outside the playlist's hull? With normalised distances.
 
@@ -215,7 +215,7 @@ def check_cmd(
         outside: list[tuple[TrackMeta, object]] = []
         order: list[int] = []
         for query in tracks:
-            path = Path(query).expanduser()
+            path = expand_user(query)
             if is_outside(lib.store, path):  # ids below 0 are never a library track's
                 meta = TrackMeta(id=-1 - len(outside), path=path.absolute(), title=f"{path.name} (not in the library)")
                 outside.append((meta, embed_outside(lib.store, path, checkpoint, device)))
@@ -241,7 +241,7 @@ def check_cmd(
 @playlist_app.command("expand")
 def expand_cmd(
     playlist: Path = typer.Argument(..., help="The m3u/m3u8 playlist to grow outward."),
-    n: int = typer.Option(20, "--n", "-n", min=1, help="How many tracks to add."),
+    n: int = typer.Option(20, "--n", "-n", min=1, max=MAX_TRACKS, help="How many tracks to add."),
     margin: float = typer.Option(0.5, "--margin", callback=number(min=0),
                                  help="How far past the boundary to aim, in scales."),
     max_distance: float = typer.Option(2.0, "--max-distance", callback=number(min=0),
@@ -269,7 +269,7 @@ def expand_cmd(
 def transition_cmd(
     a: Path = typer.Argument(..., help="Playlist to start from."),
     b: Path = typer.Argument(..., help="Playlist to arrive at."),
-    n: int = typer.Option(15, "--n", "-n", min=1, help="Bridge length."),
+    n: int = typer.Option(15, "--n", "-n", min=1, max=MAX_TRACKS, help="Bridge length."),
     smoothness: float = typer.Option(1.0, "--smoothness", callback=number(min=0),
                                      help="Weight of the step-size penalty."),
     full: bool = typer.Option(False, "--full", help="Write A, the bridge, then B (default: the bridge only)."),
@@ -296,7 +296,7 @@ def transition_cmd(
 @playlist_app.command("fill")
 def fill_cmd(
     target: Path = typer.Argument(..., help="Playlist whose hull shape to fill."),
-    n: int = typer.Option(30, "--n", "-n", min=1, help="How many tracks."),
+    n: int = typer.Option(30, "--n", "-n", min=1, max=MAX_TRACKS, help="How many tracks."),
     max_distance: float = typer.Option(1.0, "--max-distance", callback=number(min=0),
                                        help="Farthest a track may be from the target hull, in scales."),
     out: Path | None = OutOption, dry_run: bool = DryRunOption, max_per_artist: int | None = ArtistCap,
@@ -324,7 +324,7 @@ def plot_cmd(
     out: Path = typer.Option(Path("map.png"), "--out", "-o", help="Image to write (.png, .svg, .pdf, .jpg, .webp)."),
     added: Path | None = typer.Option(None, "--added", help="A playlist whose extra tracks to highlight "
                                       "(e.g. PLAYLIST.extended.m3u8)."),
-    extend_n: int = typer.Option(0, "--extend", min=0, help="Also compute N extension tracks and highlight them."),
+    extend_n: int = typer.Option(0, "--extend", min=0, max=MAX_TRACKS, help="Also compute N extension tracks and highlight them."),
     seed: int = SeedOption, db: Path | None = DbOption,
     model: str | None = ModelOption,
 ) -> None:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from cli.app import app
-from cli.console import console, err_console, progress
-from cli.values import number
+from cli.console import console, err_console, progress, styled
+from cli.values import existing_folder, number
 
 spotify_app = typer.Typer(
     help="Bring Spotify playlists onto the local library and send local playlists to Spotify.",
@@ -26,7 +27,7 @@ class _SpotipyNotices(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if m := re.search(r"rate/request limit.*?after: (\S+) s", record.getMessage()):
-            err_console.print(f"[yellow]Spotify rate limit: waiting {m.group(1)} s, then retrying[/yellow]")
+            err_console.print(f"Spotify rate limit: waiting {m.group(1)} s, then retrying", style="yellow")
 
 
 def _quiet_spotipy() -> None:
@@ -44,8 +45,8 @@ def _client():
     return SpotifyClient(make_auth_manager())
 
 
-def _mark(matched: bool) -> str:
-    return "[green]✓[/green]" if matched else "[red]✗[/red]"
+def _mark(matched: bool) -> Text:
+    return styled(("✓", "green")) if matched else styled(("✗", "red"))
 
 
 def _label(artist: str | None, title: str | None) -> str:
@@ -65,8 +66,8 @@ def login_cmd(
     manager = make_auth_manager(interactive=True, open_browser=not no_browser)
     sign_in(manager)
     user = SpotifyClient(manager).current_user()
-    console.print(f"signed in as [bold]{user.get('display_name') or user.get('id')}[/bold]; "
-                  f"token saved to {manager.cache_handler.path}", highlight=False)
+    console.print(styled("signed in as ", (str(user.get("display_name") or user.get("id")), "bold"),
+                         f"; token saved to {manager.cache_handler.path}"), highlight=False)
 
 
 @spotify_app.command("logout")
@@ -96,6 +97,7 @@ def import_cmd(
     from playlist.spotify.client import parse_playlist_ref
     from playlist.library.store import LibraryStore
 
+    existing_folder("--db", db)
     playlist_id = parse_playlist_ref(playlist)  # a bad link fails before any work
     with LibraryStore.open(locate_store(db, near=[out.absolute().parent]), readonly=True) as store:
         library = store.tracks()
@@ -114,13 +116,13 @@ def import_cmd(
     for i, row in enumerate(report.rows, 1):
         local = row.match.candidate
         shown = getattr(local, "rel_path", None) or (str(local.path) if local else "")
-        mark = "[yellow]![/yellow]" if row.match.matched and row.remote.unplayable else _mark(row.match.matched)
+        mark = styled(("!", "yellow")) if row.match.matched and row.remote.unplayable else _mark(row.match.matched)
         table.add_row(str(i), mark, _label(row.remote.artist, row.remote.title), shown, row.match.reason)
     console.print(table)
     if greyed := report.unplayable:
         where = ", ".join(f"#{i}" for i in greyed[:10]) + (", …" if len(greyed) > 10 else "")
-        err_console.print(f"[yellow]warning: {len(greyed)} item(s) not playable on Spotify for this account "
-                          f"({where}); local matches are kept and marked ![/yellow]", highlight=False)
+        err_console.print(f"warning: {len(greyed)} item(s) not playable on Spotify for this account "
+                          f"({where}); local matches are kept and marked !", style="yellow", highlight=False)
     written = write_import(report, out)
     console.print(f"matched {len(report.matched)} of {len(report.rows)} items; wrote {written}", highlight=False)
 
@@ -146,6 +148,7 @@ def export_cmd(
     from playlist.spotify.bridge import export_playlist
     from playlist.library.store import LibraryStore
 
+    existing_folder("--db", db)
     entries = read_m3u(m3u)
     db_dir = locate_store(db, entries=[e.path for e in entries if e.path is not None], near=[m3u.absolute().parent],
                           required=False)

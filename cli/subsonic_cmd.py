@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from cli.app import app
@@ -81,7 +80,7 @@ def _session(server, user, db):
     client = _client(server, user)
     with _library(db) as lib:
         links = Links.load(lib.store.db_dir, client.base)
-        console.print(f"{escape(_signed_in(client))}; library {escape(str(lib.store.root))}, "
+        console.print(f"{(_signed_in(client))}; library {(str(lib.store.root))}, "
                       f"{len(links.tracks)} linked songs", style="dim", highlight=False)
         yield ServerSession(client, lib, links)
 
@@ -91,16 +90,16 @@ def _finish(session, written, title: str, what: str, dry_run: bool, replace: boo
     if written.left_out:
         count = len(written.left_out)
         err_console.print(f"{count} song{' is' if count == 1 else 's are'} not linked to indexed tracks and left out "
-                          f"(first: {escape(written.left_out[0].label)})", style="yellow", highlight=False)
+                          f"(first: {(written.left_out[0].label)})", style="yellow", highlight=False)
     _print_picks(written.outcome, title)
     if dry_run:
         console.print(f"dry run: would write {len(written.song_ids)} songs to the playlist "
-                      f"{escape(repr(written.name))}", style="dim", highlight=False)
+                      f"{(repr(written.name))}", style="dim", highlight=False)
         return
     session.write(written, what, replace=replace)
     verb = "replaced the songs of" if written.replaced else "created"
-    console.print(f"{verb} the playlist {escape(repr(written.name))} ({len(written.song_ids)} songs, id "
-                  f"{escape(written.playlist_id)}) on {escape(session.client.base)}", highlight=False)
+    console.print(f"{verb} the playlist {(repr(written.name))} ({len(written.song_ids)} songs, id "
+                  f"{(written.playlist_id)}) on {(session.client.base)}", highlight=False)
 
 
 @subsonic_app.command("login")
@@ -128,7 +127,7 @@ def login_cmd(
     creds = Credentials(server, None if api_key else user, None if api_key else secret, secret if api_key else None)
     client = SubsonicClient(creds).connect()
     path = save_login(creds)
-    console.print(f"{escape(_signed_in(client))}; saved to {escape(str(path))} (mode 600)", highlight=False)
+    console.print(f"{(_signed_in(client))}; saved to {(str(path))} (mode 600)", highlight=False)
 
 
 @subsonic_app.command("logout")
@@ -137,7 +136,7 @@ def logout_cmd() -> None:
     from playlist.subsonic.credentials import forget_login, login_path
 
     console.print(f"{'deleted the' if forget_login() else 'there was no'} stored sign-in "
-                  f"({escape(str(login_path()))})", highlight=False)
+                  f"({(str(login_path()))})", highlight=False)
 
 
 @subsonic_app.command("link")
@@ -173,7 +172,7 @@ def link_cmd(
     client = _client(server, user)
     with _library(db) as lib:
         maps = [PathMap.parse(p) for p in prefix] or [PathMap("", lib.store.root)]
-        console.print(escape(_signed_in(client)), style="dim", highlight=False)
+        console.print((_signed_in(client)), style="dim", highlight=False)
         with progress("songs") as bar:
             task = bar.add_task("reading the server's songs", total=None)
             songs = []
@@ -196,7 +195,7 @@ def link_cmd(
         path = links.save(lib.store.db_dir)
     total = len(links.tracks) + len(links.unlinked)
     how = ", ".join(f"{n} by {m}" for m, n in sorted(links.methods.items()))
-    console.print(f"linked {len(links.tracks)} of {total} songs ({how or 'none'}); saved to {escape(str(path))}",
+    console.print(f"linked {len(links.tracks)} of {total} songs ({how or 'none'}); saved to {(str(path))}",
                   highlight=False)
     if links.unlinked and show:
         count = len(links.unlinked)
@@ -207,7 +206,7 @@ def link_cmd(
         table.add_column("id", style="dim")
         table.add_column("why", style="yellow")
         for song_id, label, reason in links.unlinked[:show]:
-            table.add_row(escape(label), escape(song_id), escape(reason))
+            table.add_row((label), (song_id), (reason))
         err_console.print(table)
     if total and not links.tracks:
         raise LibraryError(f"none of the {total} songs of {client.base} is an indexed track", path=lib.store.root,
@@ -249,7 +248,7 @@ def mix_cmd(
     """Write 'Myna mix: SONG', an instant mix: the song and the N songs that sound nearest it."""
     with _session(server, user, db) as session:
         written = session.mix(song, n, rules=_rules(max_per_artist, max_per_album), seed=seed, name=name)
-        _finish(session, written, f"{len(written.outcome.picks)} songs after {escape(written.source)}",
+        _finish(session, written, f"{len(written.outcome.picks)} songs after {(written.source)}",
                 f"myna subsonic mix of {song!r}", dry_run, replace)
 
 
@@ -269,7 +268,7 @@ def transition_cmd(
     with _session(server, user, db) as session:
         written = session.transition(a, b, n, smoothness=smoothness, rules=_rules(max_per_artist, max_per_album),
                                      full=full, name=name)
-        _finish(session, written, f"bridge {escape(a)} → {escape(b)} (distances to the interpolated hull at t)",
+        _finish(session, written, f"bridge {(a)} → {(b)} (distances to the interpolated hull at t)",
                 f"myna subsonic transition {a!r} → {b!r}", dry_run, replace)
 
 
@@ -287,7 +286,7 @@ def fill_cmd(
     with _session(server, user, db) as session:
         written = session.fill(playlist, n, max_distance=max_distance, rules=_rules(max_per_artist, max_per_album),
                                seed=seed, name=name)
-        _finish(session, written, f"{len(written.outcome.picks)} songs covering {escape(playlist)}",
+        _finish(session, written, f"{len(written.outcome.picks)} songs covering {(playlist)}",
                 f"myna subsonic fill of {playlist!r}", dry_run, replace)
 
 
@@ -341,7 +340,7 @@ def proxy_cmd(
     if host not in ("127.0.0.1", "::1", "localhost"):
         err_console.print(f"listening on {host}: other machines on your network can reach the proxy",
                           style="yellow", highlight=False)
-    console.print(f"proxy for {escape(upstream)} with sonic similarity over {len(catalog.ids)} linked songs; point "
+    console.print(f"proxy for {(upstream)} with sonic similarity over {len(catalog.ids)} linked songs; point "
                   f"clients at {url} (Ctrl-C to stop)", highlight=False, soft_wrap=True)
     # No Server or Date header of its own: the upstream's pass through as they are.
     server = uvicorn.Server(uvicorn.Config(create_proxy_app(SonicProxy(upstream, catalog, links)),

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from cli.app import app
 from cli.console import console, err_console, progress
+from cli.values import folder_to_create
 
 
 class RichReporter:
@@ -29,7 +30,7 @@ class RichReporter:
         self.step_bar = self.step_task = None
 
     def message(self, text: str) -> None:
-        err_console.print(f"[yellow]{text}[/yellow]", highlight=False, soft_wrap=True)
+        err_console.print(text, style="yellow", highlight=False, soft_wrap=True)
 
     def cache_progress(self, done: int, total: int, what: str = "log-mel cache") -> None:
         if total == 0:
@@ -66,16 +67,27 @@ class RichReporter:
 
 
 def _train(config: Path | None, resume: bool, cache_workers: int, **settings: Any) -> None:
+    from myna_rpe.errors import SettingError
     from myna_rpe.training.config import TrainConfig, load_config_file
     from myna_rpe.training.loop import resume_config, train
 
     flags = {k: v for k, v in settings.items() if v is not None}
+    for key in ("out", "cache_dir"):
+        if key in flags:
+            folder_to_create(f"--{key.replace('_', '-')}", Path(flags[key]))
     from_file = load_config_file(config) if config is not None else {}
-    if resume:
-        out = Path(flags.get("out") or from_file.get("out") or TrainConfig.__dataclass_fields__["out"].default)
-        cfg = resume_config(out, from_file, flags, source=config)
-    else:
-        cfg = TrainConfig.from_sources(from_file, flags, source=config)
+    try:
+        if resume:
+            out = Path(flags.get("out") or from_file.get("out") or TrainConfig.__dataclass_fields__["out"].default)
+            cfg = resume_config(out, from_file, flags, source=config)
+        else:
+            cfg = TrainConfig.from_sources(from_file, flags, source=config)
+    except SettingError as exc:
+        flagged = [key for key in exc.keys if key in flags]
+        if not flagged:  # from the config file (or the resumed run's): exit 1, naming it
+            raise
+        raise typer.BadParameter(f"{exc.message} — {exc.fix}",
+                                 param_hint=" / ".join(f"'--{k.replace('_', '-')}'" for k in flagged)) from None
     main = int(os.environ.get("RANK", "0")) == 0
     reporter = RichReporter() if main else None
     try:
@@ -142,7 +154,7 @@ train_command.__signature__ = inspect.Signature(
         ),
         inspect.Parameter(
             "cache_workers", inspect.Parameter.KEYWORD_ONLY, annotation=int,
-            default=typer.Option(0, "--cache-workers", help="Processes decoding audio into the mel cache (0 = this one)."),
+            default=typer.Option(0, "--cache-workers", min=0, max=256, help="Processes decoding audio into the mel cache (0 = this one)."),
         ),
         *_flag_parameters(),
     ]

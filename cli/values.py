@@ -17,6 +17,13 @@ from pathlib import Path
 
 import typer
 
+from myna_rpe.text import visible
+
+# The most tracks one command may list, add or generate, and the largest batches: every
+# count option has a bound, so no value can make a command allocate without limit.
+MAX_TRACKS = 10_000
+MAX_BATCH = 1024
+
 
 def number(min: float | None = None, max: float | None = None,
            above: float | None = None) -> Callable[[float | None], float | None]:
@@ -42,8 +49,42 @@ def existing_folder(flag: str, path: Path | None) -> Path | None:
     """`path` if it is None or a folder; a usage error naming `flag` otherwise."""
     if path is not None and not path.is_dir():
         what = "does not exist" if not path.exists() else "is a file, not a folder"
-        raise typer.BadParameter(f"{path} {what}: give an existing folder", param_hint=flag)
+        raise typer.BadParameter(f"{visible(path)} {what}: give an existing folder", param_hint=flag)
     return path
+
+
+def folder_to_create(flag: str, path: Path | None) -> Path | None:
+    """`path` if it is None, a folder, or a name where a folder can be made (nothing there, and
+    no file on the way to it); a usage error naming `flag` otherwise."""
+    if path is None:
+        return None
+    for part in (path, *path.absolute().parents):
+        if part.exists():
+            if not part.is_dir():
+                where = "is a file" if part == path else f"is under {visible(part)}, a file"
+                raise typer.BadParameter(f"{visible(path)} {where}: give a folder", param_hint=flag)
+            break
+    return path
+
+
+def device(value: str | None) -> str | None:
+    """A callback for `--device`: cpu, cuda, cuda:N or mps, present on this machine (and None)."""
+    if value is None or value in ("cpu", "auto"):
+        return value
+    import torch
+
+    try:
+        chosen = torch.device(value)
+    except RuntimeError:
+        raise typer.BadParameter(f"{visible(value)!r} is not a device: give cpu, cuda, cuda:N or mps") from None
+    if chosen.type == "cuda" and (not torch.cuda.is_available()
+                                  or (chosen.index or 0) >= torch.cuda.device_count()):
+        raise typer.BadParameter(f"{value}: no such CUDA device here: give cpu")
+    if chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise typer.BadParameter(f"{value}: Apple's MPS is not available here: give cpu")
+    if chosen.type not in ("cpu", "cuda", "mps"):
+        raise typer.BadParameter(f"{value}: not a device myna runs on: give cpu, cuda, cuda:N or mps")
+    return value
 
 
 def output_file(flag: str, out: Path, suffixes: Sequence[str], inputs: Sequence[Path] = ()) -> Path:
@@ -51,19 +92,19 @@ def output_file(flag: str, out: Path, suffixes: Sequence[str], inputs: Sequence[
     inputs (writing it would replace what was read). Missing parent folders are created
     when the file is written."""
     if out.is_dir():
-        raise typer.BadParameter(f"{out} is a folder: give a file name", param_hint=flag)
+        raise typer.BadParameter(f"{visible(out)} is a folder: give a file name", param_hint=flag)
     if out.suffix.lower() not in suffixes:
-        raise typer.BadParameter(f"{out}: unknown file type {out.suffix or '(none)'!r}: end the name with "
+        raise typer.BadParameter(f"{visible(out)}: unknown file type {visible(out.suffix) or '(none)'!r}: end the name with "
                                  f"{' or '.join(suffixes)}", param_hint=flag)
     for parent in out.absolute().parents:
         if parent.exists():
             if not parent.is_dir():
-                raise typer.BadParameter(f"{parent} is a file, so {out} cannot be written: choose another "
+                raise typer.BadParameter(f"{visible(parent)} is a file, so {visible(out)} cannot be written: choose another "
                                          "folder", param_hint=flag)
             break
     for source in inputs:
         if _same_file(out, source):
-            raise typer.BadParameter(f"{out} is an input of this command and would be replaced: choose another "
+            raise typer.BadParameter(f"{visible(out)} is an input of this command and would be replaced: choose another "
                                      "name", param_hint=flag)
     return out
 

@@ -45,6 +45,9 @@ _PREROLL_S = 0.5
 _MIN_SEEK_S = 2.0
 
 _FIX_DECODE = "re-encode or replace the file, or remove it from the library"
+# Below this a header's sample rate is no audio anyone records (telephony is 8 kHz): it would
+# make the resampler multiply a small file into gigabytes.
+_MIN_RATE_HZ = 4000
 _FIX_KIND = "remove it from the library, or give it the extension of what it is"
 _FIX_LINK = "point the link at an audio file, or remove it"
 
@@ -66,6 +69,8 @@ FILE_PROBLEMS: dict[str, tuple[str, str]] = {
     "truncated": ("the file ends before any audio (truncated or corrupt)", _FIX_DECODE),
     "undecodable": ("not a decodable audio file (corrupt, truncated or an unsupported format)", _FIX_DECODE),
     "no_audio": ("no audio could be decoded", _FIX_DECODE),
+    "non_finite": ("the audio holds NaN or infinite samples (a damaged floating-point file)", _FIX_DECODE),
+    "low_rate": (f"a sample rate below {_MIN_RATE_HZ} Hz: not audio (a damaged or forged header)", _FIX_DECODE),
 }
 _MAGIC = ((b"%PDF", "pdf"), (b"\x89PNG", "image"), (b"\xff\xd8\xff", "image"), (b"GIF8", "image"))
 
@@ -178,7 +183,10 @@ def _frames(path: Path, container, stream) -> Iterator[av.AudioFrame]:
         except av.FFmpegError:
             bad += 1
             continue
-        yield from frames
+        for frame in frames:
+            if frame.sample_rate < _MIN_RATE_HZ:
+                raise _problem(path, "low_rate")
+            yield frame
     if bad:
         log.warning("%s: skipped %d undecodable packet(s)", path, bad)
 
@@ -204,8 +212,15 @@ def load_audio(
     wave = _load(path, sample_rate, offset, duration, seek=True)
     if wave is None:  # the seek could not be placed on the time line: decode from the start
         wave = _load(path, sample_rate, offset, duration, seek=False)
-    np.clip(wave, -1.0, 1.0, out=wave)  # lossy decoders overshoot slightly
-    return wave
+    return _finite(wave, path)
+
+
+def _finite(wave: np.ndarray, path: str | Path) -> np.ndarray:
+    """`wave` clipped to [-1, 1] (lossy decoders overshoot slightly); an AudioError if any
+    sample is NaN or infinite (a float file can hold them; they would poison every vector)."""
+    if not np.isfinite(wave).all():
+        raise _problem(Path(path), "non_finite")
+    return np.clip(wave, -1.0, 1.0, out=wave)
 
 
 def stream_audio(path: str | Path, sample_rate: int = 16000) -> Iterator[np.ndarray]:
@@ -234,7 +249,7 @@ def _stream(p: Path, container, sample_rate: int) -> Iterator[np.ndarray]:
                 for out in resampler.resample(frame):
                     piece = out.to_ndarray().reshape(-1)
                     got += len(piece)
-                    yield np.clip(piece, -1.0, 1.0, out=np.array(piece, dtype=np.float32))
+                    yield _finite(np.array(piece, dtype=np.float32), p)
         except av.FFmpegError as e:
             raise _decode_error(p, e, "cannot decode") from None
         if not got:

@@ -73,6 +73,21 @@ def _differences(saved: dict[str, Any], given: dict[str, Any], prefix: str = "")
     return out
 
 
+def _check_shapes(cfg: EncoderConfig, shapes: dict[str, tuple[int, ...]], weights: Path) -> None:
+    """The weights' tensor names and shapes against the model `cfg` describes, built on the
+    meta device (no memory): a config that does not fit fails here, however large it is."""
+    with torch.device("meta"):
+        expected = {name: tuple(t.shape) for name, t in build_model(cfg).state_dict().items()}
+    wrong = [f"{name}: {shapes[name]} in the weights, {shape} in the config" for name, shape in expected.items()
+             if name in shapes and shapes[name] != shape]
+    missing, unexpected = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
+    if wrong or missing or unexpected:
+        what = "; ".join(wrong[:2]) or (f"missing {len(missing)}: {', '.join(missing[:3])}; "
+                                        f"unexpected {len(unexpected)}: {', '.join(unexpected[:3])}")
+        raise CheckpointError(f"weights do not fit the config ({what})", weights,
+                              "use the config.json saved with these weights")
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[MynaEncoder, EncoderConfig, dict[str, Any]]:
     """Load (model, config, meta) from a checkpoint folder, its weights/config file, or a hub repo id."""
     path = resolve_checkpoint(path)
@@ -89,24 +104,22 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     try:
         with safe_open(str(weights), "pt") as fh:
             record = (fh.metadata() or {}).get("config")
+            shapes = {name: tuple(fh.get_slice(name).get_shape()) for name in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"unreadable safetensors file ({exc})", weights, "restore the checkpoint from a good copy") from None
+    _check_shapes(cfg, shapes, weights)  # before anything of the config's size is allocated
+    try:
         state = load_file(str(weights), device=str(device))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"unreadable safetensors file ({exc})", weights, "restore the checkpoint from a good copy") from None
     model = build_model(cfg)
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shape mismatch
-        first = str(exc).strip().splitlines()[-1].strip()
-        raise CheckpointError(f"weights do not fit the config ({first})", weights, "use the config.json saved with these weights") from None
-    if missing or unexpected:
-        raise CheckpointError(
-            f"weights do not fit the config (missing {len(missing)}: {', '.join(missing[:3])}; "
-            f"unexpected {len(unexpected)}: {', '.join(unexpected[:3])})",
-            weights,
-            "use the config.json saved with these weights",
-        )
+    model.load_state_dict(state)  # names and shapes were checked above
     if record is not None:  # checkpoints saved before the weights carried their config have none
-        differ = _differences(json.loads(record), cfg.to_dict())
+        try:
+            saved = json.loads(record)
+            differ = _differences(saved, cfg.to_dict()) if isinstance(saved, dict) else ["not a JSON object"]
+        except (ValueError, RecursionError):
+            differ = ["the weights' own record is not JSON"]
         if differ:
             raise CheckpointError(
                 f"config.json disagrees with the config the weights were saved with ({', '.join(differ[:4])})",

@@ -66,7 +66,7 @@ def read_config(path: str | Path) -> tuple[EncoderConfig, dict[str, Any], str]:
         if doc.get("format") != FORMAT:
             raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT!r}")
         cfg = EncoderConfig.from_dict(doc["config"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise CheckpointError(f"config.json is not a valid Myna config ({exc})", config,
                               "restore the config.json saved with the weights, or re-save the checkpoint "
                               "with this version") from None

@@ -25,7 +25,7 @@ from myna_rpe.checkpoint import build_model, load_checkpoint
 from myna_rpe.checkpoint_config import DEFAULT_CHECKPOINT, default_checkpoint, read_config, weights_id
 from myna_rpe.checkpoint_config import model_id as store_model_id
 from myna_rpe.config import EncoderConfig, FrontendConfig
-from myna_rpe.errors import AudioError
+from myna_rpe.errors import AudioError, CheckpointError
 from myna_rpe.model import MynaEncoder
 from myna_rpe.positional import Coords
 
@@ -114,6 +114,8 @@ class Embedder:
     def mels(self, wave: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Log-mel (n_mels, T) of one mono waveform at the model's sample rate."""
         w = torch.as_tensor(np.asarray(wave, dtype=np.float32), device=self.device)
+        if not torch.isfinite(w).all():
+            raise AudioError("the waveform holds NaN or infinite samples", fix="pass finite samples in [-1, 1]")
         with torch.inference_mode():
             return self.frontend(w)[0]
 
@@ -190,13 +192,20 @@ class Embedder:
 
     def embed_batch(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         """(B, dim): each waveform embedded whole, in one forward pass for the batch."""
-        return self.embed_mels([self.mels(w) for w in waves])
+        return self._finite(self.embed_mels([self.mels(w) for w in waves]))
 
     def embed_waveform(self, wave: np.ndarray) -> np.ndarray:
         return self.embed_batch([wave])[0]
 
     def embed_file(self, path: str | Path, offset: float = 0.0, duration: float | None = None) -> np.ndarray:
-        return self.embed_mels([file_log_mel(path, self.config.frontend, offset, duration)[0]])[0]
+        return self._finite(self.embed_mels([file_log_mel(path, self.config.frontend, offset, duration)[0]]))[0]
+
+    def _finite(self, vectors: np.ndarray) -> np.ndarray:
+        """`vectors`, or a CheckpointError: finite audio gave NaN or infinity, so the weights are broken."""
+        if not np.isfinite(vectors).all():
+            raise CheckpointError(f"model {self.model_id} gives non-finite embeddings (NaN or infinity)",
+                                  fix="its weights are damaged: use another checkpoint")
+        return vectors
 
 
 def file_log_mel(path: str | Path, frontend: FrontendConfig, offset: float = 0.0,

@@ -37,6 +37,17 @@ class DatasetError(MynaError):
     """An evaluation or training dataset that is missing or laid out wrongly."""
 
 
+class SettingError(MynaError):
+    """A run setting out of range or not fitting the others; `keys` names the settings at
+    fault, so the CLI can name the flag (a usage error) or the config file that set it."""
+
+    def __init__(self, message: str, path: str | Path | None = None, fix: str | None = None,
+                 keys: tuple[str, ...] = ()):
+        super().__init__(message, path, fix)
+        self.message = message
+        self.keys = keys
+
+
 class LibraryError(MynaError):
     """A problem with the library store or its index (locked, wrong model...)."""
 

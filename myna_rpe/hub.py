@@ -46,8 +46,9 @@ def resolve_checkpoint(ref: str | Path) -> Path:
 @functools.lru_cache(maxsize=16)
 def _snapshot(ref: str, cache: str, offline: bool) -> Path:
     # One resolution per repo, cache and mode in a process: loading reads config.json more than once.
+    import httpx2  # huggingface_hub's HTTP client
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (GatedRepoError, HFValidationError, LocalEntryNotFoundError,
+    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, HFValidationError, LocalEntryNotFoundError,
                                         RepositoryNotFoundError, RevisionNotFoundError)
 
     repo, _, revision = ref.partition("@")
@@ -68,6 +69,9 @@ def _snapshot(ref: str, cache: str, offline: bool) -> Path:
                               ref, "check the path, or download the repo once while online") from None
     except HFValidationError:
         raise CheckpointError("checkpoint not found", ref, "pass a folder holding model.safetensors and config.json") from None
+    except (httpx2.HTTPError, HfHubHTTPError, OSError) as exc:  # dropped connection, 5xx, a proxy's garbage
+        raise CheckpointError(f"the hub did not answer for {repo} ({type(exc).__name__}: {str(exc)[:80]})", ref,
+                              "try again later, or use a local folder (or a cached copy with HF_HUB_OFFLINE=1)") from None
 
 
 def model_card(repo_name: str, config: dict) -> str:

@@ -9,18 +9,28 @@ spotify...) are kept as entries without a local path, so callers can list them a
 
 A line naming another .m3u/.m3u8 file is a nested playlist: its entries take its place,
 in order, expanded the same way. A playlist that includes itself (directly or through
-others) is a cycle: that line is skipped with a warning, and everything else is kept.
+others) is a cycle, and one nested deeper than `MAX_DEPTH` is too deep: that line is
+skipped with a warning, and everything else is kept. Only regular files are read (a FIFO,
+device or socket would block or never end), and one read is bounded: at most
+`MAX_BYTES` read and `MAX_ENTRIES` entries over all its nested playlists, and at most
+`MAX_NESTED_READS` nested files (playlists that include each other twice would otherwise
+grow exponentially). Past a bound the read is refused with a `PlaylistError`.
 
 Writing always produces UTF-8 `#EXTM3U` with one `#EXTINF` per track (with its
 attributes), paths relative to the output file's folder unless asked for absolute ones,
-replaced atomically.
+replaced atomically. Every entry is exactly two lines: display text is flattened to one
+printable line, and a path that a plain line cannot carry (a line break or other control
+character, a leading `#` or `~`, edge spaces, a backslash, not UTF-8) is written as a
+percent-encoded `file://` URL, which reading turns back into the same path.
 """
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,7 +38,7 @@ from pathlib import Path, PureWindowsPath
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from myna_rpe.errors import PlaylistError
-from myna_rpe.fileio import atomic_write_bytes
+from myna_rpe.fileio import atomic_write_bytes, expand_user
 
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://")
 _DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
@@ -87,11 +97,34 @@ def read_m3u(path: str | Path) -> list[PlaylistEntry]:
 
 
 NESTED_SUFFIXES = (".m3u", ".m3u8")
+MAX_DEPTH = 16
+MAX_NESTED_READS = 1000
+MAX_ENTRIES = 200_000
+MAX_BYTES = 64 * 2**20
+
+
+class PlaylistTooLarge(PlaylistError):
+    """A read past one of the bounds of a whole `read_playlist` (not the fault of one nested file)."""
+
+
+@dataclass
+class _Budget:
+    """What one `read_playlist` may still read, over the playlist and all its nested ones."""
+
+    top: Path
+    nested_reads: int = MAX_NESTED_READS
+    bytes: int = MAX_BYTES
+
+    def refuse(self, what: str) -> PlaylistTooLarge:
+        return PlaylistTooLarge(f"{what}, over this playlist and the playlists it includes", self.top,
+                             "split it, or check that its nested playlists do not include each other "
+                             "over and over")
 
 
 def read_playlist(path: str | Path) -> M3U:
-    """Parse an m3u/m3u8 file, nested playlists expanded. Only an unreadable file raises
-    PlaylistError (a nested one that cannot be read is a warning).
+    """Parse an m3u/m3u8 file, nested playlists expanded. An unreadable file (or one that is
+    not a regular file) raises PlaylistError, as does a read past the bounds above; a nested
+    playlist that cannot be read is a warning.
 
     A bad line never rejects the playlist: a path line that cannot name a local file
     (too long, NUL bytes, not UTF-8 in an .m3u8, a URL) becomes an entry without a path
@@ -100,23 +133,56 @@ def read_playlist(path: str | Path) -> M3U:
     path = Path(path)
     entries: list[PlaylistEntry] = []
     warnings: list[LineWarning] = []
-    _read_into(path, entries, warnings, chain=(path.resolve(),))
+    _read_into(path, entries, warnings, chain=(), budget=_Budget(path))
     return M3U(entries, warnings)
 
 
-def _read_into(path: Path, entries: list[PlaylistEntry], warnings: list[LineWarning],
-               chain: tuple[Path, ...]) -> None:
-    """Append the entries of `path`; `chain` is the nesting that led here (for cycles)."""
-    source = None if len(chain) == 1 else path
+def _read_regular(path: Path, budget: _Budget) -> bytes:
+    """The bytes of `path` if it is a regular file within the budget. Anything else is refused
+    before it is opened (opening a device can have effects of its own); the file is opened
+    without blocking and checked again after opening (so one swapped for a FIFO in between is
+    still refused)."""
     try:
-        raw = path.read_bytes()
+        if not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path):
+            raise PlaylistError("not a regular file (a named pipe, socket or device); it is never read", path,
+                                "pass an .m3u or .m3u8 file")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise PlaylistError("playlist not found", path, "check the path") from None
     except IsADirectoryError:
         raise PlaylistError("this is a folder, not a playlist", path, "pass an .m3u or .m3u8 file") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PlaylistError("a symbolic link loop (the link leads back to itself)", path,
+                                "point the link at a playlist file, or remove it") from None
         raise PlaylistError(f"cannot read playlist ({exc.strerror})", path, "check the file's permissions") from None
-    base = path.resolve().parent
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise PlaylistError("this is a folder, not a playlist", path, "pass an .m3u or .m3u8 file")
+        raise PlaylistError("not a regular file (a named pipe, socket or device); it is never read", path,
+                            "pass an .m3u or .m3u8 file")
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            raw = fh.read(budget.bytes + 1)
+        except OSError as exc:
+            raise PlaylistError(f"cannot read playlist ({exc.strerror})", path, "check the file") from None
+    if len(raw) > budget.bytes:
+        raise budget.refuse(f"more than {MAX_BYTES // 2**20} MiB of playlist text")
+    budget.bytes -= len(raw)
+    return raw
+
+
+def _read_into(path: Path, entries: list[PlaylistEntry], warnings: list[LineWarning],
+               chain: tuple[Path, ...], budget: _Budget) -> None:
+    """Append the entries of `path`; `chain` is the nesting that led here (resolved paths:
+    for cycles), empty for the playlist that was asked for."""
+    source = path if chain else None
+    raw = _read_regular(path, budget)
+    here = path.resolve()  # the file was opened, so its path holds no link loop
+    chain = (*chain, here)
+    base = here.parent
     info: Extinf | None = None
     for number, (line, bad_utf8) in enumerate(_lines(raw, path), start=1):
         line = line.strip()
@@ -135,22 +201,34 @@ def _read_into(path: Path, entries: list[PlaylistEntry], warnings: list[LineWarn
         else:
             location, local, note, foreign = _locate(line, base)
         if local is not None and local.suffix.lower() in NESTED_SUFFIXES and not local.is_dir():
-            _nest(local, number, line, entries, warnings, chain, source)
+            _nest(local, number, line, entries, warnings, chain, source, budget)
             continue
+        if len(entries) >= MAX_ENTRIES:
+            raise budget.refuse(f"more than {MAX_ENTRIES} entries")
         entries.append(PlaylistEntry(location=location, path=local, line=number, duration=extinf.duration,
                                      artist=extinf.artist, title=extinf.title, note=note, foreign=foreign,
                                      attributes=extinf.attributes, source=source))
 
 
 def _nest(nested: Path, number: int, line: str, entries: list[PlaylistEntry], warnings: list[LineWarning],
-          chain: tuple[Path, ...], source: Path | None) -> None:
-    """Expand a nested playlist in place, or say in one warning why not."""
+          chain: tuple[Path, ...], source: Path | None, budget: _Budget) -> None:
+    """Expand a nested playlist in place, or say in one warning why not. A bound of the whole
+    read (`_Budget`) is not the nested file's fault: it refuses the read."""
     if nested in chain:
         loop = " -> ".join(p.name for p in (*chain[chain.index(nested):], nested))
         warnings.append(LineWarning(number, line, f"nested playlist skipped: it includes itself ({loop})", source))
         return
+    if len(chain) > MAX_DEPTH:
+        warnings.append(LineWarning(number, line, f"nested playlist skipped: nested more than {MAX_DEPTH} deep",
+                                    source))
+        return
+    if budget.nested_reads == 0:
+        raise budget.refuse(f"more than {MAX_NESTED_READS} nested playlists read")
+    budget.nested_reads -= 1
     try:
-        _read_into(nested, entries, warnings, (*chain, nested))
+        _read_into(nested, entries, warnings, chain, budget)
+    except PlaylistTooLarge:
+        raise
     except PlaylistError as exc:
         warnings.append(LineWarning(number, line, f"nested playlist skipped: {exc}", source))
 
@@ -253,12 +331,12 @@ def _locate(line: str, base: Path) -> tuple[str, Path | None, str | None, bool]:
         if _ON_WINDOWS:
             return line, Path(line_path).resolve(), None, False
         return line, None, "Windows path (drive letter or share) cannot be opened on this system", True
-    if not _ON_WINDOWS:
+    if not _ON_WINDOWS and not match:  # a file URL's backslash is %5C: part of the name
         line_path = line_path.replace("\\", "/")
     if any(len(os.fsencode(part)) > _NAME_MAX for part in Path(line_path).parts):
         return line, None, f"bad path: a name longer than {_NAME_MAX} bytes", False
     try:
-        local_path = (base / Path(line_path).expanduser()).resolve()
+        local_path = (base / expand_user(line_path)).resolve()
     except RuntimeError:  # Python 3.11-3.12 raise this for a symlink loop
         return line, None, "bad path: a symlink loop", False
     except (OSError, ValueError) as exc:
@@ -280,12 +358,13 @@ def write_m3u8(path: str | Path, entries: Iterable[PlaylistEntry], absolute: boo
         known = entry.duration is not None and math.isfinite(entry.duration) and entry.duration >= 0
         seconds = int(round(entry.duration)) if known else -1
         display = " - ".join(x for x in (entry.artist, entry.title) if x) or entry.name.rsplit(".", 1)[0]
-        attributes = "".join(f' {key}="{_one_line(value)}"' for key, value in entry.attributes if '"' not in value)
+        attributes = "".join(f' {key}="{_one_line(value)}"' for key, value in entry.attributes
+                             if '"' not in value and _ATTRIBUTE.fullmatch(f" {key}=x") and key.isprintable())
         lines.append(f"#EXTINF:{seconds}{attributes},{_one_line(display)}")
         if entry.path is None:
             lines.append(_one_line(entry.location))
         else:
-            lines.append(_relative_or_absolute(entry.path, folder, absolute))
+            lines.append(_path_line(entry.path, folder, absolute))
     data = ("\n".join(lines) + "\n").encode("utf-8")
     try:
         atomic_write_bytes(out, data)
@@ -299,11 +378,20 @@ def _one_line(text: str) -> str:
     return " ".join("".join(ch for ch in text if ch.isprintable() or ch.isspace()).split())
 
 
-def _relative_or_absolute(track: Path, folder: Path, absolute: bool) -> str:
+def _path_line(track: Path, folder: Path, absolute: bool) -> str:
+    """The line naming `track`: a relative or absolute path where a reader takes that line
+    back as exactly this path, else the track's percent-encoded `file://` URL."""
     track = track.resolve()
-    if absolute:
-        return str(track)
-    try:
-        return Path(os.path.relpath(track, folder)).as_posix()
-    except ValueError:  # another drive on Windows: no relative path exists
-        return str(track)
+    line = str(track)
+    if not absolute:
+        try:
+            line = Path(os.path.relpath(track, folder)).as_posix()
+        except ValueError:  # another drive on Windows: no relative path exists
+            pass
+    return line if _plain_path_line(line) else track.as_uri()
+
+
+def _plain_path_line(line: str) -> bool:
+    """Whether `_locate` reads `line` back as the same path (and nothing else, e.g. a comment)."""
+    return (line.isprintable() and line == line.strip() and not line.startswith(("#", "~"))
+            and _URL_SCHEME.match(line) is None and (_ON_WINDOWS or ("\\" not in line and not _DRIVE.match(line))))

@@ -19,26 +19,33 @@ from tests.library_helpers import synthetic_store, write_track
 MPD_PASSWORD = "s3cret"
 
 
-def require_program(name: str, why: str) -> str:
-    """The program's path; a skip where it is missing, or a failure when MYNA_REQUIRE_REAL is set."""
-    path = shutil.which(name)
-    if path is None:
-        missing(f"{name} is not installed ({why}); apt-get install it, as .ci/run does")
-    return path
-
-
-def missing(message: str) -> None:
-    """Skip for a missing system program; fail instead under MYNA_REQUIRE_REAL (CI)."""
+def require_real(available: bool, message: str) -> None:
+    """Nothing where `available`; else a skip saying `message`, or a failure when MYNA_REQUIRE_REAL
+    is set (under CI, where everything is installed, the test must run)."""
+    if available:
+        return
     if os.environ.get("MYNA_REQUIRE_REAL"):
         pytest.fail(message + " — MYNA_REQUIRE_REAL is set, so this test must run")
     pytest.skip(message)
 
 
+def require_program(name: str, why: str) -> str:
+    """The program's path; a skip where it is missing, or a failure when MYNA_REQUIRE_REAL is set."""
+    path = shutil.which(name)
+    require_real(path is not None, f"{name} is not installed ({why}); apt-get install it, as .ci/run does")
+    return path
+
+
 def audible_synthetic_store(root: Path, spec, seconds: float = 2.0, seed: int = 0):
-    """`synthetic_store` whose files are real (short) audio, so players can open them."""
+    """`synthetic_store` whose files are real (short) audio, so players can open them; the
+    store's stamps (size, mtime) are the files', as `myna index` records them."""
+    from playlist.library.store import LibraryStore
+
     lib = synthetic_store(root, spec, seed=seed)
-    for track in lib.tracks:
-        write_track(root / track.path.relative_to("/synthetic"), seed * 1000 + track.id, seconds)
+    with LibraryStore.open(root / ".myna", root=root) as store, store.transaction():
+        for track in lib.tracks:
+            st = write_track(root / track.path.relative_to("/synthetic"), seed * 1000 + track.id, seconds).stat()
+            store.touch_track(track.id, st.st_size, st.st_mtime_ns)
     return lib
 
 

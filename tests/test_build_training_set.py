@@ -4,7 +4,6 @@ rendering of tracker modules and MIDI, versions of one composition. No network, 
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import struct
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 
 from myna_rpe.audio import write_audio
+from tests.player_helpers import require_program, require_real
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("build_training_set", ROOT / "scripts" / "build_training_set.py")
@@ -22,12 +22,6 @@ _spec.loader.exec_module(bts)
 
 SR = 16000
 INSTALLED_FONTS = [f for f, _, _ in bts.SOUNDFONTS if Path(f).is_file()]
-needs_openmpt = pytest.mark.skipif(shutil.which("openmpt123") is None,
-                                   reason="openmpt123 not installed (apt-get install openmpt123; .ci/run does)")
-needs_fluidsynth = pytest.mark.skipif(
-    shutil.which("fluidsynth") is None or len(INSTALLED_FONTS) < 2,
-    reason="fluidsynth and two of the General MIDI soundfonts are not installed (.ci/run installs them)",
-)
 
 
 # -- tiny symbolic music, written byte by byte ---------------------------------------------
@@ -132,7 +126,13 @@ def test_music_and_licence_rules_without_rendering(tmp_path, monkeypatch):
 
 def test_missing_renderers_are_noted_not_fatal(tmp_path, monkeypatch):
     cache = _fake(tmp_path, monkeypatch)
-    monkeypatch.setattr(bts.shutil, "which", lambda name: None)
+    # A bare machine: no renderer on PATH, while a soundfont is there (so the MIDI path reaches
+    # fluidsynth whichever soundfonts this machine happens to have).
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    font = tmp_path / "fonts" / "Some_GM.sf2"
+    font.parent.mkdir()
+    font.write_bytes(b"RIFF")
+    monkeypatch.setattr(bts, "SOUNDFONTS", ((str(font), "some-soundfont", "someone"),))
     rows, excluded = _select(cache)
     assert set(rows) == {"music/theme.ogg"}
     assert excluded["music/loop.mod.flac"].startswith("openmpt123 is not installed")
@@ -143,8 +143,8 @@ def test_missing_renderers_are_noted_not_fatal(tmp_path, monkeypatch):
     assert excluded["music/zlib/song.mid"].startswith("no General MIDI soundfont installed")
 
 
-@needs_openmpt
 def test_tracker_module_is_rendered_once_through_and_cached(tmp_path, monkeypatch):
+    require_program("openmpt123", "it renders tracker modules")
     cache = _fake(tmp_path, monkeypatch, midi=False)
     rows, _ = _select(cache)
     r = rows["music/loop.mod.flac"]
@@ -160,8 +160,10 @@ def test_tracker_module_is_rendered_once_through_and_cached(tmp_path, monkeypatc
     assert again["music/loop.mod.flac"].sha256 == r.sha256
 
 
-@needs_fluidsynth
 def test_midi_renders_per_soundfont_are_versions_of_one_composition(tmp_path, monkeypatch):
+    require_program("fluidsynth", "it renders MIDI")
+    require_real(len(INSTALLED_FONTS) >= 2, "two of the General MIDI soundfonts are not installed "
+                 "(timgm6mb-soundfont musescore-general-soundfont-small; .ci/run installs them)")
     fonts = [s for s in bts.SOUNDFONTS if Path(s[0]).is_file()]
     monkeypatch.setattr(bts, "SOUNDFONTS", tuple(sorted(fonts, key=lambda s: Path(s[0]).stat().st_size)[:2]))
     cache = _fake(tmp_path, monkeypatch, module=False)

@@ -64,6 +64,7 @@ def test_embed_writes_npy(tmp_path, checkpoint):
 def test_demo_runs_end_to_end(tmp_path, checkpoint):
     out = myna("demo", "--dir", str(tmp_path / "demo"), "--tracks", "10", "--checkpoint", str(checkpoint))
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "$ myna index" in out.stdout and "[bold" not in out.stdout  # styled, never markup shown as text
     extended = (tmp_path / "demo" / "seed.extended.m3u8").read_text(encoding="utf-8")
     assert extended.startswith("#EXTM3U") and extended.count("#EXTINF") >= 3
     assert (tmp_path / "demo" / "map.png").stat().st_size > 10_000

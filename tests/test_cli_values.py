@@ -1,8 +1,10 @@
 """Out-of-range values for the numeric options outside `playlist` (those are in
 test_playlist_faults.py): one line naming the option and what to give, no traceback.
 
-Option values the CLI checks before any work (cli/values.py) are usage errors, exit 2;
-training settings are checked by TrainConfig (they also come from config files), exit 1.
+Option values the CLI checks before any work (cli/values.py) are usage errors, exit 2.
+Training settings are checked by TrainConfig (myna_rpe/training/config_checks.py): a bad
+flag is a usage error too (exit 2, naming the flag); a bad value in a --config file is one
+red line naming the file (exit 1).
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ from tests.cli_helpers import myna
     (["eval", "gtzan", "--data-dir", "{tmp}", "--chunk-seconds", "nan"], "'--chunk-seconds'", "finite"),
     (["eval", "gtzan", "--data-dir", "{tmp}", "--chunk-seconds", "0"], "'--chunk-seconds'", "> 0"),
     (["spotify", "export", "{tmp}/x.m3u8", "--name", "x", "--tolerance", "nan"], "'--tolerance'", "finite"),
+    (["eval", "gtzan", "--data-dir", "{tmp}", "--seed", "-1"], "'--seed'", "greater than or equal to 0"),
+    (["eval", "gtzan", "--data-dir", "{tmp}", "--device", "bogus"], "'--device'", "not a device"),
+    (["eval", "gtzan", "--data-dir", "{tmp}", "--out", "{tmp}"], "--out", "is a folder"),
+    (["eval", "gtzan", "--data-dir", "{tmp}", "--plot", "{tmp}/p.txt"], "--plot", "end the name with .png"),
+    (["eval", "gtzan", "--data-dir", "{tmp}", "--cache-dir", "{wav}"], "--cache-dir", "is a file"),
+    (["index", "{tmp}", "--db", "{wav}"], "--db", "is a file: give a folder"),
+    (["similar", "x", "--db", "{wav}"], "--db", "is a file: give a folder"),
+    (["index", "{tmp}", "--device", "cuda:99"], "'--device'", "no such CUDA device"),
+    (["similar", "x", "--n", "0"], "'--n'", "greater than or equal to 1"),
 ])
 def test_option_values_checked_before_work_exit_2(args, option, expect, tmp_path, tone_file, capsys) -> None:
     wav = tone_file()
@@ -43,22 +54,44 @@ def test_embed_offset_past_the_end_is_one_red_line(tone_file, capsys) -> None:
     assert str(wav) in line and "the track is shorter" in line and "smaller offset" in line
 
 
-@pytest.mark.parametrize(("flags", "expect"), [
-    (["--lr", "nan"], "lr is nan, not a finite number — give --lr a number"),
-    (["--lr", "-0.001"], "lr -0.001 must be positive"),
-    (["--lr", "0"], "lr 0.0 must be positive"),
-    (["--temperature", "inf"], "temperature is inf"),
-    (["--kmeans-weight", "0.1", "--kmeans-k", "100", "--batch-size", "4"],
+@pytest.mark.parametrize(("flags", "option", "expect"), [
+    (["--lr", "nan"], "--lr", "lr is nan, not a finite number — give --lr a number"),
+    (["--lr", "-0.001"], "--lr", "lr -0.001 must be positive"),
+    (["--lr", "0"], "--lr", "lr 0.0 must be positive"),
+    (["--temperature", "inf"], "--temperature", "temperature is inf"),
+    (["--kmeans-weight", "0.1", "--kmeans-k", "100", "--batch-size", "4"], "--kmeans-k",
      "kmeans_k 100 is more clusters than the 8 embeddings of a batch — use --kmeans-k 8 or less"),
-    (["--kmeans-weight", "-1"], "must be >= 0"),
-    (["--beta2", "1.5"], "beta2"),
-    (["--mask-ratio", "nan"], "mask_ratio is nan"),
-    (["--chunk-seconds", "-3"], "chunk length must be positive"),
+    (["--kmeans-weight", "-1"], "--kmeans-weight", "must be at least 0"),
+    (["--beta2", "1.5"], "--beta2", "beta2"),
+    (["--mask-ratio", "nan"], "--mask-ratio", "mask_ratio is nan"),
+    (["--chunk-seconds", "-3"], "--chunk-seconds", "chunk length must be positive"),
+    (["--chunk-seconds", "1e9"], "--chunk-seconds", "must be at most 600"),
+    (["--dim", "0"], "--dim", "dim is 0; it must be at least 1"),
+    (["--seed", "-1"], "--seed", "seed is -1"),
+    (["--device", "bogus"], "--device", "unknown device 'bogus'"),
+    (["--steps", "0"], "--steps", "steps is 0"),
+    (["--out", "{file}"], "--out", "is a file: give a folder"),
+    (["--cache-workers", "-1"], "--cache-workers", "greater than or equal to 0"),
 ])
-def test_train_settings_out_of_range_are_one_red_line(flags, expect, tmp_path, capsys) -> None:
+def test_train_flags_out_of_range_are_usage_errors(flags, option, expect, tmp_path, capsys) -> None:
     out = tmp_path / "run"
-    code, output = myna(capsys, "train", "--data", str(tmp_path), "--out", str(out), *flags)
+    file = tmp_path / "file"
+    file.write_text("x")
+    flags = [f.replace("{file}", str(file)) for f in flags]
+    code, output = myna(capsys, "train", "--data", str(tmp_path), *(() if "--out" in flags else ("--out", str(out))),
+                        *flags)
+    assert code == 2 and "Traceback" not in output, output
+    (line,) = [x for x in output.splitlines() if "Invalid value" in x]
+    assert option in line and expect in line, output
+    assert not out.exists()
+
+
+def test_a_bad_value_in_a_config_file_names_the_file(tmp_path, capsys) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text("[model]\ndim = 0\n")
+    out = tmp_path / "run"
+    code, output = myna(capsys, "train", "--data", str(tmp_path), "--out", str(out), "--config", str(config))
     assert code == 1 and "Traceback" not in output, output
     (line,) = [x for x in output.splitlines() if x.startswith("error:")]
-    assert expect in line, output
+    assert str(config) in line and "dim is 0" in line, output
     assert not out.exists()

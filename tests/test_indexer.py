@@ -360,7 +360,7 @@ def test_an_empty_library_gives_an_empty_index(tmp_path: Path, embedder: Embedde
     assert report.files == 0 and report.index_rebuilt
     with Library.open(tmp_path / "empty" / ".myna") as library:
         assert len(library) == 0
-        assert library.search(np.ones((1, embedder.dim)), 3)[1].tolist() == [[-1, -1, -1]]
+        assert library.search(np.ones((1, embedder.dim)), 3)[1].shape == (1, 0)  # never more columns than tracks
 
 
 def test_default_worker_count_follows_cores_and_device() -> None:

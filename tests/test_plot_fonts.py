@@ -3,15 +3,14 @@ real glyphs from an installed font, and a clean "?" plus an install hint where n
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pytest
 
 from playlist.geometry.plot import plot_playlist
 from playlist.geometry.plot_fonts import BASE_FAMILY, FALLBACK_FAMILIES, INSTALL_HINT, drawable, label_families
+from tests.player_helpers import require_real
 
 TITLES = ["Ärtist - Söng", "歌手 - 曲", "Ελληνικά", "Кино - Группа", "한국어 노래", "Ça va été"]
 
@@ -19,10 +18,8 @@ TITLES = ["Ärtist - Söng", "歌手 - 曲", "Ελληνικά", "Кино - Г�
 def cjk_families() -> list[str]:
     found = [f for f in label_families() if f != BASE_FAMILY]
     if not found:
-        message = f"no wide-coverage font installed (one of {', '.join(FALLBACK_FAMILIES)}); .ci/run installs one"
-        if os.environ.get("MYNA_REQUIRE_REAL"):
-            pytest.fail(message)
-        pytest.skip(message)
+        require_real(False, f"no wide-coverage font installed (one of {', '.join(FALLBACK_FAMILIES)}); "
+                            ".ci/run installs one")
     return found
 
 

@@ -188,3 +188,133 @@ def test_map_cache_that_cannot_be_written_stays_in_memory(tmp_path) -> None:
     xy = cache.get("pca", X)
     assert xy.shape == (10, 2) and cache.get("pca", X) is xy
     assert blocker.read_text().startswith("a file")
+
+
+def test_only_the_page_itself_may_use_the_api_and_the_audio(served) -> None:
+    _, _, server = served
+    own = f"http://127.0.0.1:{server.port}"
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
+                    {"Origin": "http://evil.example"}, {"Origin": "null"}):
+        for path in ("/audio/1", "/api/library", "/api/map?method=tsne"):
+            status, _, _ = get(server, path, headers)
+            assert status == 403, (path, headers, status)
+    assert get(server, "/audio/1", {"Sec-Fetch-Site": "same-origin", "Origin": own})[0] == 200
+    assert get(server, "/", {"Sec-Fetch-Site": "cross-site"})[0] == 200  # a link to the page still opens it
+
+
+def test_request_bodies_are_bounded_and_deep_json_is_a_400(served) -> None:
+    from playlist.web.guards import MAX_BODY
+
+    _, _, server = served
+    declared = raw_request(server.port, f"POST /api/resolve HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                                         f"Content-Type: application/json\r\nContent-Length: {MAX_BODY + 1}\r\n"
+                                         "Connection: close\r\n\r\n{}")
+    assert declared.startswith(b"HTTP/1.1 413"), declared[:200]  # refused before the body is read
+    status, _, body = post(server, "/api/op", b"[" * 100_000 + b"]" * 100_000)
+    assert status == 400 and b"not valid JSON" in body
+
+
+def test_a_track_whose_file_was_swapped_for_a_link_is_not_served(served) -> None:
+    root, lib, server = served
+    track = lib.tracks[-1]
+    path = root / track.path.relative_to("/synthetic")
+    kept = path.with_name(path.name + ".kept")
+    secret = root / "secret.txt"
+    secret.write_text("not music")
+    path.rename(kept)
+    try:
+        path.symlink_to(secret)
+        status, _, body = get(server, f"/audio/{track.id}")
+        assert status == 404 and b"not the one indexed" in body and b"not music" not in body
+    finally:
+        path.unlink()
+        kept.rename(path)
+    assert get(server, f"/audio/{track.id}")[0] == 200
+
+
+def test_the_names_a_user_types_for_the_bound_address_are_answered() -> None:
+    import socket
+
+    from playlist.web.guards import HostGuard, allowed_hosts
+
+    local = HostGuard(None, allowed_hosts("localhost", 80), 80)
+    assert local._accepts("localhost:80") and local._accepts("127.0.0.1:80") and not local._accepts("evil:80")
+    everywhere = HostGuard(None, allowed_hosts("0.0.0.0", 80), 80, any_ip=True)
+    for host in ("0.0.0.0:80", "192.168.1.20:80", "[fe80::1]:80", "localhost:80", f"{socket.gethostname()}:80"):
+        assert everywhere._accepts(host.lower()), host
+    assert not everywhere._accepts("evil.example:80") and not everywhere._accepts("192.168.1.20:81")
+
+
+def test_a_body_without_a_length_is_counted_while_it_is_read() -> None:
+    import asyncio
+
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+
+    from playlist.web.guards import MAX_BODY, read_body
+
+    chunk = b"x" * (1 << 20)
+    messages = [{"type": "http.request", "body": chunk, "more_body": True}] * (MAX_BODY // len(chunk) + 4)
+    sent = iter([*messages, {"type": "http.request", "body": b"", "more_body": False}])
+
+    async def receive():
+        return next(sent)
+
+    with pytest.raises(HTTPException) as refused:
+        asyncio.run(read_body(Request({"type": "http", "method": "POST", "headers": []}, receive)))
+    assert refused.value.status_code == 413
+    assert next(sent)["more_body"]  # it stopped reading at the bound
+
+
+def test_an_upload_naming_a_fifo_blocks_nothing(served, tmp_path) -> None:
+    import os
+
+    _, _, server = served
+    fifo = tmp_path / "pipe.m3u8"
+    os.mkfifo(fifo)
+    data = base64.b64encode(f"#EXTM3U\n{fifo}\n".encode()).decode()
+    status, _, body = post(server, "/api/resolve", {"name": "up.m3u8", "data": data})
+    assert status == 200 and b"not a regular file" in body, body
+    assert get(server, "/api/library")[0] == 200  # the library's worker is free
+
+
+def test_a_long_map_does_not_hold_up_the_verbs(served, monkeypatch, tmp_path) -> None:
+    import asyncio
+    import threading
+
+    from playlist.web import projection
+    from playlist.web.service import LibraryService, OpRequest
+
+    root, lib, _ = served
+    release = threading.Event()
+    real = projection.project
+
+    def slow(X, method, seed=0):
+        release.wait(60)
+        return real(X, method, seed)
+
+    monkeypatch.setattr(projection, "project", slow)
+    service = LibraryService(root / ".myna")
+    service.maps.folder = tmp_path / "maps"  # compute: nothing cached there
+
+    async def scenario():
+        mapping = asyncio.ensure_future(service.map_xy("tsne"))
+        outcome = await asyncio.wait_for(service.call(service.run, OpRequest(op="extend", ids=[1, 2], n=2)), 60)
+        assert not mapping.done()  # the verb answered while the map was still being computed
+        release.set()
+        xy = await asyncio.wait_for(mapping, 120)
+        return outcome, xy
+
+    try:
+        outcome, xy = asyncio.run(scenario())
+    finally:
+        release.set()
+        service.close()
+    assert outcome.picks and xy.shape == (len(lib.ids), 2)
+
+
+def test_a_host_that_is_not_this_machine_says_so(served, capsys) -> None:
+    root, _, _ = served
+    for host in ("999.1.1.1", "192.0.2.1"):  # no address at all; a documentation address, not ours
+        code, out = myna(capsys, "serve", str(root), "--host", host, "--port", "0")
+        assert code == 1 and "give --host an address of this machine" in out and "Traceback" not in out, out

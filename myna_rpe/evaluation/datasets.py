@@ -9,6 +9,7 @@ where the dataset comes from.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -84,6 +85,21 @@ class EvalDataset:
         got = "/".join(str(n) for n in self.sizes().values())
         want = "/".join(str(self.reference_sizes[s]) for s in SPLITS)
         return f"split sizes {got} differ from the published {want}: results are not comparable to papers"
+
+
+def read_table(path: Path, source: str, delimiter: str = ",") -> tuple[list[str], list[dict[str, str]]]:
+    """(column names, rows) of a CSV/TSV metadata file, names and values stripped; a file that
+    cannot be read as UTF-8 text of that form is a DatasetError naming it and where to get it."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh, delimiter=delimiter)
+            columns = [c.strip() for c in reader.fieldnames or ()]
+            rows = [{(k or "").strip(): (v if isinstance(v, str) else "").strip() for k, v in row.items()}
+                    for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"cannot read this table ({type(exc).__name__}: {str(exc)[:60]})", path,
+                           f"use the file from {source} (UTF-8 text)") from None
+    return columns, rows
 
 
 def shipped_list(name: str) -> list[str]:

@@ -36,6 +36,7 @@ import numpy as np
 
 from myna_rpe.errors import DatasetError
 from myna_rpe.evaluation.datasets import SPLITS, EvalDataset, Task, Track
+from myna_rpe.fileio import expand_user
 
 FRACTIONS = {"test": 0.2, "valid": 0.1}  # the rest is train
 
@@ -48,12 +49,12 @@ class Entry:
 
 def read_pyjama(path: str | Path) -> list[Entry]:
     """The entries of a .pyjama file, each with its hdf5 key."""
-    path = Path(path).expanduser()
+    path = expand_user(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DatasetError("annotation file not found", path, "pass the dataset's .pyjama file as --annotations") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise DatasetError(f"not a JSON .pyjama file ({exc.__class__.__name__})", path,
                            "pass the .pyjama file that came with the dataset") from None
     entries = doc.get("collection", {}).get("entry") if isinstance(doc, dict) else None
@@ -69,20 +70,25 @@ def read_pyjama(path: str | Path) -> list[Entry]:
     return out
 
 
+def open_hdf5(path: Path):
+    """An h5py File for reading, or a DatasetError naming the path."""
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except FileNotFoundError:
+        raise DatasetError("audio file not found", path, "pass the dataset's .hdf5 file as --audio") from None
+    except OSError as exc:
+        raise DatasetError(f"not an HDF5 file ({str(exc)[:80]})", path, "pass the .hdf5 audio file of the dataset") from None
+
+
 class Hdf5Audio:
     """Waveforms of a DL-101 .hdf5 file by key, mono float32 at `sample_rate`."""
 
     def __init__(self, path: str | Path, sample_rate: int) -> None:
-        import h5py
-
-        self.path = Path(path).expanduser()
+        self.path = expand_user(path)
         self.sample_rate = sample_rate
-        try:
-            self.file = h5py.File(self.path, "r")
-        except FileNotFoundError:
-            raise DatasetError("audio file not found", self.path, "pass the dataset's .hdf5 file as --audio") from None
-        except OSError as exc:
-            raise DatasetError(f"not an HDF5 file ({exc})", self.path, "pass the .hdf5 audio file of the dataset") from None
+        self.file = open_hdf5(self.path)
 
     def keys(self) -> list[str]:
         out: list[str] = []
@@ -90,11 +96,21 @@ class Hdf5Audio:
         return out
 
     def raw(self, key: str) -> tuple[np.ndarray, int]:
-        """(array as stored, sr_hz)."""
+        """(array as stored, sr_hz): numbers, at a rate from 4 kHz to 1 MHz."""
         node = self.file[key]
         if "sr_hz" not in node.attrs:
             raise DatasetError(f"audio {key!r} has no sr_hz attribute", self.path, "each dataset of the .hdf5 file needs its sample rate as sr_hz")
-        return node[()], int(node.attrs["sr_hz"])
+        try:
+            rate = float(np.asarray(node.attrs["sr_hz"]).reshape(-1)[0])
+        except (TypeError, ValueError, IndexError):
+            rate = math.nan
+        if not (4000 <= rate <= 1_000_000 and rate == int(rate)):
+            raise DatasetError(f"audio {key!r} has sr_hz {node.attrs['sr_hz']!r}, not a sample rate in Hz", self.path,
+                               "store each waveform's rate as a whole number of Hz (e.g. 16000) in sr_hz")
+        if not np.issubdtype(node.dtype, np.number):
+            raise DatasetError(f"audio {key!r} holds {node.dtype} values, not samples", self.path,
+                               "store each waveform as numbers")
+        return node[()], int(rate)
 
     def wave(self, key: str) -> np.ndarray:
         array, rate = self.raw(key)
@@ -223,13 +239,11 @@ def split_indices(groups: list[str], strata: list[str] | None, seed: int) -> dic
 def load_dl101(annotations: str | Path, audio: str | Path, field: str, task: Task | None = None,
                seed: int = 0) -> EvalDataset:
     """An EvalDataset of the entries annotated with `field` whose audio is in the hdf5 file."""
-    import h5py
-
     entries = read_pyjama(annotations)
-    audio = Path(audio).expanduser()
+    audio = expand_user(audio)
     if not audio.is_file():
         raise DatasetError("audio file not found", audio, "pass the dataset's .hdf5 file as --audio")
-    with h5py.File(audio, "r") as h5:
+    with open_hdf5(audio) as h5:
         missing = [e.key for e in entries if e.key not in h5]
     if len(missing) == len(entries):
         raise DatasetError(f"none of the {len(entries)} filepath values is a key of the audio file "

@@ -14,12 +14,11 @@ train/valid 80/20 by sha1 of the normalised artist name (no artist in both).
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from pathlib import Path
 
 from myna_rpe.errors import DatasetError
-from myna_rpe.evaluation.datasets import EvalDataset, Track, missing_files_error
+from myna_rpe.evaluation.datasets import EvalDataset, Track, missing_files_error, read_table
 
 NAME = "emomusic"
 SOURCE = "https://cvml.unige.ch/databases/emoMusic/ (clips_45sec.tar.gz and annotations.tar.gz)"
@@ -41,8 +40,7 @@ def locate(data_dir: Path) -> tuple[Path, Path, Path] | None:
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        return [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in csv.DictReader(fh)]
+    return read_table(path, SOURCE)[1]
 
 
 def artist_bucket(artist: str) -> str:

@@ -16,12 +16,11 @@ is present; otherwise a seedless hash of the track ID, labelled as such in the r
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from pathlib import Path
 
 from myna_rpe.errors import DatasetError
-from myna_rpe.evaluation.datasets import EvalDataset, Track, missing_files_error
+from myna_rpe.evaluation.datasets import EvalDataset, Track, missing_files_error, read_table
 from myna_rpe.evaluation.keys import KEY_LABELS, normalize_key
 
 NAME = "giantsteps"
@@ -62,23 +61,24 @@ def _train_tracks(repo: Path) -> tuple[list[Track], int]:
     if not table.is_file():
         raise missing_files_error("giantsteps-mtg-key", ["annotations/annotations.txt"], repo, TRAIN_SOURCE)
     tracks, dropped = [], 0
-    with open(table, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh, delimiter="\t"):
-            row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-            key = normalize_key(row.get("MANUAL KEY", ""))
-            if row.get("C") != "2" or key is None:
-                dropped += 1
-                continue
-            track_id = row["ID"]
-            path = _audio(repo, track_id)
-            tracks.append(Track(key=f"{TRAIN_REPO}/{path.relative_to(repo)}", path=path, label=key))
+    for row in read_table(table, TRAIN_SOURCE, delimiter="\t")[1]:
+        key = normalize_key(row.get("MANUAL KEY", ""))
+        if row.get("C") != "2" or key is None:
+            dropped += 1
+            continue
+        track_id = row["ID"]
+        path = _audio(repo, track_id)
+        tracks.append(Track(key=f"{TRAIN_REPO}/{path.relative_to(repo)}", path=path, label=key))
     return tracks, dropped
 
 
 def _test_tracks(repo: Path) -> list[Track]:
     tracks = []
     for ann in sorted((repo / "annotations" / "key").glob("*.LOFI.key")):
-        text = ann.read_text(encoding="utf-8").split("\t")[0]
+        try:
+            text = ann.read_text(encoding="utf-8").split("\t")[0]
+        except (OSError, UnicodeDecodeError):
+            text = "(not UTF-8 text)"
         key = normalize_key(text)
         if key is None:
             raise DatasetError(f"unreadable key annotation {text.strip()!r}", ann, "restore the file from the dataset repository")
@@ -111,11 +111,12 @@ def artist_split(artists_by_id: dict[str, list[str]]) -> dict[str, str]:
 
 
 def _read_artists(metadata: Path) -> dict[str, list[str]]:
-    with open(metadata, newline="", encoding="utf-8") as fh:
-        return {
-            str(int(row["ID"])): [a.strip() for a in row["ARTIST"].strip().split(",")]
-            for row in csv.DictReader(fh, delimiter="\t")
-        }
+    try:
+        return {str(int(row["ID"])): [a.strip() for a in row["ARTIST"].split(",")]
+                for row in read_table(metadata, TRAIN_SOURCE, delimiter="\t")[1]}
+    except (KeyError, ValueError):
+        raise DatasetError("an ID or ARTIST value is missing or not a number", metadata,
+                           f"use the metadata file from {TRAIN_SOURCE}") from None
 
 
 def _id_of(track: Track) -> str:

@@ -14,11 +14,10 @@ The 50 tags are the 50 most frequent, shipped in myna_rpe/data/splits/mtat_top50
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from myna_rpe.errors import DatasetError
-from myna_rpe.evaluation.datasets import EvalDataset, Track, missing_files_error, shipped_list
+from myna_rpe.evaluation.datasets import EvalDataset, Track, missing_files_error, read_table, shipped_list
 
 NAME = "mtat"
 SOURCE = "https://mirg.city.ac.uk/codeapps/the-magnatagatune-dataset"
@@ -58,25 +57,22 @@ def load(data_dir: str | Path) -> EvalDataset:
     tags = shipped_list("mtat_top50_tags.txt")
     splits: dict[str, list[Track]] = {"train": [], "valid": [], "test": []}
     missing: list[str] = []
-    with open(ann, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh, delimiter="\t")
-        columns = {c.strip() for c in reader.fieldnames or ()}
-        absent = [t for t in tags if t not in columns] + [c for c in ("clip_id", "mp3_path") if c not in columns]
-        if absent:
-            raise DatasetError(f"{ANNOTATIONS} lacks column(s) {', '.join(absent[:5])}", ann, f"use the annotations file from {SOURCE}")
-        for row in reader:
-            row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-            mp3 = row["mp3_path"]
-            if not mp3 or str(int(row["clip_id"])) in CORRUPT_CLIP_IDS:
-                continue
-            try:
-                split = split_of(mp3)
-            except ValueError:
-                raise DatasetError(f"mp3_path {mp3!r} is not under one of the folders 0-f", ann, f"use the annotations file from {SOURCE}") from None
-            path = audio / mp3
-            if not path.is_file():
-                missing.append(mp3)
-            splits[split].append(Track(key=mp3, path=path, label=[t for t in tags if row[t] == "1"]))
+    columns, rows = read_table(ann, SOURCE, delimiter="\t")
+    absent = [t for t in tags if t not in columns] + [c for c in ("clip_id", "mp3_path") if c not in columns]
+    if absent:
+        raise DatasetError(f"{ANNOTATIONS} lacks column(s) {', '.join(absent[:5])}", ann, f"use the annotations file from {SOURCE}")
+    for row in rows:
+        mp3 = row["mp3_path"]
+        if not mp3 or str(int(row["clip_id"])) in CORRUPT_CLIP_IDS:
+            continue
+        try:
+            split = split_of(mp3)
+        except ValueError:
+            raise DatasetError(f"mp3_path {mp3!r} is not under one of the folders 0-f", ann, f"use the annotations file from {SOURCE}") from None
+        path = audio / mp3
+        if not path.is_file():
+            missing.append(mp3)
+        splits[split].append(Track(key=mp3, path=path, label=[t for t in tags if row[t] == "1"]))
     if missing:
         raise missing_files_error("MagnaTagATune", missing, audio, SOURCE)
     return EvalDataset(

@@ -49,7 +49,7 @@ def _read_split(root: Path, split: str) -> list[tuple[Track, dict]]:
         raise missing_files_error("NSynth", [f"{_folder(split)}/examples.json"], root, SOURCE)
     try:
         examples = json.loads(table.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise DatasetError(f"examples.json is not readable JSON ({exc.__class__.__name__})", table, f"unpack it again from {SOURCE}") from None
     rows, missing = [], []
     for note_str in sorted(examples):

@@ -16,11 +16,10 @@ averaged over folds). Fold k is test, fold k+1 (mod 5) is valid, the other three
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from myna_rpe.errors import DatasetError
-from myna_rpe.evaluation.datasets import EvalDataset, Track, missing_files_error
+from myna_rpe.evaluation.datasets import EvalDataset, Track, missing_files_error, read_table
 
 NAME = "tinysol"
 SOURCE = "https://zenodo.org/record/3685367 (TinySOL.tar.gz and TinySOL_metadata.csv)"
@@ -42,13 +41,10 @@ def _audio_root(metadata: Path, first: str) -> Path:
 
 
 def _rows(metadata: Path) -> list[dict[str, str]]:
-    with open(metadata, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        header = [c.strip() for c in reader.fieldnames or ()]
-        absent = [c for c in COLUMNS if c not in header]
-        if absent:
-            raise DatasetError(f"{METADATA} lacks column(s) {', '.join(absent)}", metadata, f"use the metadata file from {SOURCE}")
-        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    header, rows = read_table(metadata, SOURCE)
+    absent = [c for c in COLUMNS if c not in header]
+    if absent:
+        raise DatasetError(f"{METADATA} lacks column(s) {', '.join(absent)}", metadata, f"use the metadata file from {SOURCE}")
     if not rows:
         raise DatasetError(f"{METADATA} has no rows", metadata, f"use the metadata file from {SOURCE}")
     return rows

@@ -9,7 +9,6 @@ defaults < the run's saved config (on --resume) < the --config file < flags.
 from __future__ import annotations
 
 import json
-import math
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -17,7 +16,8 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from myna_rpe.config import PE_PRESETS, SIZES, EncoderConfig, FrontendConfig, ModelConfig
-from myna_rpe.errors import MynaError
+from myna_rpe.errors import MynaError, SettingError
+from myna_rpe.training.config_checks import check
 
 
 def _f(default: Any, help: str, group: str) -> Any:
@@ -111,7 +111,7 @@ class TrainConfig:
     log_every: int = _f(10, "write metrics every N steps", "run")
 
     def __post_init__(self) -> None:
-        _check(self)
+        check(self)
 
     # -- derived configs -------------------------------------------------------------
     def frontend_config(self) -> FrontendConfig:
@@ -156,7 +156,12 @@ class TrainConfig:
         merged: dict[str, Any] = {}
         for layer in layers:
             merged.update({k: v for k, v in layer.items() if v is not None})
-        return cls(**_coerce(merged, source))
+        try:
+            return cls(**_coerce(merged, source))
+        except SettingError as exc:
+            if source is None:
+                raise
+            raise SettingError(exc.message, source, exc.fix, exc.keys) from None
 
 
 # Keys that decide the shape of the weights or the meaning of the cached mels: a resumed
@@ -166,73 +171,6 @@ IDENTITY_KEYS = (
     "alibi_time_weight", "alibi_freq_weight", "alibi_learnable_slopes", "rope_base", "max_time_patches",
     "sample_rate", "n_mels", "n_fft", "hop_length", "f_min", "f_max", "top_db", "db_mean", "db_std",
 )
-
-
-def _check(c: TrainConfig) -> None:
-    def bad(msg: str, fix: str) -> MynaError:
-        return MynaError(msg, fix=fix)
-
-    for f in fields(c):  # NaN/inf pass every comparison below, so they are refused first
-        value = getattr(c, f.name)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise bad(f"{f.name} is {value}, not a finite number", f"give --{f.name.replace('_', '-')} a number")
-    if c.size not in SIZES:
-        raise bad(f"unknown model size {c.size!r}", f"choose one of {', '.join(SIZES)}")
-    if c.lr <= 0:
-        raise bad(f"lr {c.lr} must be positive", "use e.g. --lr 5e-4")
-    if not 0 <= c.min_lr_ratio <= 1 or not 0 <= c.kmeans_momentum < 1 or not 0 <= c.beta1 < 1 or not 0 <= c.beta2 < 1:
-        raise bad("min_lr_ratio must be in [0, 1]; kmeans_momentum, beta1 and beta2 in [0, 1)",
-                  "see `myna train --help` for the defaults")
-    if min(c.kmeans_weight, c.hull_weight, c.weight_decay, c.grad_clip, c.warmup_steps) < 0 or c.hull_eps <= 0:
-        raise bad("loss weights, weight_decay, grad_clip and warmup_steps must be >= 0, hull_eps > 0",
-                  "see `myna train --help` for the defaults")
-    if c.pe not in PE_PRESETS:
-        raise bad(f"unknown positional scheme {c.pe!r}", f"choose one of {', '.join(PE_PRESETS)}")
-    if c.batch_size < 2:
-        raise bad(f"batch_size {c.batch_size} leaves no negatives", "use --batch-size 2 or more")
-    if not 0.0 <= c.mask_ratio < 1.0:
-        raise bad(f"mask_ratio {c.mask_ratio} is outside [0, 1)", "use e.g. --mask-ratio 0.9")
-    if c.temperature <= 0:
-        raise bad(f"temperature {c.temperature} must be positive", "use e.g. --temperature 0.1")
-    if (c.chunk_min_seconds is None) != (c.chunk_max_seconds is None):
-        raise bad("variable-length chunks need both bounds", "pass --chunk-min-seconds and --chunk-max-seconds")
-    if c.chunk_min_seconds is not None and not 0 < c.chunk_min_seconds <= c.chunk_max_seconds:
-        raise bad("chunk_min_seconds must be > 0 and <= chunk_max_seconds", "e.g. --chunk-min-seconds 1 --chunk-max-seconds 10")
-    if c.chunk_seconds <= 0 or (c.chunk_frames is not None and c.chunk_frames < 1):
-        raise bad("chunk length must be positive", "use e.g. --chunk-seconds 3")
-    if not 0.0 <= c.album_positives <= 1.0:
-        raise bad(f"album_positives {c.album_positives:g} is not a probability", "use a value from 0 to 1, e.g. 0.5")
-    if not 0.0 <= c.whole_track_p <= 1.0 or c.whole_track_tokens < 1 or c.whole_track_max_seconds <= 0:
-        raise bad("whole_track_p must be a probability, whole_track_tokens and whole_track_max_seconds positive",
-                  "e.g. --whole-track-p 0.25 --whole-track-tokens 512")
-    if c.distill is not None:
-        teacher, _, layer = c.distill.partition(":")
-        from myna_rpe.teacher.musicnn import LAYERS, TEACHERS
-
-        if teacher not in TEACHERS or (layer and layer not in LAYERS):
-            raise bad(f"unknown distillation teacher {c.distill!r}",
-                      f"use {' or '.join(TEACHERS)}, optionally with :LAYER ({', '.join(LAYERS)})")
-    if c.distill_weight < 0 or c.distill_loss not in ("cosine", "mse") or c.distill_patch_stride < 1:
-        raise bad("distill_weight must be >= 0, distill_loss cosine or mse, distill_patch_stride >= 1",
-                  "e.g. --distill-weight 1 --distill-loss cosine --distill-patch-stride 1")
-    if c.kmeans_mode not in ("ema", "batch"):
-        raise bad(f"unknown kmeans_mode {c.kmeans_mode!r}", "use ema or batch")
-    if c.kmeans_weight > 0 and c.kmeans_k < 2:
-        raise bad("kmeans_k must be at least 2", "use e.g. --kmeans-k 16")
-    if c.kmeans_weight > 0 and c.kmeans_k > 2 * c.batch_size:  # k-means runs on the 2 views of a batch
-        raise bad(f"kmeans_k {c.kmeans_k} is more clusters than the {2 * c.batch_size} embeddings of a batch",
-                  f"use --kmeans-k {2 * c.batch_size} or less, or a larger --batch-size")
-    if min(c.augment_gain_db, c.augment_eq_db, c.augment_pitch_bins) < 0 or c.augment_pitch_bins >= c.n_mels // 4:
-        raise bad("augmentation sizes must be >= 0 (and pitch bins under a quarter of n_mels)",
-                  "use e.g. --augment-gain-db 6 --augment-eq-db 6 --augment-pitch-bins 2")
-    if c.steps < 1 or c.checkpoint_every < 1 or c.log_every < 1:
-        raise bad("steps, checkpoint_every and log_every must be positive", "check the run settings")
-    if c.jamendo_split not in ("train", "validation", "test", "all"):
-        raise bad(f"unknown jamendo_split {c.jamendo_split!r}", "use train, validation, test or all")
-    try:
-        c.encoder_config()
-    except ValueError as exc:
-        raise bad(f"model settings do not fit together ({exc})", "check size/dim/heads/n_mels/patch_size") from None
 
 
 def _coerce(values: dict[str, Any], source: str | Path | None) -> dict[str, Any]:
@@ -315,6 +253,6 @@ def save_run_config(cfg: TrainConfig, path: Path) -> None:
 def load_run_config(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise MynaError(f"unreadable run config ({exc})", path, "start a new run with another --out") from None
     return _coerce(doc, path)

@@ -35,7 +35,11 @@ def build_from_hdf5(cache: MelCache, path: str | Path, min_frames: int = 1,
             raise DatasetError("the .hdf5 file holds no audio", h5.path, "pass a DL-101 audio file (one dataset per track)")
         for done, key in enumerate(keys, 1):
             label = Path(f"{h5.path}:{key}")
-            array, rate = h5.raw(key)
+            try:
+                array, rate = h5.raw(key)
+            except DatasetError as exc:  # one damaged waveform (its rate, its type): the others still train
+                failed.append((label, str(exc)))
+                continue
             sha = content_key(array, rate)
             entry = cache.entry(sha)
             if not entry.is_file():

@@ -426,7 +426,7 @@ class Trainer:
         try:
             doc = json.loads(state_json.read_text())
             tensors = load_file(str(state_bin))
-        except (OSError, ValueError, SafetensorError) as exc:
+        except (OSError, ValueError, RecursionError, SafetensorError) as exc:
             raise CheckpointError(f"unreadable training state ({exc})", directory, "resume from an earlier step folder") from None
         head = {k.removeprefix("distill_head."): v for k, v in tensors.items() if k.startswith("distill_head.")}
         if bool(head) != (self.module.distill_head is not None):

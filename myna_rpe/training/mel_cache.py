@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,6 +29,7 @@ import numpy as np
 from myna_rpe.config import FrontendConfig
 from myna_rpe.errors import AudioError
 from myna_rpe.fileio import atomic_write
+from myna_rpe.worker_guard import started_pool
 
 CACHE_FORMAT = 1
 MANIFEST = "manifest.json"
@@ -105,7 +104,7 @@ class MelCache:
             doc = json.loads((self.dir / MANIFEST).read_text())
             if doc.get("format") == CACHE_FORMAT:
                 return doc
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             pass  # a missing or damaged manifest only costs re-hashing
         return {"format": CACHE_FORMAT, "frontend": asdict(self.frontend), "files": {}, "failed": {}}
 
@@ -166,7 +165,7 @@ class MelCache:
         try:
             if workers > 1 and total > 1:
                 # spawn, not fork: a forked child of a process that has run OpenMP/torch code can hang.
-                with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                with started_pool(workers) as pool:
                     futures = [(p, sha, pool.submit(_compute_and_store, p, self.entry(sha), self.frontend)) for p, sha in todo]
                     for p, sha, fut in futures:
                         record(p, sha, fut.result()[1])

@@ -97,8 +97,6 @@ def _plot(out: Path, library, playlist, added, playlist_labels, added_labels, ti
         fig.tight_layout(rect=(0, 0.02, 1, 1))
         with atomic_write(out) as fh:  # the exact name given: savefig alone would add ".png" to "map"
             fig.savefig(fh, format=out.suffix[1:].lower())
-    except OSError as exc:
-        raise PlaylistError(f"cannot write the map ({exc.strerror})", out) from None
     finally:
         plt.close(fig)
     return out

@@ -12,9 +12,12 @@ as it was:
    of one of its rows — else it changed since it was embedded, and the import is refused.
    A file that is not there is skipped and counted (a catalogue may be larger than one
    library), unless no file at all is found: then it is the wrong library.
-3. The merge: one transaction per shard, through `LibraryStore.add_track`, with the
+3. The shards: every column has its type, and every vector is finite
+   (`catalog_shards.read_checked_shard`).
+4. The merge: one transaction for all shards, through `LibraryStore.add_track`, with the
    library file's own size, mtime and tags, so a following `myna index` finds these
-   tracks unchanged and embeds only what the catalogue lacked. The FAISS index is rebuilt.
+   tracks unchanged and embeds only what the catalogue lacked. An import is all or
+   nothing: refused or killed, the store is as it was. The FAISS index is rebuilt.
 
 A track already stored with the same fingerprint is left alone, so an import can be rerun.
 """
@@ -27,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from myna_rpe.errors import LibraryError
-from playlist.library.catalog_shards import META_FILENAME, iter_rows, read_meta, read_shard, shard_paths
+from myna_rpe.fileio import expand_user
+from playlist.library.catalog_shards import META_FILENAME, iter_rows, read_checked_shard, read_meta, shard_paths
 from playlist.library.opened import rebuild_index, stored_spec
 from playlist.library.lock import LibraryLock
 from playlist.library.scan import content_hash, walk_library
@@ -64,8 +68,8 @@ def import_catalog(root: str | Path, shard_dir: str | Path, db_dir: str | Path |
                    index: IndexSpec | None = None) -> ImportReport:
     """Merge `shard_dir`'s shards into the store of the library at `root` (see module doc)."""
     started = time.perf_counter()
-    root = Path(root).expanduser().resolve()
-    shard_dir = Path(shard_dir).expanduser()
+    root = expand_user(root).resolve()
+    shard_dir = expand_user(shard_dir)
     if not root.is_dir():
         raise LibraryError("not a folder", path=root, fix="pass the folder that holds your music")
     meta = read_meta(shard_dir)
@@ -73,18 +77,19 @@ def import_catalog(root: str | Path, shard_dir: str | Path, db_dir: str | Path |
         raise LibraryError(f"no catalogue shards here (no {META_FILENAME} and part-*.parquet)", path=shard_dir,
                            fix="pass the --out folder of `myna embed-catalog`")
     report = ImportReport(model_id=meta.model_id)
-    db_dir = Path(db_dir).expanduser().absolute() if db_dir is not None else default_db_dir(root)
+    db_dir = expand_user(db_dir).absolute() if db_dir is not None else default_db_dir(root)
     if not (db_dir / DB_FILENAME).is_file():  # a new store: check first, so a refusal creates nothing
-        _check_rows(None, root, shard_dir, meta.model_id, ImportReport())
+        _check_rows(None, root, shard_dir, meta.model_id, meta.dim, ImportReport())
     with LibraryLock(db_dir), LibraryStore.open(db_dir, root=root, create=True) as store:
-        chosen = _check_rows(store, root, shard_dir, meta.model_id, report)
-        if store.model_id != meta.model_id:
-            store.set_model(meta.model_id, meta.model_config, meta.dim)
+        chosen = _check_rows(store, root, shard_dir, meta.model_id, meta.dim, report)
         by_shard: dict[Path, dict[str, _Chosen]] = defaultdict(dict)
         for shard, c in chosen:
             by_shard[shard][c.rel_path] = c
-        for shard, wanted in sorted(by_shard.items()):
-            _merge_shard(store, shard, wanted, report)
+        with store.transaction():
+            if store.model_id != meta.model_id:
+                store.set_model(meta.model_id, meta.model_config, meta.dim)
+            for shard, wanted in sorted(by_shard.items()):
+                _merge_shard(store, shard, wanted, report)
         rebuild_index(store, index or stored_spec(store), save=True)
         files, _ = walk_library(root)
         stored = store.embedded_ids()
@@ -97,12 +102,12 @@ def import_catalog(root: str | Path, shard_dir: str | Path, db_dir: str | Path |
     return report
 
 
-def _check_rows(store: LibraryStore | None, root: Path, shard_dir: Path, model_id: str,
+def _check_rows(store: LibraryStore | None, root: Path, shard_dir: Path, model_id: str, dim: int,
                 report: ImportReport) -> list[tuple[Path, _Chosen]]:
     """Every check of the module docstring; returns (shard, file) pairs to import."""
     candidates: dict[str, list[tuple[Path, str]]] = defaultdict(list)  # rel path -> (shard, fingerprint)
     for shard in shard_paths(shard_dir):
-        table = read_shard(shard, ["path", "fingerprint", "model_id", "error"])
+        table = read_checked_shard(shard, dim).select(["path", "fingerprint", "model_id", "error"])
         for path, fingerprint, row_model, error in zip(*(table[c].to_pylist() for c in table.column_names)):
             report.rows += 1
             if row_model != model_id:
@@ -156,18 +161,18 @@ def _check_rows(store: LibraryStore | None, root: Path, shard_dir: Path, model_i
 
 
 def _merge_shard(store: LibraryStore, shard: Path, wanted: dict[str, _Chosen], report: ImportReport) -> None:
-    with store.transaction():
-        for _, row in iter_rows([shard]):
-            c = wanted.get(_rel_of(row["path"], store.root))
-            if c is None or row["fingerprint"] != c.fingerprint or row["vector"] is None:
-                continue
-            tags = read_tags(c.file)
-            store.add_track(TrackInfo(rel_path=c.rel_path, size=c.size, mtime_ns=c.mtime_ns,
-                                      content_hash=c.fingerprint, title=tags.title, artist=tags.artist,
-                                      album=tags.album, track_no=tags.track_no, duration=row["duration"],
-                                      isrc=tags.isrc), row["vector"])
-            report.imported += 1
-            del wanted[c.rel_path]  # a path listed twice with one fingerprint is imported once
+    """Add the wanted rows of one shard; inside the import's one transaction."""
+    for _, row in iter_rows([shard]):
+        c = wanted.get(_rel_of(row["path"], store.root))
+        if c is None or row["fingerprint"] != c.fingerprint or row["vector"] is None:
+            continue
+        tags = read_tags(c.file)
+        store.add_track(TrackInfo(rel_path=c.rel_path, size=c.size, mtime_ns=c.mtime_ns,
+                                  content_hash=c.fingerprint, title=tags.title, artist=tags.artist,
+                                  album=tags.album, track_no=tags.track_no, duration=row["duration"],
+                                  isrc=tags.isrc), row["vector"])
+        report.imported += 1
+        del wanted[c.rel_path]  # a path listed twice with one fingerprint is imported once
 
 
 def _rel_of(name: str, root: Path) -> str:

@@ -35,6 +35,7 @@ import numpy as np
 from myna_rpe.budget import TokenBudget
 from myna_rpe.config import FrontendConfig
 from myna_rpe.errors import LibraryError
+from myna_rpe.fileio import expand_user
 from playlist.library.catalog_shards import CatalogMeta, ShardWriter, done_files, read_meta, remove_temporaries, write_meta
 from playlist.library.indexer import ProgressHook, prepare_file
 from playlist.library.scan import FileStat, content_hash, walk_library
@@ -65,7 +66,7 @@ class CatalogReport:
 
 def list_catalogue(source: str | Path) -> tuple[Path, list[FileStat]]:
     """(root that shard paths are relative to, files) of a folder or a manifest file."""
-    source = Path(source).expanduser()
+    source = expand_user(source)
     if source.is_dir():
         root = source.resolve()
         files, _ = walk_library(root)  # links, FIFOs and bad names are left out, as `myna index` does
@@ -91,7 +92,7 @@ def _read_manifest(manifest: Path) -> list[FileStat]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        path = Path(line).expanduser()
+        path = expand_user(line)
         path = path if path.is_absolute() else root / path
         path = Path(os.path.normpath(path))
         try:
@@ -195,7 +196,7 @@ def embed_catalog(source: str | Path, out_dir: str | Path, *, checkpoint: str | 
     report = CatalogReport()
     root, files = list_catalogue(source)
     report.files = len(files)
-    out_dir = Path(out_dir).expanduser()
+    out_dir = expand_user(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -206,7 +207,7 @@ def embed_catalog(source: str | Path, out_dir: str | Path, *, checkpoint: str | 
     from myna_rpe.embed import Embedder
 
     embedder = Embedder.load(checkpoint, budget=budget)  # on the driver: a bad checkpoint fails before Ray starts
-    meta = CatalogMeta(model_id=embedder.model_id, dim=embedder.dim, source=str(Path(source).expanduser().resolve()),
+    meta = CatalogMeta(model_id=embedder.model_id, dim=embedder.dim, source=str(expand_user(source).resolve()),
                        model_config={**embedder.config.to_dict(), "budget": budget.to_dict()})
     previous = read_meta(out_dir)
     if previous is not None and previous.model_id != meta.model_id:
@@ -253,7 +254,7 @@ def _run_ray(todo: list[FileStat], out_dir: Path, meta: CatalogMeta, checkpoint:
         # A block per few batches: enough blocks to keep every actor busy, few enough to schedule cheaply.
         block_rows = max(batch_size, min(batch_size * 8, -(-len(todo) // (cpus * 2))))
         ds = ray.data.from_arrow([table.slice(i, block_rows) for i in range(0, len(todo), block_rows)])
-        ckpt = None if checkpoint is None else str(Path(checkpoint).expanduser().resolve())
+        ckpt = None if checkpoint is None else str(expand_user(checkpoint).resolve())
         if report.gpus:
             report.workers = workers or report.gpus
             ds = ds.map_batches(decode_batch, fn_kwargs={"frontend": FrontendConfig(**meta.model_config["frontend"])},

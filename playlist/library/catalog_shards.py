@@ -76,7 +76,7 @@ def read_meta(out_dir: Path) -> CatalogMeta | None:
             raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT!r}")
         return CatalogMeta(model_id=str(doc["model_id"]), model_config=dict(doc["model_config"]),
                            dim=int(doc["dim"]), source=str(doc.get("source", "")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise LibraryError(f"unreadable catalogue description ({exc})", path=path,
                            fix="point at a folder written by `myna embed-catalog`, or move this one aside") from None
 
@@ -102,8 +102,32 @@ def read_shard(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
     try:
         return pq.read_table(path, columns=list(columns) if columns is not None else None)
     except (OSError, pa.ArrowException) as exc:
-        raise LibraryError(f"unreadable catalogue shard ({exc})", path=path,
-                           fix="delete this shard and run `myna embed-catalog` again (only its files are redone)") from None
+        raise LibraryError(f"unreadable catalogue shard ({exc})", path=path, fix=_FIX_SHARD) from None
+
+
+def read_checked_shard(path: Path, dim: int) -> pa.Table:
+    """A whole shard, refused (`LibraryError`) unless its columns have the types `schema(dim)`
+    gives them and every vector is finite: what an import may merge without a second look."""
+    table = read_shard(path)
+    expected = schema(dim)
+    for name in expected.names:
+        wanted = expected.field(name).type
+        got = table.schema.field(name).type if name in table.schema.names else None
+        if got != wanted:
+            what = "no column" if got is None else f"column of type {got}"
+            raise LibraryError(f"this shard has {what} {name!r} where {wanted} belongs", path=path,
+                               fix=_FIX_SHARD)
+    vectors = table["vector"].combine_chunks()
+    flat = np.asarray(vectors.values.slice(vectors.offset * dim, len(vectors) * dim),
+                      dtype=np.float32).reshape(-1, dim)  # null rows too (`flatten` drops them)
+    bad = ~np.isfinite(flat).all(axis=1) & np.asarray(vectors.is_valid())
+    if bad.any():
+        name = table["path"][int(np.flatnonzero(bad)[0])].as_py()
+        raise LibraryError(f"the vector of {name} is not finite (NaN or infinity)", path=path, fix=_FIX_SHARD)
+    return table
+
+
+_FIX_SHARD = "delete this shard and run `myna embed-catalog` again (only its files are redone)"
 
 
 def done_files(out_dir: Path) -> set[tuple[str, int, int]]:

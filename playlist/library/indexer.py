@@ -11,7 +11,8 @@ One run, under the store's lock:
    - new path whose hash matches a track whose file is gone: a move (id and embedding kept);
      matches a track still present: a copy (new id, embedding copied, nothing decoded);
    - new path, unknown hash: embedded;
-   - a stored track whose file is gone and was not moved: deleted;
+   - a stored track whose file is gone and was not moved: deleted (not one the walk could not
+     look at now: under an unreadable folder, or a permission denied; that is a recorded error);
    - a file that failed before and has the same size/mtime: skipped (listed by --errors).
    The cheap changes (stamps, moves, copies, deletions) commit together first.
 3. Embed: files are grouped into batches of similar duration (less padding in the padded
@@ -24,7 +25,6 @@ One run, under the store's lock:
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import random
 import time
@@ -38,15 +38,17 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from myna_rpe.audio import describe
 from myna_rpe.config import EncoderConfig, FrontendConfig
 from myna_rpe.errors import LibraryError
+from myna_rpe.fileio import expand_user
 from playlist.library.opened import drop_index, load_index, rebuild_index, stored_spec
 from playlist.library.lock import LibraryLock
 from playlist.library.scan import FileStat, Skipped, content_hash, walk_library
 from playlist.library.store import LibraryStore, TrackInfo, default_db_dir
 from playlist.library.tags import Tags, read_tags
 from playlist.library.vector_index import IndexSpec
-from playlist.library.worker_guard import init_worker
+from myna_rpe.worker_guard import started_pool
 
 if TYPE_CHECKING:  # torch is imported only when something needs embedding
     import torch
@@ -154,10 +156,10 @@ def index_library(root: str | Path, embedder: EmbedderLike | LazyEmbedder, db_di
     """Index (or update) the library at `root`; see the module docstring. A `LazyEmbedder`
     whose model id matches the store's is loaded only if some file needs embedding."""
     started = time.perf_counter()
-    root = Path(root).expanduser().resolve()
+    root = expand_user(root).resolve()
     if not root.is_dir():
         raise LibraryError("not a folder", path=root, fix="pass the folder that holds your music")
-    db_dir = Path(db_dir).expanduser().absolute() if db_dir is not None else default_db_dir(root)
+    db_dir = expand_user(db_dir).absolute() if db_dir is not None else default_db_dir(root)
     report = IndexReport()
     if not isinstance(embedder, LazyEmbedder):
         embedder = LazyEmbedder(lambda loaded=embedder: loaded, embedder.model_id)
@@ -270,7 +272,7 @@ def _plan(store: LibraryStore, files: list[FileStat], options: IndexOptions, rep
             plan.embed.append((f, h))
 
     present = {f.rel_path for f in files}
-    gone = [t for rel, t in by_path.items() if rel not in present]
+    gone = [t for rel, t in by_path.items() if rel not in present and not _unreadable_now(rel, report.skipped)]
     gone_by_hash: dict[str, list] = defaultdict(list)
     for t in sorted(gone, key=lambda t: (t.id not in embedded, t.id)):  # embedded ones first
         gone_by_hash[t.content_hash].append(t)
@@ -289,6 +291,13 @@ def _plan(store: LibraryStore, files: list[FileStat], options: IndexOptions, rep
     plan.delete = [t.id for ts in gone_by_hash.values() for t in ts]
     plan.stale_errors = [rel for rel in known_errors if rel not in present]
     return plan
+
+
+def _unreadable_now(rel_path: str, skipped: list[Skipped]) -> bool:
+    """Whether the walk could not look at `rel_path` this time (its folder, or the entry, cannot
+    be read now): its track is kept, not deleted; the skip is recorded as an error."""
+    return any(s.rel_path == "./" or (s.rel_path.endswith("/") and rel_path.startswith(s.rel_path))
+               or (rel_path == s.rel_path and s.reason == describe("unreadable")) for s in skipped)
 
 
 def _read_tags(files: list[tuple[FileStat, str]], progress: ProgressHook | None) -> list[_Job]:
@@ -407,10 +416,8 @@ class _Decoder:
         self.pool: ProcessPoolExecutor | None = None
 
     def _new_pool(self) -> None:
-        if self.workers > 0:
-            ctx = multiprocessing.get_context("spawn")  # no fork of a process running torch threads
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=init_worker,
-                                            initargs=(os.getpid(),))
+        if self.workers > 0:  # spawned: no fork of a process running torch threads
+            self.pool = started_pool(self.workers)
 
     def submit(self, batch: list[_Job]) -> list[Future] | None:
         if self.workers == 0:

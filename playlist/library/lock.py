@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from myna_rpe.errors import LibraryError
-from playlist.library.store_db import FIX_READ_ONLY
+from playlist.library.sqlite_guard import FIX_READ_ONLY
 
 LOCK_FILENAME = "lock"
 

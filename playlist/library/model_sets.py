@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from myna_rpe.errors import LibraryError
-from playlist.library.store_db import StoreDatabase
+from playlist.library.sqlite_guard import damaged
+from playlist.library.store_db import DB_FILENAME, StoreDatabase
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class ModelSets(StoreDatabase):
     @property
     def current_model(self) -> str | None:
         """The library's default model: the one `myna index` ran with last."""
-        return self.get_meta("model_id")
+        return self.get_meta("model_id", str)
 
     def models(self) -> list[ModelSet]:
         """Every model with a set in the store, oldest first."""
@@ -53,11 +54,21 @@ class ModelSets(StoreDatabase):
         if self.schema < 2:  # read-only store of schema 1: one model, described in meta
             if current is None:
                 return []
-            return [ModelSet(current, self.get_meta("model_config"), self.get_meta("dim"), None,
+            return [ModelSet(current, self.get_meta("model_config", dict), self.get_meta("dim", int), None,
                              counts.get(current, 0), True)]
         rows = self._conn.execute("SELECT id, config, dim, added_at FROM models ORDER BY added_at, id")
-        return [ModelSet(r[0], json.loads(r[1]) if r[1] else None, r[2], r[3], counts.get(r[0], 0), r[0] == current)
+        return [ModelSet(r[0], self._config(r[0], r[1]), r[2], r[3], counts.get(r[0], 0), r[0] == current)
                 for r in rows]
+
+    def _config(self, model_id: str, text: str | None) -> dict | None:
+        """A model row's config (a JSON object, or nothing); anything else is damage."""
+        try:
+            config = json.loads(text) if text else None
+        except (TypeError, ValueError, RecursionError):
+            config = []
+        if config is not None and not isinstance(config, dict):
+            raise damaged(self.db_dir / DB_FILENAME, f"model {model_id}'s config is not a JSON object")
+        return config
 
     def resolve_model(self, text: str) -> str:
         """The model id that `text` names: an id or a prefix of exactly one."""
@@ -86,7 +97,7 @@ class ModelSets(StoreDatabase):
     def dim(self) -> int | None:
         """The embedding size of this store's model (None before its first vector)."""
         if self.schema < 2:
-            dim = self.get_meta("dim")
+            dim = self.get_meta("dim", int)
         else:
             row = self._conn.execute("SELECT dim FROM models WHERE id = ?", (self._model,)).fetchone()
             dim = None if row is None else row[0]

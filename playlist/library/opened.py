@@ -24,7 +24,9 @@ import numpy as np
 
 from myna_rpe.errors import LibraryError, MynaError
 from playlist.library.lock import LibraryLock
+from playlist.library.sqlite_guard import damaged
 from playlist.library.store import LibraryStore, Track, l2_normalise
+from playlist.library.store_db import DB_FILENAME
 from playlist.library.vector_index import (
     RERANK_FACTOR,
     IndexSpec,
@@ -41,8 +43,15 @@ from playlist.library.vector_index import (
 
 
 def stored_spec(store: LibraryStore) -> IndexSpec:
-    """The index type chosen at the last `myna index` (auto if never chosen)."""
-    return IndexSpec(**(store.get_meta("index_spec") or {}))
+    """The index type chosen at the last `myna index` (auto if never chosen). A damaged choice
+    is named to a reader; a writer (`myna index`) replaces it with auto, and records that."""
+    try:
+        return IndexSpec(**(store.get_meta("index_spec", dict) or {}))
+    except (TypeError, ValueError, LibraryError):
+        if not store.readonly:
+            return IndexSpec()
+        raise damaged(store.db_dir / DB_FILENAME, "meta value 'index_spec' is not an index type",
+                      fix="run `myna index LIBRARY` once (with --index-type to choose one)") from None
 
 
 def index_path(store: LibraryStore) -> Path:
@@ -56,14 +65,19 @@ def _state_key(store: LibraryStore) -> str:
 def index_state(store: LibraryStore) -> dict | None:
     """What the saved index of the store's model was built from: generation, requested
     kind, built kind, size."""
-    return store.get_meta(_state_key(store))
+    return store.get_meta(_state_key(store), dict)
 
 
 def index_is_fresh(store: LibraryStore, spec: IndexSpec) -> bool:
+    """Whether the saved index file is the one built from the store as it is now, judged from
+    the stamp and the file's size (`load_index` also checks its checksum)."""
     state = index_state(store) or {}
-    return (index_path(store).is_file()
-            and state.get("generation") == store.generation
-            and state.get("kind") == spec.kind)
+    try:
+        size = index_path(store).stat().st_size
+    except OSError:
+        return False
+    return (state.get("generation") == store.generation and state.get("kind") == spec.kind
+            and state.get("bytes") == size)
 
 
 def rebuild_index(store: LibraryStore, spec: IndexSpec, save: bool = True) -> faiss.Index:
@@ -73,10 +87,11 @@ def rebuild_index(store: LibraryStore, spec: IndexSpec, save: bool = True) -> fa
     ids, X = store.embeddings()
     index = build_index(ids, X, spec)
     if save:
-        write_index_atomic(index, index_path(store))
+        checksum = write_index_atomic(index, index_path(store))
         store.set_meta("index_spec", asdict(spec))
         store.set_meta(_state_key(store), {"generation": generation, "kind": spec.kind, "built": index_kind(index),
-                                           "n": int(index.ntotal)})
+                                           "n": int(index.ntotal), "dim": int(index.d), "crc32": checksum,
+                                           "bytes": index_path(store).stat().st_size})
     return index
 
 
@@ -86,14 +101,19 @@ def drop_index(store: LibraryStore, model_id: str) -> None:
 
 
 def load_index(store: LibraryStore, spec: IndexSpec) -> faiss.Index | None:
-    """The saved index if it is fresh and complete, else None."""
+    """The saved index if it is fresh, the file written for this state (its checksum), and
+    of the store's size and dimension; else None (the caller rebuilds it from the store)."""
     if not index_is_fresh(store, spec):
         return None
+    state = index_state(store) or {}
+    checksum = state.get("crc32")
+    if not isinstance(checksum, int):  # an index saved before checksums: rebuilt once
+        return None
     try:
-        index = read_index(index_path(store))
+        index = read_index(index_path(store), checksum)
     except LibraryError:
         return None
-    if index.ntotal != (index_state(store) or {}).get("n"):
+    if index.ntotal != state.get("n") or index.d != (store.dim or index.d) or index.d != state.get("dim"):
         return None
     configure_search(index, spec)
     return index
@@ -149,8 +169,10 @@ class Library:
 
     def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k cosine neighbours of each row of `vectors` (normalised here):
-        (scores (q, k) float32, ids (q, k) int64), id -1 / score -inf where fewer exist."""
+        (scores (q, k) float32, ids (q, k) int64) with k at most the library size; id -1 / score -inf
+        where an approximate index finds fewer."""
         Q = l2_normalise(np.atleast_2d(vectors))
+        k = min(k, len(self))  # never more columns than tracks, however large the ask
         if is_exact(self.index) or k <= 0:
             return search(self.index, Q, k)
         _, candidates = search(self.index, Q, RERANK_FACTOR * k)

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from myna_rpe.errors import LibraryError
-from playlist.library.store import LibraryStore, l2_normalise
+from playlist.library.sqlite_guard import damaged
+from playlist.library.store import DB_FILENAME, LibraryStore, l2_normalise
 
 
 def is_outside(store: LibraryStore, path: Path) -> bool:
@@ -37,7 +38,11 @@ def library_embedder(store: LibraryStore, checkpoint: Path | None, device: str, 
     from myna_rpe.embed import Embedder
 
     recorded = (store.model_config or {}).get("budget")
-    budget = DENSE if recorded is None else TokenBudget(**recorded)  # no record: stores from before budgets
+    try:
+        budget = DENSE if recorded is None else TokenBudget(**recorded)  # no record: stores from before budgets
+    except (TypeError, ValueError):
+        raise damaged(store.db_dir / DB_FILENAME, f"model {store.model_id}'s token budget {recorded!r} is not one") \
+            from None
     expected = checkpoint_model_id(checkpoint, budget)
     if expected is not None and expected != store.model_id:
         raise _wrong_model(store, path, expected, why)

@@ -34,7 +34,7 @@ in `model_sets.py`.
 Writers (the indexer) hold the lock file; SQLite runs in WAL mode, so readers (`myna
 similar`, `--status`) work while an index run is in progress. Readers open the store with
 `readonly=True`: they never write to it, so they also work on another user's library or on
-read-only media. Every SQLite failure becomes one `LibraryError` (see `_sqlite_error`);
+read-only media. Every SQLite failure becomes one `LibraryError` (see `sqlite_guard`);
 none of its advice deletes anything.
 """
 
@@ -49,7 +49,9 @@ from typing import Any
 import numpy as np
 
 from myna_rpe.errors import LibraryError
+from myna_rpe.fileio import expand_user
 from playlist.library.model_sets import ModelSets
+from playlist.library.sqlite_guard import damaged
 from playlist.library.store_db import DB_DIRNAME, DB_FILENAME
 
 
@@ -140,7 +142,7 @@ class LibraryStore(ModelSets):
         of a `.myna` folder, or the root recorded when the store was created. With
         `readonly`, nothing is ever written (not even the -wal/-shm files where the folder
         is read-only). `model` chooses the embedding set read (default: the current one)."""
-        db_dir = Path(db_dir).expanduser().absolute()
+        db_dir = expand_user(db_dir).absolute()
         store = cls(cls.connect(db_dir, create, readonly), db_dir, readonly)
         try:
             store._prepare_schema()
@@ -153,15 +155,15 @@ class LibraryStore(ModelSets):
 
     def _resolve_root(self, root: str | Path | None) -> Path:
         if root is not None:
-            resolved = Path(root).expanduser().resolve()
+            resolved = expand_user(root).resolve()
         elif self.db_dir.name == DB_DIRNAME:
             resolved = self.db_dir.parent.resolve()
-        elif self.get_meta("root") is not None:
-            resolved = Path(self.get_meta("root"))
+        elif self.get_meta("root", str) is not None:
+            resolved = Path(self.get_meta("root", str))
         else:
             raise LibraryError("this store does not know its library folder", path=self.db_dir,
                                fix="pass the library folder to `myna index`")
-        if self.db_dir.name != DB_DIRNAME and self.get_meta("root") != str(resolved) and not self.readonly:
+        if self.db_dir.name != DB_DIRNAME and self.get_meta("root", str) != str(resolved) and not self.readonly:
             self.set_meta("root", str(resolved))
         return resolved
 
@@ -212,7 +214,7 @@ class LibraryStore(ModelSets):
     def track_by_path(self, path: str | Path) -> Track | None:
         """Look a file up by absolute path, root-relative path, or a path relative to the cwd."""
         candidates = []
-        p = Path(path).expanduser()
+        p = expand_user(path)
         if p.is_absolute() or p.exists():
             try:
                 candidates.append(self.rel_path(p.absolute()))
@@ -271,7 +273,14 @@ class LibraryStore(ModelSets):
         out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         if not rows:
             return out_ids, np.zeros((0, self.dim or 0), dtype=np.float32)
+        size = 4 * (self.dim or 0)
+        bad = next((r[0] for r in rows if not isinstance(r[1], bytes) or len(r[1]) != size or not size), None)
+        if bad is not None:
+            raise damaged(self.db_dir / DB_FILENAME, f"the embedding of track {bad} is not {self.dim} numbers")
         X = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1).astype(np.float32)
+        finite = np.isfinite(X).all(axis=1)
+        if not finite.all():
+            raise damaged(self.db_dir / DB_FILENAME, f"the embedding of track {out_ids[~finite][0]} is not finite")
         return out_ids, l2_normalise(X)
 
     # ------------------------------------------------------------------ writing (the indexer)
@@ -306,6 +315,9 @@ class LibraryStore(ModelSets):
         if model is None:
             raise LibraryError("no model set on the store", path=self.db_dir, fix="this is a bug: call set_model first")
         vec = np.ascontiguousarray(vector, dtype="<f4").reshape(-1)
+        if not np.isfinite(vec).all():
+            raise LibraryError(f"the embedding of track {track_id} is not finite (NaN or infinity)",
+                               path=self.db_dir, fix="the model gives broken vectors: use another checkpoint")
         dim = self.dim
         if dim is not None and dim != vec.size and self.count_embeddings():
             raise LibraryError(f"embedding size {vec.size} differs from the store's {dim}", path=self.db_dir)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from myna_rpe.errors import LibraryError
+from playlist.library.sqlite_guard import FIX_READ_ONLY, GuardedConnection, damaged, guard, sqlite_error
 
 DB_DIRNAME = ".myna"
 DB_FILENAME = "library.sqlite"
@@ -60,37 +60,40 @@ CREATE TABLE embeddings (
 CREATE INDEX embeddings_by_track ON embeddings(track_id);
 """
 
-FIX_READ_ONLY = ("index a copy in a folder you can write, or keep the store elsewhere with --db PATH "
-                 "(reading this store works as it is)")
+_REQUIRED_TABLES = ("meta", "tracks", "errors", "models", "embeddings")
+# Meta values that only record derived state (the index, the last run): a writable open
+# drops them when damaged, and what they described is rebuilt.
+_DERIVED_META = {"generation": int, "index_spec": dict, "last_run": dict}
+_DERIVED_PREFIX = "index_state:"
 
 
 class StoreDatabase:
     """An open `library.sqlite`: connection, schema, transactions and meta values."""
 
-    def __init__(self, conn: sqlite3.Connection, db_dir: Path, readonly: bool) -> None:
+    def __init__(self, conn: GuardedConnection, db_dir: Path, readonly: bool) -> None:
         self._conn = conn
         self.db_dir = db_dir
         self.readonly = readonly
         self.schema = SCHEMA_VERSION
 
     @classmethod
-    def connect(cls, db_dir: Path, create: bool, readonly: bool) -> sqlite3.Connection:
+    def connect(cls, db_dir: Path, create: bool, readonly: bool) -> GuardedConnection:
         db_path = db_dir / DB_FILENAME
         if not db_path.is_file() and (readonly or not create):
             raise LibraryError("no library index here", path=db_dir,
                                fix="run `myna index LIBRARY` first (or pass the right --db)")
         try:
             if readonly:
-                return _connect_readonly(db_path)
+                return GuardedConnection(_connect_readonly(db_path), db_path)
             db_dir.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(db_path, isolation_level=None, timeout=30.0)
             conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode survives a killed process (not a power cut) and avoids an fsync per commit.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            return conn
+            return GuardedConnection(conn, db_path)
         except sqlite3.Error as exc:
-            raise _sqlite_error(exc, db_path) from None
+            raise sqlite_error(exc, db_path) from None
         except OSError as exc:  # creating the .myna folder
             raise LibraryError(f"cannot create the store folder ({exc.strerror})", path=db_dir,
                                fix=FIX_READ_ONLY) from None
@@ -101,25 +104,51 @@ class StoreDatabase:
     # ------------------------------------------------------------------ schema
 
     def _prepare_schema(self) -> None:
-        """Create a new store, or check an old one and migrate it forward (writable opens)."""
-        version = self.get_meta("schema") if self._has_table("meta") else None
-        if version is not None and int(version) > SCHEMA_VERSION:
+        """Create a new store, or check an old one and migrate it forward (writable opens).
+        A store without tables (an empty file: a first run that died before its schema) is
+        built by a writable open and refused by a read-only one; a store missing some of its
+        tables is damaged, except `errors`, which only records failures and is made again."""
+        tables = {name for name in _REQUIRED_TABLES if self._has_table(name)}
+        version = self.get_meta("schema", int) if "meta" in tables else None
+        if version is not None and version > SCHEMA_VERSION:
             raise LibraryError(f"the store was written by a newer myna (schema {version})",
                                path=self.db_dir, fix="upgrade myna-rpe")
+        if tables:
+            expected = set(_REQUIRED_TABLES) - ({"models"} if (version or 1) < 2 else set())
+            lost = sorted(expected - tables - (set() if self.readonly else {"errors"}))
+            if lost:
+                raise damaged(self.db_dir / DB_FILENAME, f"table{'s' if len(lost) > 1 else ''} "
+                                                         f"{', '.join(lost)} missing")
         if self.readonly:
-            self.schema = int(version or 1)
+            if not tables:
+                raise LibraryError("the store is empty (a first `myna index` did not finish)",
+                                   path=self.db_dir / DB_FILENAME, fix="run `myna index LIBRARY` to build it")
+            self.schema = version or 1
             return
-        if version is not None and int(version) == SCHEMA_VERSION:
+        if tables and "meta" in tables:
+            self._drop_damaged_derived_meta()
+        if version == SCHEMA_VERSION and "errors" in tables:
             return  # up to date: no write, no lock
         with self.transaction():
             fresh = not self._has_table("tracks")
             self._script(_TABLES)
             if fresh or not self._has_table("embeddings"):
                 self._script(_EMBEDDINGS)
-            elif int(version or 1) < 2:
+            elif (version or 1) < 2:
                 self._migrate_to_2()
-            if version is None or int(version) != SCHEMA_VERSION:
+            if version != SCHEMA_VERSION:
                 self.set_meta("schema", SCHEMA_VERSION)
+
+    def _drop_damaged_derived_meta(self) -> None:
+        """Repair: a derived meta value that cannot be read goes, with every index stamp (so
+        the index is rebuilt from the store)."""
+        rows = self._conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?, ?) OR key LIKE ?",
+                                  (*_DERIVED_META, _DERIVED_PREFIX + "%")).fetchall()
+        if all(_readable(value, _DERIVED_META.get(key, dict)) for key, value in rows):
+            return
+        with self.transaction():
+            self._conn.execute("DELETE FROM meta WHERE key IN (?, ?, ?) OR key LIKE ?",
+                               (*_DERIVED_META, _DERIVED_PREFIX + "%"))
 
     def _script(self, sql: str) -> None:
         # statement by statement: `executescript` would commit the open transaction first
@@ -152,7 +181,7 @@ class StoreDatabase:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside commit together or not at all (a killed run loses only this)."""
-        with self._sqlite_errors():
+        with guard(self.db_dir / DB_FILENAME):
             if self._conn.in_transaction:  # nested: part of the outer one
                 yield
                 return
@@ -163,38 +192,37 @@ class StoreDatabase:
                 if self._conn.in_transaction:  # SQLite may have rolled back itself (disk full)
                     try:
                         self._conn.execute("ROLLBACK")
-                    except sqlite3.Error:
+                    except LibraryError:
                         pass  # nothing was committed either way
                 raise
             self._conn.execute("COMMIT")
 
-    @contextmanager
-    def _sqlite_errors(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise _sqlite_error(exc, self.db_dir / DB_FILENAME) from None
-
     # ------------------------------------------------------------------ meta
 
-    def get_meta(self, key: str) -> Any:
+    def get_meta(self, key: str, kind: type | tuple[type, ...] | None = None) -> Any:
+        """The meta value `key` (None if unset); a value that is not JSON, or not of `kind`
+        (e.g. `int`, `str`, `dict`), is damage."""
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        if row is None:
+            return None
+        if not _readable(row[0], kind):
+            derived = key in _DERIVED_META or key.startswith(_DERIVED_PREFIX)
+            raise damaged(self.db_dir / DB_FILENAME, f"meta value {key!r} is not a {_kind_name(kind or object)}",
+                          fix="run `myna index LIBRARY` once: it rebuilds what this value records" if derived else None)
+        return json.loads(row[0])
 
     def set_meta(self, key: str, value: Any) -> None:
-        with self._sqlite_errors():
-            self._conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
-                               "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, json.dumps(value)))
+        self._conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                           "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, json.dumps(value)))
 
     def delete_meta(self, key: str) -> None:
-        with self._sqlite_errors():
-            self._conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+        self._conn.execute("DELETE FROM meta WHERE key = ?", (key,))
 
     @property
     def generation(self) -> int:
         """Bumped by every change to the set of embeddings; the FAISS index records the
         generation it was built from, so a stale index is detected."""
-        return int(self.get_meta("generation") or 0)
+        return self.get_meta("generation", int) or 0
 
     def _bump(self) -> None:
         self.set_meta("generation", self.generation + 1)
@@ -226,33 +254,17 @@ def _connect_readonly(db_path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _nearly_full(folder: Path) -> bool:
-    """SQLite reports some writes that hit a full disk (its -shm file) as a plain I/O error."""
+def _readable(text: Any, kind: type | tuple[type, ...] | None) -> bool:
+    """Whether a stored meta value is JSON (and of `kind`, when given; null always is)."""
     try:
-        return shutil.disk_usage(folder).free < (1 << 20)
-    except OSError:
+        value = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
         return False
+    return value is None or kind is None or (isinstance(value, kind) and not isinstance(value, bool))
 
 
-def _sqlite_error(exc: sqlite3.Error, db_path: Path) -> LibraryError:
-    """One line for a failure SQLite reports, with a fix that never deletes anything."""
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    if name.startswith("SQLITE_FULL") or "disk is full" in str(exc) or (
-            name.startswith("SQLITE_IOERR") and _nearly_full(db_path.parent)):
-        return LibraryError("the disk is full", path=db_path,
-                            fix="free some space and run `myna index` again: nothing committed is lost, "
-                                "and the run resumes where it stopped")
-    if name.startswith("SQLITE_READONLY"):
-        return LibraryError("the store is read-only", path=db_path, fix=FIX_READ_ONLY)
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-        return LibraryError("the store is busy (another process holds a lock on it)", path=db_path,
-                            fix="wait for the other process to finish, then run again")
-    if name.startswith("SQLITE_CANTOPEN"):
-        return LibraryError("cannot open the store", path=db_path,
-                            fix="check that the folder exists and that you may read it")
-    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
-        return LibraryError(f"the store is damaged ({exc})", path=db_path,
-                            fix="move the .myna folder aside (e.g. to .myna.damaged) and run `myna index` "
-                                "to build a new one; your music files are not touched")
-    return LibraryError(f"the store failed ({exc})", path=db_path,
-                        fix="check the disk and run the command again; nothing committed is lost")
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join({"int": "whole number", "str": "text", "dict": "JSON object", "list": "list",
+                        "float": "number", "object": "JSON value"}.get(k.__name__, k.__name__)
+                        for k in kinds)

@@ -14,7 +14,7 @@ from pathlib import Path
 from platformdirs import user_config_dir
 
 from myna_rpe.errors import ConfigError
-from myna_rpe.fileio import atomic_write_text
+from myna_rpe.fileio import atomic_write_text, expand_user
 
 CONFIG_FILE = "config.json"
 DEFAULT_LIBRARY = "default-library"
@@ -34,7 +34,7 @@ def read_config() -> dict[str, str]:
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read the settings ({exc.strerror})", path, "check its permissions") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ConfigError(f"the settings are not valid JSON ({exc})", path,
                           "fix the file, or delete it and set the values again with `myna config`") from None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
@@ -62,4 +62,4 @@ def default_library() -> Path | None:
 
 def set_default_library(folder: Path | None) -> Path:
     """Remember `folder` (a library or a store folder), as an absolute path; None forgets it."""
-    return set_value(DEFAULT_LIBRARY, None if folder is None else str(Path(folder).expanduser().resolve()))
+    return set_value(DEFAULT_LIBRARY, None if folder is None else str(expand_user(folder).resolve()))

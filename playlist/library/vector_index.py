@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,10 +165,12 @@ _FEW_QUERIES = 16
 
 
 def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(scores (q, k) float32, ids (q, k) int64); missing neighbours are id -1, score -inf."""
+    """(scores (q, k') float32, ids (q, k') int64) with k' = min(k, index size), so a huge k
+    costs no more than the whole index; missing neighbours are id -1, score -inf."""
     Q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-    if k <= 0 or index.ntotal == 0:
-        return np.full((len(Q), max(k, 0)), -np.inf, np.float32), np.full((len(Q), max(k, 0)), -1, np.int64)
+    k = max(0, min(k, index.ntotal))
+    if k == 0:
+        return np.full((len(Q), 0), -np.inf, np.float32), np.full((len(Q), 0), -1, np.int64)
     threads = faiss.omp_get_max_threads()
     if len(Q) < _FEW_QUERIES:
         faiss.omp_set_num_threads(1)
@@ -199,15 +202,26 @@ def rerank(queries: np.ndarray, candidates: np.ndarray, vectors: Callable[[list[
     return scores, ids
 
 
-def write_index_atomic(index: faiss.Index, path: Path) -> None:
+def write_index_atomic(index: faiss.Index, path: Path) -> int:
     """A reader sees either the old index or the new one, never half of one (see
-    `myna_rpe.fileio`); a full disk is one `StorageError` and leaves the old file."""
-    atomic_write_bytes(path, faiss.serialize_index(index).tobytes())
+    `myna_rpe.fileio`); a full disk is one `StorageError` and leaves the old file.
+    Returns the file's checksum (CRC-32), which `read_index` checks."""
+    data = faiss.serialize_index(index).tobytes()
+    atomic_write_bytes(path, data)
+    return zlib.crc32(data)
 
 
-def read_index(path: Path) -> faiss.Index:
+def read_index(path: Path, checksum: int | None = None) -> faiss.Index:
+    """The index in `path`; a `LibraryError` if it cannot be read or its bytes are not the
+    ones written with `checksum` (a foreign, edited or damaged file)."""
+    fix = "run `myna index --rebuild-index`"
     try:
-        return faiss.read_index(str(path))
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LibraryError(f"cannot read the FAISS index ({exc.strerror})", path=path, fix=fix) from None
+    if checksum is not None and zlib.crc32(data) != checksum:
+        raise LibraryError("the FAISS index is not the one built from this store", path=path, fix=fix)
+    try:
+        return faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
     except RuntimeError as exc:
-        raise LibraryError(f"unreadable FAISS index ({str(exc).splitlines()[0]})", path=path,
-                           fix="run `myna index --rebuild-index`") from exc
+        raise LibraryError(f"unreadable FAISS index ({str(exc).splitlines()[0]})", path=path, fix=fix) from exc

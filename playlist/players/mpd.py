@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from mpd import CommandError, ConnectionError as MpdConnectionError, MPDClient
+from mpd import CommandError, ConnectionError as MpdConnectionError, MPDClient, ProtocolError
 
 from myna_rpe.errors import MynaError
+from myna_rpe.fileio import expand_user
 from playlist.geometry.catalog import Catalog, LibraryCatalog, TrackMeta
 from playlist.geometry.extend import extend
 from playlist.geometry.hull import HullTolerance
@@ -93,6 +94,10 @@ def mpd_errors(address: MpdAddress) -> Iterator[None]:
             raise MpdError(f"MPD at {address} refused a command: {_ack_message(text)}",
                            fix="give the password with --password or MPD_HOST=password@host") from None
         raise MpdError(f"MPD at {address} refused a command: {_ack_message(text)}") from None
+    except (ProtocolError, UnicodeDecodeError) as exc:  # another server on that port (HTTP, SSH...)
+        raise MpdError(f"what answers at {address} is not MPD ({str(exc)[:80]})",
+                       fix="point --host/--port (or MPD_HOST/MPD_PORT) at MPD (its port is 6600 unless "
+                           "mpd.conf says otherwise)") from None
     except (MpdConnectionError, OSError) as exc:
         why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise MpdError(f"cannot talk to MPD at {address} ({why})",
@@ -129,7 +134,7 @@ def music_directory(client: MPDClient, address: MpdAddress, given: Path | None =
     """(MPD's music folder, where that came from): `given`; else MPD itself (it tells clients
     on a local socket); else the `music_directory` of its config file, for a local MPD."""
     if given is not None:
-        return given.expanduser().absolute(), "--music-dir"
+        return expand_user(given).absolute(), "--music-dir"
     try:
         folder = client.config()
         if isinstance(folder, dict):
@@ -225,6 +230,7 @@ class HidingCatalog:
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores, ids = self.catalog.search(queries, k + len(self.hidden))
+        k = min(k, ids.shape[1])
         out_s = np.full((len(ids), k), -np.inf, dtype=scores.dtype)
         out_i = np.full((len(ids), k), -1, dtype=ids.dtype)
         for r in range(len(ids)):

@@ -1,11 +1,14 @@
 """The ASGI app behind `myna serve`: the page, its JSON API, and audio by track id.
 
-Safety, for a server on the user's own machine:
+Safety, for a server on the user's own machine (`playlist.web.guards`):
 - it answers only requests whose Host header names the address it is bound to (a page on
   another site that rebinds its DNS name to 127.0.0.1 sends its own name, and is refused);
-- POST bodies must be JSON: a cross-site form cannot send that without a CORS preflight,
-  which this server never grants;
-- audio is served by track id, for indexed tracks only: no endpoint takes a file path.
+- the API and the audio answer only this server's own page, never a page of another site;
+- POST bodies must be JSON, at most 16 MiB: a cross-site form cannot send that without a
+  CORS preflight, which this server never grants;
+- audio is served by track id, for indexed tracks only: no endpoint takes a file path, and
+  the file is served only while it is the one indexed (the size and mtime the store
+  recorded, checked at open, after links are followed: a swapped link is refused).
 Everything the page needs (HTML, JavaScript, CSS) is served from the installed package.
 """
 
@@ -14,7 +17,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import re
+import stat
 from pathlib import Path
 from urllib.parse import quote
 
@@ -26,40 +31,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from myna_rpe.errors import MynaError
+from playlist.web.guards import HostGuard, OriginGuard, allowed_hosts, read_body
 from playlist.web.service import MAX_TRACKS, OPERATIONS, LibraryService, OpRequest
 
 STATIC = Path(__file__).parent / "static"
 AUDIO_TYPES = {".mp3": "audio/mpeg", ".flac": "audio/flac", ".ogg": "audio/ogg", ".oga": "audio/ogg",
                ".opus": "audio/ogg", ".m4a": "audio/mp4", ".aac": "audio/aac", ".wav": "audio/wav",
                ".aif": "audio/aiff", ".aiff": "audio/aiff", ".webm": "audio/webm"}
-
-
-class HostGuard:
-    """ASGI middleware: 421 for a Host header that is not one of `allowed` ("host:port")."""
-
-    def __init__(self, app, allowed: set[str]) -> None:
-        self.app = app
-        self.allowed = {a.lower() for a in allowed}
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").lower()
-            if host not in self.allowed:
-                response = Response(f"421 Misdirected Request: this server answers only to "
-                                    f"{' or '.join(sorted(self.allowed))}\n", status_code=421,
-                                    media_type="text/plain")
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-def allowed_hosts(host: str, port: int) -> set[str]:
-    """The Host headers a browser sends for this address (and `localhost` for a loopback bind)."""
-    name = f"[{host}]" if ":" in host else host
-    hosts = {f"{name}:{port}"}
-    if host in ("127.0.0.1", "::1"):
-        hosts.add(f"localhost:{port}")
-    return hosts
 
 
 def _error(message: str, status: int = 400) -> JSONResponse:
@@ -70,9 +48,9 @@ async def _json(request: Request) -> dict:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise HTTPException(415, "send JSON (Content-Type: application/json)")
     try:
-        body = json.loads(await request.body())
-    except ValueError:
-        raise HTTPException(400, "the body is not valid JSON") from None
+        body = json.loads(await read_body(request))
+    except (ValueError, RecursionError):
+        raise HTTPException(400, "the body is not valid JSON (or nests too deep)") from None
     if not isinstance(body, dict):
         raise HTTPException(400, "the body must be a JSON object")
     return body
@@ -115,7 +93,7 @@ def create_app(service: LibraryService, host: str, port: int, playlist: list[int
     async def map_(request: Request) -> Response:
         method = request.query_params.get("method", "pca")
         try:
-            xy = await service.call(service.map_xy, method)
+            xy = await service.map_xy(method)
         except MynaError as exc:
             return _error(str(exc))
         return JSONResponse({"method": method, "ids": service.ids.tolist(), "xy": xy.round(5).tolist()})
@@ -170,10 +148,15 @@ def create_app(service: LibraryService, host: str, port: int, playlist: list[int
         track = service.tracks.get(request.path_params["track_id"])
         if track is None:
             return _error("no such track", 404)
-        if not track.path.is_file():
-            return _error(f"the file of track {track.id} is gone (run `myna index`)", 404)
-        return FileResponse(track.path, media_type=AUDIO_TYPES.get(track.path.suffix.lower(),
-                                                                    "application/octet-stream"))
+        try:
+            real = track.path.resolve(strict=True)
+            st = os.stat(real)
+        except (OSError, RuntimeError):
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode) or (st.st_size, st.st_mtime_ns) != service.stamps[track.id]:
+            return _error(f"the file of track {track.id} is gone or is not the one indexed (run `myna index`)", 404)
+        return FileResponse(real, stat_result=st, media_type=AUDIO_TYPES.get(track.path.suffix.lower(),
+                                                                              "application/octet-stream"))
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
         return _error(exc.detail, exc.status_code)
@@ -188,5 +171,6 @@ def create_app(service: LibraryService, host: str, port: int, playlist: list[int
         Route("/audio/{track_id:int}", audio),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ], exception_handlers={HTTPException: http_error})
-    app.add_middleware(HostGuard, allowed=allowed_hosts(host, port))
+    app.add_middleware(OriginGuard)
+    app.add_middleware(HostGuard, allowed=allowed_hosts(host, port), port=port, any_ip=host in ("0.0.0.0", "::"))
     return app

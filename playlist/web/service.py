@@ -2,7 +2,9 @@
 
 SQLite connections belong to the thread that opened them, so the `Library` is opened,
 used and closed on a single worker thread; the ASGI handlers hand it work with
-`await service.call(fn, ...)`. A snapshot of every embedded track (id, tags, file path)
+`await service.call(fn, ...)`. Work that may take long and needs no SQLite (a t-SNE map of
+a large library) runs on its own thread (`map_xy`), so it never holds up the verbs; every
+other request is bounded (playlists by `playlist.m3u`'s limits, verbs by `MAX_TRACKS`). A snapshot of every embedded track (id, tags, file path)
 is taken at start: the page's list, the map and the audio endpoint read it without the
 worker (restart `myna serve` to see tracks indexed since).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,6 +53,7 @@ class OpRequest:
 class LibraryService:
     def __init__(self, db_dir: Path) -> None:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="myna-library")
+        self._map_lock = threading.Lock()
         self._library = None
         self.db_dir = db_dir
         self._worker.submit(self._open).result()  # errors (no store, locked...) surface here
@@ -65,6 +69,7 @@ class LibraryService:
         self.tracks: dict[int, TrackMeta] = {
             i: TrackMeta(id=t.id, path=t.path, title=t.title, artist=t.artist, album=t.album, duration=t.duration)
             for i, t in tracks.items()}
+        self.stamps: dict[int, tuple[int, int]] = {i: (t.size, t.mtime_ns) for i, t in tracks.items()}
         self.root = store.root
         self.model_id = store.model_id
         self.maps = ProjectionCache(store.db_dir / "maps", store.model_id, store.generation, self.ids)
@@ -86,10 +91,29 @@ class LibraryService:
 
     # ------------------------------------------------------------ work for the worker thread
 
-    def map_xy(self, method: str) -> np.ndarray:
+    async def map_xy(self, method: str) -> np.ndarray:
+        """The library's 2-D map: its vectors read on the library's thread, the projection
+        computed on a daemon thread of its own (one map at a time; a server stopped meanwhile
+        does not wait for it)."""
         if method not in METHODS:
             raise PlaylistError(f"unknown map {method!r}", fix=f"choose one of {', '.join(METHODS)}")
-        return self.maps.get(method, self.catalog.vectors(self.ids) if len(self.ids) else np.zeros((0, 2)))
+        X = await self.call(lambda: self.catalog.vectors(self.ids) if len(self.ids) else np.zeros((0, 2)))
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future = loop.create_future()
+
+        def project() -> None:
+            try:
+                with self._map_lock:
+                    outcome = (self.maps.get(method, X), None)
+            except Exception as exc:  # handed to the request that waits for it
+                outcome = (None, exc)
+            try:
+                loop.call_soon_threadsafe(_settle, done, *outcome)
+            except RuntimeError:  # the server stopped meanwhile: nobody waits
+                pass
+
+        threading.Thread(target=project, name="myna-map", daemon=True).start()
+        return await done
 
     def resolve(self, name: str, data: bytes) -> tuple[list[int], list[tuple[int, str, str]]]:
         """(track ids, skipped (line, entry, reason)) of an uploaded m3u's bytes (read as
@@ -127,3 +151,12 @@ class LibraryService:
                                  title=t.title or None) for t in (self.tracks[int(i)] for i in ids)]
         with tempfile.TemporaryDirectory(prefix="myna-save-") as folder:
             return write_m3u8(Path(folder) / "playlist.m3u8", entries, absolute=True).read_bytes()
+
+
+def _settle(future: asyncio.Future, result: Any, error: Exception | None) -> None:
+    if future.done():  # the request went away
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

@@ -26,13 +26,21 @@ def _wav_header(data_bytes: int) -> bytes:
             + b"data" + struct.pack("<I", data_bytes))
 
 
+def _float_wav(samples: np.ndarray, rate: int = 16000) -> bytes:
+    """A 32-bit IEEE-float WAV (format 3): the kind of file that can hold NaN and infinity."""
+    data = samples.astype("<f4").tobytes()
+    return (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt "
+            + struct.pack("<IHHIIHH", 16, 3, 1, rate, 4 * rate, 4, 32) + b"data" + struct.pack("<I", len(data)) + data)
+
+
 def _make(kind: str, root: Path, good: Path) -> Path:
     rng = np.random.default_rng(sum(map(ord, kind)))
     cut = {"cut.wav": 60, "cut.mp3": 60, "cut.flac": 60, "cut.ogg": 60}
     path = root / {"empty": "empty.flac", "fifo": "pipe.mp3", "link_loop": "loop.ogg", "dangling": "dangling.flac",
                    "text": "notes.mp3", "pdf": "paper.m4a", "png": "cover.ogg", "garbage": "noise.wav",
                    "zero_data": "zero.wav", "huge_header": "huge.wav", "folder": "folder.mp3",
-                   "unreadable": "locked.flac"}.get(kind, kind)
+                   "unreadable": "locked.flac", "nan": "nan.wav", "inf": "inf.wav",
+                   "low_rate": "one_hertz.wav"}.get(kind, kind)
     if kind == "empty":
         path.touch()
     elif kind == "fifo":
@@ -54,6 +62,14 @@ def _make(kind: str, root: Path, good: Path) -> Path:
             w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
     elif kind == "huge_header":  # claims 4 GB of samples and holds none
         path.write_bytes(_wav_header(0xFFFFFF00))
+    elif kind in ("nan", "inf"):  # a second of sound with one bad sample in the middle
+        tone = (0.3 * np.sin(np.arange(16000) / 16000 * 2 * np.pi * 440)).astype(np.float32)
+        tone[8000] = np.nan if kind == "nan" else np.inf
+        path.write_bytes(_float_wav(tone))
+    elif kind == "low_rate":  # 40 KB that a 1 Hz header makes 5.6 hours of 16 kHz audio (1.3 GB)
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(1)
+            w.writeframes(rng.integers(-3000, 3000, 20_000, dtype=np.int16).tobytes())
     elif kind == "folder":
         path.mkdir()
     elif kind == "unreadable":
@@ -74,6 +90,7 @@ ZOO = {
     "garbage": "not a decodable audio file", "zero_data": "no audio", "huge_header": "no audio",
     "cut.wav": "audio", "cut.mp3": "audio", "cut.flac": "audio", "cut.ogg": "audio",
     "folder": "a folder", "unreadable": "permission denied",
+    "nan": "NaN or infinite samples", "inf": "NaN or infinite samples", "low_rate": "a sample rate below",
 }
 if ROOT:  # root reads any file
     del ZOO["unreadable"]

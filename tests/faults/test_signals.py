@@ -86,3 +86,20 @@ def test_signal_leaves_no_process_and_a_rerun_equals_a_clean_run(sig: signal.Sig
     # The lock died with the run; a re-run completes the store as a clean run makes it.
     index_library(lib, embedder, options=IndexOptions(workers=0))
     assert_same_store(store_state(lib / ".myna"), clean_state)
+
+
+def test_a_ctrl_c_while_workers_start_is_not_theirs(capfd) -> None:
+    """Ctrl-C reaches the whole process group: a decode worker still importing its modules
+    must neither die of it nor print a KeyboardInterrupt traceback (worker_guard.started_pool)."""
+    from myna_rpe.worker_guard import started_pool
+
+    pool = started_pool(2)
+    try:
+        for process in list(pool._processes.values()):  # at once: they are still starting up
+            os.kill(process.pid, signal.SIGINT)
+        started = {p.pid for p in pool._processes.values()}
+        answered = {pool.submit(os.getpid).result(timeout=120) for _ in range(8)}  # a broken pool raises here
+        assert answered <= started and all(p.is_alive() for p in pool._processes.values())
+    finally:
+        pool.shutdown()
+    assert "KeyboardInterrupt" not in capfd.readouterr().err
