@@ -149,9 +149,16 @@ def test_maps_are_computed_once_per_model_and_cached(served) -> None:
         xy = np.array(answer["xy"])
         assert answer["ids"] == lib.ids.tolist() and xy.shape == (len(lib.ids), 2) and np.isfinite(xy).all()
         assert xy.std(axis=0).min() > 0
+        # k-means clusters, numbered largest first, each named by its most common artist
+        cluster = np.array(answer["cluster"])
+        assert len(cluster) == len(lib.ids) and len(answer["clusters"]) == cluster.max() + 1 >= 2
+        assert (np.diff(np.bincount(cluster)) <= 0).all()
+        artists = {t.artist for t in lib.tracks}
+        assert all(name.split(" · ")[0] in artists for name in answer["clusters"]), answer["clusters"]
         again = json.loads(get(server, f"/api/map?method={method}")[2])
         assert again == answer
-    assert sorted(p.name.split("-")[0] for p in (root / ".myna" / "maps").glob("*.npz")) == ["pca", "tsne"]
+    assert sorted(p.name.split("-")[0] for p in (root / ".myna" / "maps").glob("*.npz")) == ["clusters", "pca", "tsne"]
+    assert json.loads(get(server, "/api/progress")[2]) == {"progress": None}
     status, _, body = get(server, "/api/map?method=umap")
     assert status == 400 and b"unknown map 'umap'" in body
 
@@ -178,15 +185,15 @@ def test_serve_errors_are_one_line(served, capsys, tmp_path) -> None:
 
 
 def test_map_cache_that_cannot_be_written_stays_in_memory(tmp_path) -> None:
-    from playlist.web.projection import ProjectionCache
+    from playlist.web.projection import ProjectionCache, project
 
     blocker = tmp_path / "maps"
     blocker.write_text("a file where the cache folder would be")
     ids = np.arange(1, 11)
     X = np.random.default_rng(0).normal(size=(10, 4))
     cache = ProjectionCache(blocker, "m", 1, ids)
-    xy = cache.get("pca", X)
-    assert xy.shape == (10, 2) and cache.get("pca", X) is xy
+    xy = cache.get("pca", lambda: project(X, "pca"))
+    assert xy.shape == (10, 2) and cache.get("pca", lambda: project(X, "pca")) is xy
     assert blocker.read_text().startswith("a file")
 
 
@@ -289,7 +296,8 @@ def test_a_long_map_does_not_hold_up_the_verbs(served, monkeypatch, tmp_path) ->
     release = threading.Event()
     real = projection.project
 
-    def slow(X, method, seed=0):
+    def slow(X, method, seed=0, report=None):
+        report(f"{method} (held by the test)")
         release.wait(60)
         return real(X, method, seed)
 
@@ -298,19 +306,24 @@ def test_a_long_map_does_not_hold_up_the_verbs(served, monkeypatch, tmp_path) ->
     service.maps.folder = tmp_path / "maps"  # compute: nothing cached there
 
     async def scenario():
-        mapping = asyncio.ensure_future(service.map_xy("tsne"))
+        mapping = asyncio.ensure_future(service.map_of("tsne"))
         outcome = await asyncio.wait_for(service.call(service.run, OpRequest(op="extend", ids=[1, 2], n=2)), 60)
         assert not mapping.done()  # the verb answered while the map was still being computed
+        for _ in range(600):  # what the page shows meanwhile (once the map's thread has begun)
+            if service.progress():
+                break
+            await asyncio.sleep(0.05)
+        assert service.progress()["stage"] == "tsne (held by the test)"
         release.set()
-        xy = await asyncio.wait_for(mapping, 120)
-        return outcome, xy
+        found = await asyncio.wait_for(mapping, 120)
+        return outcome, found
 
     try:
-        outcome, xy = asyncio.run(scenario())
+        outcome, found = asyncio.run(scenario())
     finally:
         release.set()
         service.close()
-    assert outcome.picks and xy.shape == (len(lib.ids), 2)
+    assert outcome.picks and found.xy.shape == (len(lib.ids), 2) and service.progress() is None
 
 
 def test_a_host_that_is_not_this_machine_says_so(served, capsys) -> None:
@@ -318,3 +331,44 @@ def test_a_host_that_is_not_this_machine_says_so(served, capsys) -> None:
     for host in ("999.1.1.1", "192.0.2.1"):  # no address at all; a documentation address, not ours
         code, out = myna(capsys, "serve", str(root), "--host", host, "--port", "0")
         assert code == 1 and "give --host an address of this machine" in out and "Traceback" not in out, out
+
+
+def test_tsne_of_a_large_library_runs_on_a_sample_and_places_the_rest(monkeypatch) -> None:
+    """Above TSNE_SAMPLE tracks, t-SNE sees a seeded sample; every other track lands among its
+    nearest sampled neighbours, so clusters of the full space stay together on the map."""
+    from dataclasses import replace
+
+    from playlist.synthetic import synthetic_library
+    from playlist.web import projection
+
+    monkeypatch.setattr(projection, "TSNE_SAMPLE", 120)
+    lib = synthetic_library(replace(SPEC, genres=3, tracks_per_artist=20), seed=1)
+    stages = []
+    xy = projection.project(lib.vectors.astype(np.float64), "tsne", seed=0, report=stages.append)
+    assert xy.shape == (len(lib.ids), 2) and np.isfinite(xy).all()
+    assert [s.split(" ")[0] for s in stages] == ["PCA", "t-SNE", "placing"], stages
+    again = projection.project(lib.vectors.astype(np.float64), "tsne", seed=0)
+    assert np.array_equal(xy, again)  # seeded
+    # each track's nearest neighbour on the map is mostly of its own genre
+    d = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    assert (lib.genre[d.argmin(axis=1)] == lib.genre).mean() > 0.9
+
+
+def test_clusters_are_seeded_and_named_by_their_tags() -> None:
+    from playlist.geometry.catalog import TrackMeta
+    from playlist.synthetic import synthetic_library
+    from playlist.web.clusters import cluster_count, cluster_names, kmeans_labels
+
+    lib = synthetic_library(SPEC, seed=0)
+    labels = kmeans_labels(lib.vectors, seed=0)
+    assert np.array_equal(labels, kmeans_labels(lib.vectors, seed=0)) and labels.max() + 1 == cluster_count(len(lib.ids))
+    names = cluster_names(labels, lib.tracks)
+    assert len(set(names)) == len(names)
+    for c, name in enumerate(names):
+        members = [lib.tracks[i].artist for i in np.flatnonzero(labels == c)]
+        top = max(members.count(a) for a in members)
+        assert members.count(name.split(" · ")[0]) == top
+    untagged = [TrackMeta(id=1, path=lib.tracks[0].path), TrackMeta(id=2, path=lib.tracks[1].path, album="<b>A</b>")]
+    assert cluster_names(np.array([0, 1]), untagged) == ["cluster 1", "<b>A</b>"]
+    assert cluster_count(0) == 0 and cluster_count(1) == 1 and cluster_count(10**6) == 24

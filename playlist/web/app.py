@@ -93,10 +93,14 @@ def create_app(service: LibraryService, host: str, port: int, playlist: list[int
     async def map_(request: Request) -> Response:
         method = request.query_params.get("method", "pca")
         try:
-            xy = await service.map_xy(method)
+            found = await service.map_of(method)
         except MynaError as exc:
             return _error(str(exc))
-        return JSONResponse({"method": method, "ids": service.ids.tolist(), "xy": xy.round(5).tolist()})
+        return JSONResponse({"method": method, "ids": service.ids.tolist(), "xy": found.xy.round(4).tolist(),
+                             "cluster": found.cluster.tolist(), "clusters": found.names})
+
+    async def progress(request: Request) -> Response:
+        return JSONResponse({"progress": service.progress()})
 
     async def resolve(request: Request) -> Response:
         body = await _json(request)
@@ -165,6 +169,7 @@ def create_app(service: LibraryService, host: str, port: int, playlist: list[int
         Route("/", index),
         Route("/api/library", library),
         Route("/api/map", map_),
+        Route("/api/progress", progress),
         Route("/api/resolve", resolve, methods=["POST"]),
         Route("/api/op", operation, methods=["POST"]),
         Route("/api/save", save, methods=["POST"]),

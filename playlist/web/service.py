@@ -3,7 +3,8 @@
 SQLite connections belong to the thread that opened them, so the `Library` is opened,
 used and closed on a single worker thread; the ASGI handlers hand it work with
 `await service.call(fn, ...)`. Work that may take long and needs no SQLite (a t-SNE map of
-a large library) runs on its own thread (`map_xy`), so it never holds up the verbs; every
+a large library, its k-means clusters) runs on its own thread (`map_of`), so it never holds
+up the verbs, and says which stage it is in (`progress`); every
 other request is bounded (playlists by `playlist.m3u`'s limits, verbs by `MAX_TRACKS`). A snapshot of every embedded track (id, tags, file path)
 is taken at start: the page's list, the map and the audio endpoint read it without the
 worker (restart `myna serve` to see tracks indexed since).
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +33,8 @@ from playlist.m3u import PlaylistEntry, read_playlist, write_m3u8
 from playlist.geometry.region import Outcome
 from playlist.geometry.selection import SelectionRules
 from playlist.geometry.transition import transition
+from playlist.web.clusters import cluster_names, kmeans_labels
+from playlist.web import projection
 from playlist.web.projection import METHODS, ProjectionCache
 
 T = TypeVar("T")
@@ -50,10 +54,18 @@ class OpRequest:
     seed: int = 0
 
 
+@dataclass(frozen=True)
+class LibraryMap:
+    xy: np.ndarray          # (n, 2) float32, rows in the order of `service.ids`
+    cluster: np.ndarray     # (n,) int32 k-means cluster of each track
+    names: list[str]        # a name per cluster
+
+
 class LibraryService:
     def __init__(self, db_dir: Path) -> None:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="myna-library")
         self._map_lock = threading.Lock()
+        self._progress: tuple[str, float] | None = None  # the map's stage now, since when
         self._library = None
         self.db_dir = db_dir
         self._worker.submit(self._open).result()  # errors (no store, locked...) surface here
@@ -91,10 +103,27 @@ class LibraryService:
 
     # ------------------------------------------------------------ work for the worker thread
 
-    async def map_xy(self, method: str) -> np.ndarray:
-        """The library's 2-D map: its vectors read on the library's thread, the projection
-        computed on a daemon thread of its own (one map at a time; a server stopped meanwhile
-        does not wait for it)."""
+    def progress(self) -> dict | None:
+        """The stage of the map being computed and its seconds so far; None when none is."""
+        now = self._progress
+        return None if now is None else {"stage": now[0], "seconds": round(time.monotonic() - now[1], 1)}
+
+    def _report(self, stage: str) -> None:
+        self._progress = (stage, self._progress[1] if self._progress else time.monotonic())
+
+    def _compute_map(self, method: str, X: np.ndarray) -> LibraryMap:
+        try:
+            xy = self.maps.get(method, lambda: projection.project(X, method, report=self._report))
+            self._report(f"k-means clusters of {len(X):,} tracks")
+            cluster = self.maps.get("clusters", lambda: kmeans_labels(X))
+        finally:
+            self._progress = None
+        return LibraryMap(xy, cluster, cluster_names(cluster, [self.tracks[int(i)] for i in self.ids]))
+
+    async def map_of(self, method: str) -> LibraryMap:
+        """The library's 2-D map and clusters: its vectors read on the library's thread, the
+        rest computed on a daemon thread of its own (one map at a time; a server stopped
+        meanwhile does not wait for it)."""
         if method not in METHODS:
             raise PlaylistError(f"unknown map {method!r}", fix=f"choose one of {', '.join(METHODS)}")
         X = await self.call(lambda: self.catalog.vectors(self.ids) if len(self.ids) else np.zeros((0, 2)))
@@ -104,7 +133,7 @@ class LibraryService:
         def project() -> None:
             try:
                 with self._map_lock:
-                    outcome = (self.maps.get(method, X), None)
+                    outcome = (self._compute_map(method, X), None)
             except Exception as exc:  # handed to the request that waits for it
                 outcome = (None, exc)
             try:
