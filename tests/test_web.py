@@ -202,7 +202,7 @@ def test_only_the_page_itself_may_use_the_api_and_the_audio(served) -> None:
     own = f"http://127.0.0.1:{server.port}"
     for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
                     {"Origin": "http://evil.example"}, {"Origin": "null"}):
-        for path in ("/audio/1", "/api/library", "/api/map?method=tsne"):
+        for path in ("/audio/1", "/api/cover/1", "/api/library", "/api/map?method=tsne"):
             status, _, _ = get(server, path, headers)
             assert status == 403, (path, headers, status)
     assert get(server, "/audio/1", {"Sec-Fetch-Site": "same-origin", "Origin": own})[0] == 200
@@ -372,3 +372,40 @@ def test_clusters_are_seeded_and_named_by_their_tags() -> None:
     untagged = [TrackMeta(id=1, path=lib.tracks[0].path), TrackMeta(id=2, path=lib.tracks[1].path, album="<b>A</b>")]
     assert cluster_names(np.array([0, 1]), untagged) == ["cluster 1", "<b>A</b>"]
     assert cluster_count(0) == 0 and cluster_count(1) == 1 and cluster_count(10**6) == 24
+
+
+def test_embedded_cover_by_track_id(tmp_path) -> None:
+    """/api/cover/ID answers the picture embedded in the track's file (typed from its bytes,
+    not trusted from the tag), 404 where there is none or the file is not the one indexed."""
+    import io
+
+    from mutagen.flac import FLAC, Picture
+    from PIL import Image
+
+    from playlist.library.store import LibraryStore
+
+    root = tmp_path / "music"
+    lib = audible_synthetic_store(root, SyntheticSpec(dim=8, genres=1, styles_per_genre=1, artists_per_style=2,
+                                                      tracks_per_artist=2, album_size=2), seconds=0.5)
+    file = root / lib.tracks[1].path.relative_to("/synthetic")
+    png = io.BytesIO()
+    Image.new("RGB", (4, 4), (200, 30, 30)).save(png, "PNG")
+    flac = FLAC(file)
+    picture = Picture()
+    picture.type, picture.mime, picture.data = 3, "text/html", png.getvalue()  # a lying tag
+    flac.add_picture(picture)
+    flac.save()
+    with LibraryStore.open(root / ".myna", root=root) as store, store.transaction():
+        store.touch_track(lib.tracks[1].id, file.stat().st_size, file.stat().st_mtime_ns)
+    server = start_serve(root)
+    try:
+        status, headers, body = get(server, f"/api/cover/{lib.tracks[1].id}")
+        assert status == 200 and body == png.getvalue() and headers["content-type"] == "image/png"
+        assert headers["x-content-type-options"] == "nosniff"
+        status, _, body = get(server, f"/api/cover/{lib.tracks[0].id}")
+        assert status == 404 and b"no embedded cover" in body
+        assert get(server, "/api/cover/999")[0] == 404
+        file.write_bytes(file.read_bytes() + b"\0")  # no longer the file indexed
+        assert get(server, f"/api/cover/{lib.tracks[1].id}")[0] == 404
+    finally:
+        stop_serve(server)

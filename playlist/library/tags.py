@@ -9,6 +9,7 @@ values, joined with "; ": the first alone would give every file of a soundtrack 
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,3 +79,39 @@ def _track_number(text: str | None) -> int | None:
     """"3", "03" and "3/12" -> 3."""
     m = re.match(r"\s*(\d+)", text or "")
     return int(m.group(1)) if m else None
+
+
+IMAGE_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png", b"GIF8": "image/gif"}
+
+
+def embedded_cover(path: str | Path) -> tuple[bytes, str] | None:
+    """The file's embedded picture (the front cover where one is marked) and its image type,
+    for JPEG, PNG and GIF pictures (the type is read from the bytes, not from the tag); None
+    where there is none or the tags cannot be read."""
+    try:
+        f = mutagen.File(str(path))
+    except Exception:  # as read_tags: pictures are optional
+        return None
+    if f is None:
+        return None
+    pictures: list[tuple[int, bytes]] = []  # (picture type, data); type 3 = front cover
+    pictures += [(p.type, p.data) for p in getattr(f, "pictures", [])]  # FLAC
+    tags = f.tags
+    if tags is not None:
+        if isinstance(tags, ID3):
+            pictures += [(p.type, p.data) for p in tags.getall("APIC")]
+        elif hasattr(tags, "get"):
+            pictures += [(3, bytes(c)) for c in tags.get("covr", [])]  # MP4
+            for block in tags.get("metadata_block_picture", []):  # Ogg Vorbis / Opus
+                try:
+                    from mutagen.flac import Picture
+
+                    p = Picture(base64.b64decode(block))
+                    pictures.append((p.type, p.data))
+                except Exception:
+                    continue
+    for _, data in sorted(pictures, key=lambda p: p[0] != 3):
+        kind = next((mime for magic, mime in IMAGE_TYPES.items() if data.startswith(magic)), None)
+        if kind:
+            return data, kind
+    return None

@@ -6,14 +6,16 @@ Safety, for a server on the user's own machine (`playlist.web.guards`):
 - the API and the audio answer only this server's own page, never a page of another site;
 - POST bodies must be JSON, at most 16 MiB: a cross-site form cannot send that without a
   CORS preflight, which this server never grants;
-- audio is served by track id, for indexed tracks only: no endpoint takes a file path, and
-  the file is served only while it is the one indexed (the size and mtime the store
-  recorded, checked at open, after links are followed: a swapped link is refused).
+- audio (and its embedded cover) is served by track id, for indexed tracks only: no endpoint
+  takes a file path, and the file is served only while it is the one indexed (the size and
+  mtime the store recorded, checked at open, after links are followed: a swapped link is
+  refused).
 Everything the page needs (HTML, JavaScript, CSS) is served from the installed package.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -31,6 +33,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from myna_rpe.errors import MynaError
+from playlist.geometry.catalog import TrackMeta
+from playlist.library.tags import embedded_cover
 from playlist.web.guards import HostGuard, OriginGuard, allowed_hosts, read_body
 from playlist.web.service import MAX_TRACKS, OPERATIONS, LibraryService, OpRequest
 
@@ -85,7 +89,8 @@ def create_app(service: LibraryService, host: str, port: int, playlist: list[int
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     async def library(request: Request) -> Response:
-        tracks = [{"id": t.id, "label": t.label, "artist": t.artist, "album": t.album, "duration": t.duration}
+        tracks = [{"id": t.id, "label": t.label, "title": t.title, "artist": t.artist, "album": t.album,
+                   "duration": t.duration}
                   for t in (service.tracks[int(i)] for i in service.ids)]
         return JSONResponse({"root": str(service.root), "model": service.model_id, "tracks": tracks,
                              "playlist": playlist or [], "playlist_name": playlist_name})
@@ -148,19 +153,33 @@ def create_app(service: LibraryService, host: str, port: int, playlist: list[int
         return Response(data, media_type="audio/x-mpegurl; charset=utf-8", headers={
             "Content-Disposition": f"attachment; filename=\"{fallback}.m3u8\"; filename*=UTF-8''{quote(stem)}.m3u8"})
 
-    async def audio(request: Request) -> Response:
+    def indexed_file(request: Request) -> tuple[TrackMeta, Path, os.stat_result]:
+        """The file of the track the URL names, while it is the one indexed; else 404."""
         track = service.tracks.get(request.path_params["track_id"])
         if track is None:
-            return _error("no such track", 404)
+            raise HTTPException(404, "no such track")
         try:
             real = track.path.resolve(strict=True)
             st = os.stat(real)
         except (OSError, RuntimeError):
             st = None
         if st is None or not stat.S_ISREG(st.st_mode) or (st.st_size, st.st_mtime_ns) != service.stamps[track.id]:
-            return _error(f"the file of track {track.id} is gone or is not the one indexed (run `myna index`)", 404)
+            raise HTTPException(404, f"the file of track {track.id} is gone or is not the one indexed (run `myna index`)")
+        return track, real, st
+
+    async def audio(request: Request) -> Response:
+        track, real, st = indexed_file(request)
         return FileResponse(real, stat_result=st, media_type=AUDIO_TYPES.get(track.path.suffix.lower(),
                                                                               "application/octet-stream"))
+
+    async def cover(request: Request) -> Response:
+        _, real, _ = indexed_file(request)
+        found = await asyncio.to_thread(embedded_cover, real)
+        if found is None:
+            return _error("this track has no embedded cover", 404)
+        data, kind = found
+        return Response(data, media_type=kind, headers={"X-Content-Type-Options": "nosniff",
+                                                        "Cache-Control": "private, max-age=3600"})
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
         return _error(exc.detail, exc.status_code)
@@ -174,6 +193,7 @@ def create_app(service: LibraryService, host: str, port: int, playlist: list[int
         Route("/api/op", operation, methods=["POST"]),
         Route("/api/save", save, methods=["POST"]),
         Route("/audio/{track_id:int}", audio),
+        Route("/api/cover/{track_id:int}", cover),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ], exception_handlers={HTTPException: http_error})
     app.add_middleware(OriginGuard)

@@ -1,17 +1,34 @@
-// The library map: a canvas scatter of every track (PCA or t-SNE), the playlist and its
-// hull on top, and the playlist verbs run on the server. No libraries: plain canvas 2-D.
-"use strict";
+// The library map: every track coloured by cluster, artist or album, named at a distance
+// (groups) and close up (titles); the playlist, its hull, the verbs' picks in order and a
+// transition's path on top; the verbs run on the server. Plain canvas 2-D, no libraries.
+// Text from the library is only ever set with textContent (or drawn on the canvas).
+
+import * as draw from "./draw.js";
+import { inside } from "./geometry.js";
+import { MODES, groupColour, grouping } from "./groups.js";
+import * as labels from "./labels.js";
+import { createPlayer } from "./player.js";
+import { onThemeChange, readTheme, theme } from "./theme.js";
+import { frame, panBy, pointRadius, toScreenX, toScreenY, view, zoomAt } from "./view.js";
+
+const TITLES_BELOW = 120;   // titles are shown when fewer tracks than this are on screen, else group names
+const MAX_LABELS = 120;
 
 const $ = (id) => document.getElementById(id);
 const state = {
-  tracks: [], byId: new Map(), index: new Map(),   // id -> track, id -> row in xy
-  xy: null, method: "pca",
-  playlist: [], added: new Set(), verdicts: new Map(), target: [],
-  selected: null, hover: null, extent: 1,
-  view: { cx: 0, cy: 0, scale: 1 },
+  tracks: [], byId: new Map(),
+  map: null, method: "pca",                 // {ids, xs, ys, cluster, clusters, row: id -> row, order}
+  colourBy: "cluster", grouped: null, colours: [], hidden: new Set(),
+  playlist: [], grown: [], picks: [], lastOp: null, verdicts: new Map(), target: [],
+  selected: null, hover: null, lassoMode: false, lasso: null,
+  onScreen: null, labels: [], marks: [], extent: 1,
 };
 const canvas = $("map");
 const ctx = canvas.getContext("2d");
+const layer = document.createElement("canvas");   // the library's points (draw.drawPoints)
+const layerCtx = layer.getContext("2d");
+let layerStale = true;
+const player = createPlayer($("player"), () => state.playlist, () => { renderPlaylist(); }, (e) => status(`cannot play: ${e.message}`));
 
 // ------------------------------------------------------------------ server
 
@@ -37,120 +54,204 @@ async function loadLibrary() {
   state.playlist = lib.playlist.slice();
   if (lib.playlist_name) $("name").value = lib.playlist_name.replace(/\.m3u8?$/i, "");
   await loadMap(state.method);
-  status(`${lib.tracks.length} tracks · ${lib.root}`);
 }
 
+// The map, with the server's progress shown while it computes (t-SNE of a large library).
 async function loadMap(method) {
   busy(true);
-  status(method === "tsne" ? "computing t-SNE (cached afterwards)…" : "loading map…");
+  status("loading map…");
+  let waiting = true;
+  const poll = async () => {
+    while (waiting) {
+      await new Promise((done) => setTimeout(done, 400));
+      try {
+        const { progress } = await (await api("/api/progress")).json();
+        if (waiting && progress) status(`computing the map: ${progress.stage} (${progress.seconds} s; cached afterwards)`);
+      } catch (e) { /* the map's own request reports failures */ }
+    }
+  };
+  poll();
   try {
-    const map = await (await api(`/api/map?method=${method}`)).json();
+    const m = await (await api(`/api/map?method=${method}`)).json();
+    const n = m.ids.length;
+    const map = { ids: m.ids, xs: new Float32Array(n), ys: new Float32Array(n), cluster: Int32Array.from(m.cluster),
+                  clusters: m.clusters, row: new Map(m.ids.map((id, r) => [id, r])), order: drawingOrder(n) };
+    m.xy.forEach(([x, y], r) => { map.xs[r] = x; map.ys[r] = y; });
+    state.map = map;
     state.method = method;
-    state.xy = map.xy;
-    state.index = new Map(map.ids.map((id, row) => [id, row]));
-    fit();
-    render();
-    status(`${state.tracks.length} tracks · ${method === "pca" ? "PCA" : "t-SNE"}`);
+    resize();
+    frame(map.xs, map.ys, null);
+    state.extent = Math.max(view.width, view.height) / view.scale;
+    colourBy(state.colourBy);
+    status(`${n} tracks · ${method === "pca" ? "PCA" : "t-SNE"} · ${map.clusters.length} clusters`);
   } catch (e) {
     status(`map failed: ${e.message}`);
-  } finally { busy(false); }
+  } finally { waiting = false; busy(false); }
 }
 
-// ------------------------------------------------------------------ geometry
-
-function size() {
-  const ratio = window.devicePixelRatio || 1;
-  const rect = canvas.getBoundingClientRect();
-  canvas.width = Math.round(rect.width * ratio);
-  canvas.height = Math.round(rect.height * ratio);
-  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-  return rect;
-}
-
-// Frame the given tracks (default: the whole library), with a margin.
-function fit(ids) {
-  if (!state.xy || !state.xy.length) return;
-  const rows = ids && ids.length ? ids.map((id) => state.index.get(id)).filter((r) => r !== undefined) : null;
-  const pts = rows ? rows.map((r) => state.xy[r]) : state.xy;
-  const rect = canvas.getBoundingClientRect();
-  let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
-  for (const [x, y] of pts) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
-  // a single track (or a tight playlist) is framed at no less than a 20th of the library's width
-  const least = rows ? state.extent / 20 : 1e-9;
-  const w = Math.max(x1 - x0, least), h = Math.max(y1 - y0, least);
-  state.view = { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, scale: (rows ? 0.6 : 0.9) * Math.min(rect.width / w, rect.height / h) };
-  if (!rows) state.extent = Math.max(w, h);
-}
-
-function toScreen(x, y) {
-  const rect = canvas.getBoundingClientRect(), v = state.view;
-  return [rect.width / 2 + (x - v.cx) * v.scale, rect.height / 2 - (y - v.cy) * v.scale];
-}
-
-function screenOf(id) {
-  const row = state.index.get(id);
-  return row === undefined ? null : toScreen(state.xy[row][0], state.xy[row][1]);
-}
-
-function nearest(sx, sy, radius = 8) {
-  let best = null, bestD = radius * radius;
-  for (const [id, row] of state.index) {
-    const [px, py] = toScreen(state.xy[row][0], state.xy[row][1]);
-    const d = (px - sx) ** 2 + (py - sy) ** 2;
-    if (d < bestD) { bestD = d; best = id; }
+// A fixed shuffle of the rows (seeded), so where points overlap no group always wins.
+function drawingOrder(n) {
+  const order = new Uint32Array(n);
+  for (let k = 0; k < n; k++) order[k] = k;
+  let seed = 12345;
+  for (let k = n - 1; k > 0; k--) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    const j = seed % (k + 1);
+    [order[k], order[j]] = [order[j], order[k]];
   }
-  return best;
+  return order;
 }
 
-// Andrew's monotone chain: the convex hull of 2-D points, counter-clockwise.
-function hull2d(points) {
-  const p = points.slice().sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  if (p.length < 3) return p;
-  const cross = (o, a, b) => (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
-  const lower = [], upper = [];
-  for (const q of p) { while (lower.length >= 2 && cross(lower[lower.length - 2], lower[lower.length - 1], q) <= 0) lower.pop(); lower.push(q); }
-  for (const q of p.reverse()) { while (upper.length >= 2 && cross(upper[upper.length - 2], upper[upper.length - 1], q) <= 0) upper.pop(); upper.push(q); }
-  return lower.slice(0, -1).concat(upper.slice(0, -1));
+// ------------------------------------------------------------------ colour and legend
+
+function colourBy(mode) {
+  state.colourBy = mode;
+  $("colour-by").value = mode;
+  state.hidden.clear();
+  state.grouped = grouping(mode, state.map, (r) => state.byId.get(state.map.ids[r]));
+  paint();
+  renderLegend();
+}
+
+function paint() {
+  if (state.grouped) state.colours = state.grouped.groups.map((_, g) => groupColour(g, theme));
+  layerStale = true;
+  render();
+}
+
+const LEGEND_GROUPS = 16;
+
+function renderLegend() {
+  const { groups } = state.grouped;
+  const items = groups.slice(0, LEGEND_GROUPS).map((group, g) => {
+    const b = document.createElement("button");
+    b.dataset.group = g;
+    b.title = "show / hide";
+    b.className = state.hidden.has(g) ? "off" : "";
+    const swatch = document.createElement("span");
+    swatch.className = "dot"; swatch.style.background = state.colours[g];
+    b.append(swatch, document.createTextNode(`${group.name} (${group.count})`));
+    b.addEventListener("click", () => {
+      if (state.hidden.has(g)) state.hidden.delete(g); else state.hidden.add(g);
+      layerStale = true; renderLegend(); render();
+    });
+    return b;
+  });
+  if (groups.length > LEGEND_GROUPS) {
+    const more = document.createElement("span");
+    more.className = "more"; more.textContent = `+${groups.length - LEGEND_GROUPS} more`;
+    items.push(more);
+  }
+  $("legend-groups").replaceChildren(...items);
 }
 
 // ------------------------------------------------------------------ drawing
 
-function drawHull(ids, stroke, fill) {
-  const pts = ids.map(screenOf).filter(Boolean);
-  if (pts.length < 2) return;
-  const ring = hull2d(pts);
-  ctx.beginPath();
-  ring.forEach(([x, y], k) => (k ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
-  ctx.closePath();
-  ctx.fillStyle = fill; ctx.fill();
-  ctx.strokeStyle = stroke; ctx.lineWidth = 1.5; ctx.stroke();
+function resize() {
+  const ratio = window.devicePixelRatio || 1;
+  const rect = canvas.getBoundingClientRect();
+  if (rect.width === view.width && rect.height === view.height && canvas.width === Math.round(rect.width * ratio)) return;
+  view.width = rect.width; view.height = rect.height;
+  for (const c of [canvas, layer]) { c.width = Math.round(rect.width * ratio); c.height = Math.round(rect.height * ratio); }
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  layerCtx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  layerStale = true;
 }
 
-function dot(id, radius, fill, stroke) {
-  const p = screenOf(id);
-  if (!p) return;
-  ctx.beginPath(); ctx.arc(p[0], p[1], radius, 0, 2 * Math.PI);
-  ctx.fillStyle = fill; ctx.fill();
-  if (stroke) { ctx.strokeStyle = stroke; ctx.lineWidth = 1.2; ctx.stroke(); }
+function screenOf(id) {
+  const r = state.map && state.map.row.get(id);
+  return r === undefined || r === null ? null : [toScreenX(state.map.xs[r]), toScreenY(state.map.ys[r])];
 }
 
+let frameRequested = false;
 function render() {
-  const rect = size();
-  ctx.clearRect(0, 0, rect.width, rect.height);
-  if (!state.xy) return;
-  ctx.fillStyle = "#b9bec8";
-  for (const [, row] of state.index) {
-    const [x, y] = toScreen(state.xy[row][0], state.xy[row][1]);
-    if (x >= -2 && y >= -2 && x <= rect.width + 2 && y <= rect.height + 2) ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
+  if (frameRequested) return;
+  frameRequested = true;
+  requestAnimationFrame(() => { frameRequested = false; renderNow(); });
+}
+
+function renderNow() {
+  resize();
+  ctx.clearRect(0, 0, view.width, view.height);
+  if (!state.map) return;
+  const radius = pointRadius();
+  if (layerStale) {
+    state.onScreen = draw.drawPoints(layerCtx, state.map, state.grouped.of, state.hidden, state.colours, radius);
+    layerStale = false;
   }
-  drawHull(state.target, "#2b9348", "rgba(43, 147, 72, 0.08)");
-  // the hull of the playlist the last verb grew (its picks are drawn on top, in orange)
-  drawHull(state.playlist.filter((id) => !state.added.has(id)), "#1f5fbf", "rgba(31, 95, 191, 0.10)");
-  state.target.forEach((id) => dot(id, 4.5, "#2b9348", "#fff"));
-  state.playlist.forEach((id) => (state.added.has(id) ? null : dot(id, 5, "#1f5fbf", "#fff")));
-  state.playlist.forEach((id) => (state.added.has(id) ? dot(id, 6, "#e8590c", "#222") : null));
-  if (state.hover !== null) dot(state.hover, 8, "rgba(0, 0, 0, 0)", "#555");
-  if (state.selected !== null) dot(state.selected, 9, "rgba(0, 0, 0, 0)", "#000");
+  ctx.drawImage(layer, 0, 0, view.width, view.height);
+  drawMarks(radius);
+  renderLabels(radius);
+  document.body.dataset.frames = String(Number(document.body.dataset.frames || 0) + 1);
+}
+
+function drawMarks(radius) {
+  const pts = (ids) => ids.map(screenOf).filter(Boolean);
+  const picked = new Set(state.picks);
+  draw.hull(ctx, pts(state.target), theme.target, "rgba(43, 147, 72, 0.10)");
+  draw.hull(ctx, pts(state.grown), theme.playlist, "rgba(31, 95, 191, 0.12)");
+  state.marks = [];
+  let steps = state.picks;
+  if (state.lastOp === "transition" && state.picks.length) {
+    const from = state.grown[state.grown.length - 1], to = state.target.find((id) => !picked.has(id));
+    steps = [from, ...state.picks, to].filter((id) => id !== undefined);
+    draw.path(ctx, pts(steps), theme.path);
+  }
+  state.target.forEach((id) => { const p = screenOf(id); if (p) draw.dot(ctx, p, radius + 2, theme.target, theme.background); });
+  state.playlist.forEach((id) => {
+    const p = screenOf(id);
+    if (p && !picked.has(id)) draw.dot(ctx, p, radius + 2.5, theme.playlist, theme.background);
+  });
+  state.picks.forEach((id, k) => {
+    const p = screenOf(id);
+    if (!p) return;
+    draw.dot(ctx, p, radius + 3, theme.added, theme.ink, 1.2);
+    const box = draw.badge(ctx, p, k + 1, state.lastOp === "transition" ? theme.path : theme.added, "#fff");
+    state.marks.push({ n: k + 1, id, ...box });
+  });
+  const playing = player.current();
+  if (playing !== null && screenOf(playing)) draw.dot(ctx, screenOf(playing), radius + 7, null, theme.ink, 2.5);
+  if (state.hover !== null && screenOf(state.hover)) draw.dot(ctx, screenOf(state.hover), radius + 5, null, theme.muted, 1.5);
+  if (state.selected !== null && screenOf(state.selected)) draw.dot(ctx, screenOf(state.selected), radius + 6, null, theme.ink, 2);
+  if (state.lasso) draw.loop(ctx, state.lasso, theme.ink);
+}
+
+// Group names at a distance; titles of the tracks on screen once few are (playlist first).
+function renderLabels(radius) {
+  const candidates = [];
+  const on = state.onScreen;
+  if (on.rows.length < TITLES_BELOW) {
+    // the hovered track first, then the playlist and target, then from the middle outwards
+    const first = [state.hover, ...state.playlist, ...state.target].map((id) => state.map.row.get(id)).filter((r) => r !== undefined);
+    const middle = (k) => (on.sx[k] - view.width / 2) ** 2 + (on.sy[k] - view.height / 2) ** 2;
+    const rest = [...on.rows.keys()].sort((a, b) => middle(a) - middle(b)).map((k) => on.rows[k]);
+    const seen = new Set();
+    for (const r of [...first, ...rest]) {
+      if (seen.has(r) || state.hidden.has(state.grouped.of[r])) continue;
+      seen.add(r);
+      const t = state.byId.get(state.map.ids[r]);
+      const x = toScreenX(state.map.xs[r]), y = toScreenY(state.map.ys[r]);
+      if (t) candidates.push({ kind: "title", text: t.label, x, y, r: radius + 3 });
+    }
+  } else {
+    state.grouped.groups.forEach((g, k) => {
+      if (!state.hidden.has(k) && g.count > 1) candidates.push({ kind: "group", text: g.name, x: toScreenX(g.x), y: toScreenY(g.y) });
+    });
+  }
+  state.labels = labels.place(candidates, view.width, view.height, MAX_LABELS);
+  labels.show($("labels"), state.labels);
+}
+
+// The track drawn nearest to (sx, sy), within `reach` pixels.
+function nearest(sx, sy, reach = 9) {
+  const on = state.onScreen;
+  if (!on) return null;
+  let best = null, bestD = reach * reach;
+  for (let k = 0; k < on.rows.length; k++) {
+    const d = (on.sx[k] - sx) ** 2 + (on.sy[k] - sy) ** 2;
+    if (d < bestD) { bestD = d; best = on.rows[k]; }
+  }
+  return best === null ? null : state.map.ids[best];
 }
 
 // ------------------------------------------------------------------ the lists
@@ -158,11 +259,13 @@ function render() {
 function label(id) { const t = state.byId.get(id); return t ? t.label : `#${id}`; }
 
 function renderPlaylist() {
-  const list = $("playlist");
-  list.replaceChildren(...state.playlist.map((id) => {
+  const picked = new Set(state.picks);
+  const playing = player.current();
+  $("playlist").replaceChildren(...state.playlist.map((id) => {
     const li = document.createElement("li");
     li.dataset.id = id;
-    if (state.added.has(id)) li.classList.add("added");
+    if (picked.has(id)) li.classList.add("added");
+    if (id === playing) li.classList.add("playing");
     const text = document.createElement("span");
     text.className = "label"; text.textContent = label(id);
     text.addEventListener("click", () => select(id));
@@ -173,7 +276,7 @@ function renderPlaylist() {
       li.append(v);
     }
     const play = document.createElement("button"); play.textContent = "▶"; play.title = "play";
-    play.addEventListener("click", () => playTrack(id));
+    play.addEventListener("click", () => player.play(id));
     const drop = document.createElement("button"); drop.textContent = "✕"; drop.title = "remove";
     drop.addEventListener("click", () => toggle(id));
     li.append(play, drop);
@@ -181,6 +284,8 @@ function renderPlaylist() {
   }));
   $("count").textContent = state.playlist.length;
   $("target-count").textContent = state.target.length;
+  $("now-playing").textContent = playing === null ? "" : label(playing);
+  $("play-pause").textContent = playing !== null && !$("player").paused ? "pause" : "play";
   renderSelected();
   render();
 }
@@ -200,18 +305,18 @@ function select(id) {
   render();
 }
 
-function toggle(id) {
-  const at = state.playlist.indexOf(id);
-  if (at >= 0) { state.playlist.splice(at, 1); state.added.delete(id); state.verdicts.delete(id); }
-  else state.playlist.push(id);
+// A new playlist (or one edited by hand) has no picks: its hull is its own.
+function setPlaylist(ids) {
+  state.playlist = ids;
+  state.grown = ids.slice();
+  state.picks = []; state.lastOp = null;
+  state.verdicts.clear();
   renderPlaylist();
 }
 
-function playTrack(id) {
-  const player = $("player");
-  player.src = `/audio/${id}`;
-  player.dataset.track = id;
-  player.play().catch((e) => status(`cannot play: ${e.message}`));
+function toggle(id) {
+  const at = state.playlist.indexOf(id);
+  setPlaylist(at >= 0 ? state.playlist.filter((x) => x !== id) : state.playlist.concat([id]));
 }
 
 function search(text) {
@@ -225,12 +330,27 @@ function search(text) {
   }));
 }
 
+function showTooltip(id, sx, sy) {
+  const tip = $("tooltip");
+  tip.hidden = id === null;
+  if (id === null) return;
+  const t = state.byId.get(id) || {};
+  $("tip-title").textContent = t.title || label(id);
+  $("tip-artist").textContent = t.artist || "";
+  $("tip-album").textContent = t.album || "";
+  const cover = $("tip-cover");  // shown once it loads: most files have no cover (404)
+  if (cover.dataset.id !== String(id)) { cover.hidden = true; cover.dataset.id = id; cover.src = `/api/cover/${id}`; }
+  const left = Math.min(sx + 14, view.width - tip.offsetWidth - 4);
+  tip.style.left = `${Math.max(0, left)}px`;
+  tip.style.top = `${Math.min(sy + 12, view.height - tip.offsetHeight - 4)}px`;
+}
+
 // ------------------------------------------------------------------ the verbs
 
 function numberOf(input) { const v = parseInt(input.value, 10); return Number.isFinite(v) ? v : null; }
 
 async function runOp(op) {
-  if (!state.playlist.length) { status("add tracks to the playlist first (click the map or search)"); return; }
+  if (!state.playlist.length) { status("add tracks to the playlist first (click the map, lasso or search)"); return; }
   if (op === "transition" && !state.target.length) { status("load or set a target playlist first"); return; }
   const body = { op, ids: state.playlist, n: numberOf($("n")) || 10, target: op === "transition" ? state.target : [] };
   const cap = numberOf($("cap"));
@@ -239,11 +359,13 @@ async function runOp(op) {
   try {
     const result = await (await api("/api/op", body)).json();
     const picks = result.picks.map((p) => p.id);
+    const grown = state.playlist.slice();
+    state.verdicts.clear();
     result.picks.forEach((p) => state.verdicts.set(p.id, `${p.verdict} ${p.distance.toFixed(2)}`));
     if (op === "fill") state.playlist = picks;
-    else if (op === "transition") state.playlist = state.playlist.concat(picks, state.target.filter((id) => !picks.includes(id)));
-    else state.playlist = state.playlist.concat(picks.filter((id) => !state.playlist.includes(id)));
-    state.added = new Set(picks);
+    else if (op === "transition") state.playlist = grown.concat(picks, state.target.filter((id) => !picks.includes(id)));
+    else state.playlist = grown.concat(picks.filter((id) => !grown.includes(id)));
+    state.grown = grown; state.picks = picks; state.lastOp = op;
     const refused = Object.entries(result.refused).map(([why, n]) => `${n}× ${why}`).join(", ");
     $("op-info").textContent = `${op}: ${picks.length} added · span ${result.hull.rank} of ${result.hull.dim}` +
       (refused ? ` · refused ${refused}` : "");
@@ -288,70 +410,165 @@ async function save() {
   } catch (e) { status(`save failed: ${e.message}`); }
 }
 
-// ------------------------------------------------------------------ events
+// ------------------------------------------------------------------ view changes
 
-let drag = null;
-canvas.addEventListener("mousedown", (e) => { drag = { x: e.offsetX, y: e.offsetY, moved: false, view: { ...state.view } }; });
-window.addEventListener("mouseup", (e) => {
-  if (drag && !drag.moved && e.target === canvas) {
-    const id = nearest(e.offsetX, e.offsetY);
-    if (id !== null) { select(id); toggle(id); }
+function moved() { layerStale = true; render(); }
+function fitLibrary() { if (state.map) { frame(state.map.xs, state.map.ys, null); moved(); } }
+function fitPlaylist() {
+  const rows = state.playlist.concat(state.target).map((id) => state.map.row.get(id)).filter((r) => r !== undefined);
+  if (rows.length) { frame(state.map.xs, state.map.ys, rows, state.extent); moved(); }
+}
+
+function setLassoMode(on) {
+  state.lassoMode = on;
+  $("lasso").setAttribute("aria-pressed", String(on));
+  canvas.classList.toggle("lasso", on);
+}
+
+function finishLasso() {
+  const loop = state.lasso;
+  state.lasso = null;
+  if (!loop || loop.length < 3) { render(); return; }
+  const on = state.onScreen, have = new Set(state.playlist), inLoop = [];
+  for (let k = 0; k < on.rows.length; k++) if (inside(on.sx[k], on.sy[k], loop)) inLoop.push(state.map.ids[on.rows[k]]);
+  const add = inLoop.filter((id) => !have.has(id)).sort((a, b) => a - b);
+  setPlaylist(state.playlist.concat(add));
+  status(`lasso: ${add.length} tracks added`);
+}
+
+// ------------------------------------------------------------------ pointer, wheel, keys
+
+const pointers = new Map();   // pointerId -> [x, y]
+let gesture = null;           // {kind: "pan" | "lasso" | "pinch", ...}
+
+function local(e) { const rect = canvas.getBoundingClientRect(); return [e.clientX - rect.left, e.clientY - rect.top]; }
+
+canvas.addEventListener("pointerdown", (e) => {
+  canvas.setPointerCapture(e.pointerId);
+  const p = local(e);
+  pointers.set(e.pointerId, p);
+  if (pointers.size === 2) {
+    const [a, b] = [...pointers.values()];
+    gesture = { kind: "pinch", distance: Math.hypot(a[0] - b[0], a[1] - b[1]) };
+    state.lasso = null;
+  } else if (pointers.size === 1) {
+    gesture = { kind: state.lassoMode || e.shiftKey ? "lasso" : "pan", start: p, last: p, moved: false };
+    if (gesture.kind === "lasso") state.lasso = [p];
   }
-  drag = null;
 });
-canvas.addEventListener("mousemove", (e) => {
-  if (drag) {
-    const dx = e.offsetX - drag.x, dy = e.offsetY - drag.y;
-    if (Math.abs(dx) + Math.abs(dy) > 3) drag.moved = true;
-    if (drag.moved) {
-      state.view.cx = drag.view.cx - dx / state.view.scale;
-      state.view.cy = drag.view.cy + dy / state.view.scale;
-      render();
-    }
+
+canvas.addEventListener("pointermove", (e) => {
+  const p = local(e);
+  if (!pointers.has(e.pointerId)) {
+    const id = nearest(p[0], p[1]);
+    if (id !== state.hover) { state.hover = id; render(); }
+    showTooltip(id, p[0], p[1]);
     return;
   }
-  const id = nearest(e.offsetX, e.offsetY);
-  const tip = $("tooltip");
-  if (id !== state.hover) { state.hover = id; render(); }
-  tip.hidden = id === null;
-  if (id !== null) { tip.textContent = label(id); tip.style.left = `${e.offsetX + 12}px`; tip.style.top = `${e.offsetY + 10}px`; }
+  pointers.set(e.pointerId, p);
+  if (!gesture) return;
+  if (gesture.kind === "pinch" && pointers.size === 2) {
+    const [a, b] = [...pointers.values()];
+    const distance = Math.hypot(a[0] - b[0], a[1] - b[1]);
+    if (gesture.distance > 0) zoomAt((a[0] + b[0]) / 2, (a[1] + b[1]) / 2, distance / gesture.distance);
+    gesture.distance = distance;
+    moved();
+    return;
+  }
+  if (Math.abs(p[0] - gesture.start[0]) + Math.abs(p[1] - gesture.start[1]) > 3) gesture.moved = true;
+  if (gesture.kind === "lasso") { state.lasso.push(p); render(); return; }
+  if (gesture.moved) { panBy(p[0] - gesture.last[0], p[1] - gesture.last[1]); gesture.last = p; $("tooltip").hidden = true; moved(); }
 });
-canvas.addEventListener("mouseleave", () => { state.hover = null; $("tooltip").hidden = true; render(); });
+
+function pointerEnd(e) {
+  if (!pointers.delete(e.pointerId)) return;
+  const g = gesture;
+  if (pointers.size > 0) return;
+  gesture = null;
+  if (!g) return;
+  if (g.kind === "lasso" && g.moved) { finishLasso(); return; }
+  state.lasso = null;
+  if (!g.moved && g.kind !== "pinch" && e.type === "pointerup") {
+    const [x, y] = local(e);
+    const id = nearest(x, y);
+    if (id !== null) { select(id); toggle(id); }
+  }
+  render();
+}
+canvas.addEventListener("pointerup", pointerEnd);
+canvas.addEventListener("pointercancel", pointerEnd);
+canvas.addEventListener("pointerleave", () => { if (!pointers.size) { state.hover = null; $("tooltip").hidden = true; render(); } });
 canvas.addEventListener("wheel", (e) => {
   e.preventDefault();
-  const rect = canvas.getBoundingClientRect(), v = state.view;
-  const factor = Math.exp(-e.deltaY * 0.0015);
-  // keep the point under the cursor in place
-  const wx = v.cx + (e.offsetX - rect.width / 2) / v.scale, wy = v.cy - (e.offsetY - rect.height / 2) / v.scale;
-  v.scale *= factor;
-  v.cx = wx - (e.offsetX - rect.width / 2) / v.scale;
-  v.cy = wy + (e.offsetY - rect.height / 2) / v.scale;
-  render();
+  const [x, y] = local(e);
+  zoomAt(x, y, Math.exp(-e.deltaY * 0.0015));
+  moved();
 }, { passive: false });
-window.addEventListener("resize", render);
+window.addEventListener("resize", () => { resize(); render(); });
+$("tip-cover").addEventListener("load", (e) => { e.target.hidden = false; });
+onThemeChange(paint);
+
+const KEYS = {
+  "+": () => { zoomAt(view.width / 2, view.height / 2, 1.25); moved(); },
+  "=": () => KEYS["+"](),
+  "-": () => { zoomAt(view.width / 2, view.height / 2, 0.8); moved(); },
+  ArrowLeft: () => { panBy(60, 0); moved(); }, ArrowRight: () => { panBy(-60, 0); moved(); },
+  ArrowUp: () => { panBy(0, 60); moved(); }, ArrowDown: () => { panBy(0, -60); moved(); },
+  f: fitLibrary, z: fitPlaylist,
+  l: () => setLassoMode(!state.lassoMode),
+  c: () => colourBy(MODES[(MODES.indexOf(state.colourBy) + 1) % MODES.length]),
+  e: () => runOp("extend"), t: () => runOp("transition"),
+  " ": () => player.toggle(), n: () => player.next(), p: () => player.previous(),
+  Escape: () => { state.lasso = null; gesture = null; setLassoMode(false); state.selected = null; renderSelected(); render(); },
+};
+document.addEventListener("keydown", (e) => {
+  if (e.ctrlKey || e.metaKey || e.altKey || e.target.closest("input, select, textarea")) return;
+  const action = KEYS[e.key.length === 1 ? e.key.toLowerCase() : e.key];
+  if (!action || !state.map) return;
+  e.preventDefault();
+  action();
+});
 
 $("method").addEventListener("change", (e) => loadMap(e.target.value));
-$("reset-view").addEventListener("click", () => { fit(); render(); });
-$("zoom-playlist").addEventListener("click", () => { fit(state.playlist.concat(state.target)); render(); });
+$("colour-by").addEventListener("change", (e) => colourBy(e.target.value));
+$("reset-view").addEventListener("click", fitLibrary);
+$("zoom-playlist").addEventListener("click", fitPlaylist);
+$("lasso").addEventListener("click", () => setLassoMode(!state.lassoMode));
 $("search").addEventListener("input", (e) => search(e.target.value));
-$("sel-play").addEventListener("click", () => state.selected !== null && playTrack(state.selected));
+$("sel-play").addEventListener("click", () => state.selected !== null && player.play(state.selected));
 $("sel-toggle").addEventListener("click", () => state.selected !== null && toggle(state.selected));
 $("sel-check").addEventListener("click", checkSelected);
-$("clear").addEventListener("click", () => { state.playlist = []; state.added.clear(); state.verdicts.clear(); renderPlaylist(); });
+$("clear").addEventListener("click", () => setPlaylist([]));
 $("use-as-target").addEventListener("click", () => { state.target = state.playlist.slice(); renderPlaylist(); });
 $("load").addEventListener("change", async (e) => {
   try {
     const got = await readM3u(e.target);
-    if (got) { state.playlist = got.ids; state.added.clear(); state.verdicts.clear(); $("name").value = got.name.replace(/\.m3u8?$/i, ""); renderPlaylist(); }
+    if (got) { $("name").value = got.name.replace(/\.m3u8?$/i, ""); setPlaylist(got.ids); }
   } catch (err) { status(`load failed: ${err.message}`); }
 });
 $("load-target").addEventListener("change", async (e) => {
   try { const got = await readM3u(e.target); if (got) { state.target = got.ids; renderPlaylist(); } } catch (err) { status(`load failed: ${err.message}`); }
 });
 document.querySelectorAll("button[data-op]").forEach((b) => b.addEventListener("click", () => runOp(b.dataset.op)));
+$("prev").addEventListener("click", () => player.previous());
+$("next").addEventListener("click", () => player.next());
+$("play-pause").addEventListener("click", () => player.toggle());
 $("save").addEventListener("click", save);
 
-// For tests and scripts: where a track is drawn (CSS pixels from the canvas's corner).
-window.mynaMap = { screenOf, state };
+// For tests and benchmarks: where things are drawn (CSS pixels from the canvas's corner).
+window.mynaMap = {
+  state, view, screenOf, nearest,
+  groupColours: () => state.colours.slice(),
+  // a synchronous frame after moving the view by (dx, dy) pixels; its milliseconds
+  frameAfterPan(dx, dy) {
+    const start = performance.now();
+    panBy(dx, dy); layerStale = true; renderNow();
+    return performance.now() - start;
+  },
+  toScreen: (x, y) => [toScreenX(x), toScreenY(y)],
+};
 
-loadLibrary().then(() => { renderPlaylist(); document.body.dataset.ready = "1"; }).catch((e) => status(`cannot load the library: ${e.message}`));
+readTheme();
+loadLibrary()
+  .then(() => { state.grown = state.playlist.slice(); renderPlaylist(); document.body.dataset.ready = "1"; })
+  .catch((e) => status(`cannot load the library: ${e.message}`));
