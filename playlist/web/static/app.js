@@ -5,7 +5,7 @@
 
 import * as draw from "./draw.js";
 import { inside } from "./geometry.js";
-import { MODES, groupColour, grouping } from "./groups.js";
+import { MODES, groupColour, groupRgb, grouping } from "./groups.js";
 import * as labels from "./labels.js";
 import { createPlayer } from "./player.js";
 import { onThemeChange, readTheme, theme } from "./theme.js";
@@ -18,7 +18,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   tracks: [], byId: new Map(),
   map: null, method: "pca",                 // {ids, xs, ys, cluster, clusters, row: id -> row, order}
-  colourBy: "cluster", grouped: null, colours: [], hidden: new Set(),
+  colourBy: "cluster", grouped: null, colours: [], rgb: [], hidden: new Set(),
   playlist: [], grown: [], picks: [], lastOp: null, verdicts: new Map(), target: [],
   selected: null, hover: null, lassoMode: false, lasso: null,
   onScreen: null, labels: [], marks: [], extent: 1,
@@ -114,7 +114,10 @@ function colourBy(mode) {
 }
 
 function paint() {
-  if (state.grouped) state.colours = state.grouped.groups.map((_, g) => groupColour(g, theme));
+  if (state.grouped) {
+    state.colours = state.grouped.groups.map((_, g) => groupColour(g, theme));
+    state.rgb = state.grouped.groups.map((_, g) => groupRgb(g, theme));
+  }
   layerStale = true;
   render();
 }
@@ -158,6 +161,8 @@ function resize() {
   layerStale = true;
 }
 
+function hexRgb(hex) { return [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16)); }
+
 function screenOf(id) {
   const r = state.map && state.map.row.get(id);
   return r === undefined || r === null ? null : [toScreenX(state.map.xs[r]), toScreenY(state.map.ys[r])];
@@ -176,7 +181,8 @@ function renderNow() {
   if (!state.map) return;
   const radius = pointRadius();
   if (layerStale) {
-    state.onScreen = draw.drawPoints(layerCtx, state.map, state.grouped.of, state.hidden, state.colours, radius);
+    state.onScreen = draw.drawPoints(layerCtx, state.map, state.grouped.of, state.hidden, state.rgb,
+                                     parseFloat(theme.pointAlpha), hexRgb(theme.background), radius);
     layerStale = false;
   }
   ctx.drawImage(layer, 0, 0, view.width, view.height);

@@ -34,7 +34,17 @@ export function grouping(mode, map, trackOfRow) {
   return { of, groups: groups.map((g) => ({ name: g.name, count: g.count, x: g.px, y: g.py })) };
 }
 
-// Well-separated hues (golden-angle steps), lightness from the theme.
+// Well-separated hues (golden-angle steps), lightness and opacity from the theme.
+function hue(g) { return (g * 137.508 + 200) % 360; }
+
 export function groupColour(g, theme) {
-  return `hsla(${(g * 137.508 + 200) % 360}, 68%, ${theme.pointLightness}, ${theme.pointAlpha})`;
+  return `hsla(${hue(g)}, 68%, ${theme.pointLightness}, ${theme.pointAlpha})`;
+}
+
+// The same colour as [r, g, b] (0-255), for drawing pixels directly.
+export function groupRgb(g, theme) {
+  const s = 0.68, l = parseFloat(theme.pointLightness) / 100, h = hue(g);
+  const a = s * Math.min(l, 1 - l);
+  const f = (n) => { const k = (n + h / 30) % 12; return Math.round(255 * (l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1)))); };
+  return [f(0), f(8), f(4)];
 }
