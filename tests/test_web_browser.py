@@ -59,12 +59,31 @@ def served(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("webmap") / "music"
     lib = audible_synthetic_store(root, SPEC, seconds=2.0)
+    file = embed_cover(root / lib.tracks[TRICKY_ID - 1].path.relative_to("/synthetic"))
     with LibraryStore.open(root / ".myna", root=root) as store, store.transaction():
+        store.touch_track(TRICKY_ID, file.stat().st_size, file.stat().st_mtime_ns)
         # a title as a tag editor may leave it: markup and runs of spaces, to be shown as itself
         store._conn.execute("UPDATE tracks SET title = ? WHERE id = ?", (TRICKY_TITLE, TRICKY_ID))
     server = start_serve(root)
     yield root, lib, server
     stop_serve(server)
+
+
+def embed_cover(file: Path) -> Path:
+    """The FLAC with a 64x64 front cover (a gradient) embedded."""
+    from mutagen.flac import FLAC, Picture
+    from PIL import Image
+
+    ramp = np.linspace(0, 255, 64).astype(np.uint8)
+    pixels = np.stack([np.tile(ramp, (64, 1)), np.tile(ramp[:, None], (1, 64)), np.full((64, 64), 160, np.uint8)], -1)
+    png = io.BytesIO()
+    Image.fromarray(pixels).save(png, "PNG")
+    flac = FLAC(file)
+    picture = Picture()
+    picture.type, picture.mime, picture.width, picture.height, picture.data = 3, "image/png", 64, 64, png.getvalue()
+    flac.add_picture(picture)
+    flac.save()
+    return file
 
 
 def wait_for(driver, script: str, what: str, seconds: float = 120, *args):
@@ -291,6 +310,8 @@ def test_colour_modes_legend_names_and_themes(browser, served) -> None:
                                 "document.getElementById(i).textContent)")
     track = lib.tracks[TRICKY_ID - 1]
     assert tip == [TRICKY_TITLE, track.artist, track.album]
+    wait_for(driver, "const c = document.getElementById('tip-cover'); return !c.hidden && c.naturalWidth === 64",
+             "the embedded cover in the tooltip")
     shot(driver, "hover")
     boxes = label_boxes(driver)
     labels = {t.id: f"{t.artist} - {t.title}" for t in lib.tracks}

@@ -188,14 +188,13 @@ function renderNow() {
   ctx.drawImage(layer, 0, 0, view.width, view.height);
   drawMarks(radius);
   renderLabels(radius);
-  document.body.dataset.frames = String(Number(document.body.dataset.frames || 0) + 1);
 }
 
 function drawMarks(radius) {
   const pts = (ids) => ids.map(screenOf).filter(Boolean);
   const picked = new Set(state.picks);
-  draw.hull(ctx, pts(state.target), theme.target, "rgba(43, 147, 72, 0.10)");
-  draw.hull(ctx, pts(state.grown), theme.playlist, "rgba(31, 95, 191, 0.12)");
+  draw.hull(ctx, pts(state.target), theme.target);
+  draw.hull(ctx, pts(state.grown), theme.playlist);
   state.marks = [];
   let steps = state.picks;
   if (state.lastOp === "transition" && state.picks.length) {
@@ -348,7 +347,8 @@ function showTooltip(id, sx, sy) {
   if (cover.dataset.id !== String(id)) { cover.hidden = true; cover.dataset.id = id; cover.src = `/api/cover/${id}`; }
   const left = Math.min(sx + 14, view.width - tip.offsetWidth - 4);
   tip.style.left = `${Math.max(0, left)}px`;
-  tip.style.top = `${Math.min(sy + 12, view.height - tip.offsetHeight - 4)}px`;
+  const below = sy + 12 + tip.offsetHeight <= view.height - 4;
+  tip.style.top = `${Math.max(0, below ? sy + 12 : sy - 12 - tip.offsetHeight)}px`;
 }
 
 // ------------------------------------------------------------------ the verbs
@@ -563,8 +563,7 @@ $("save").addEventListener("click", save);
 
 // For tests and benchmarks: where things are drawn (CSS pixels from the canvas's corner).
 window.mynaMap = {
-  state, view, screenOf, nearest,
-  groupColours: () => state.colours.slice(),
+  state, view, screenOf,
   // a synchronous frame after moving the view by (dx, dy) pixels; its milliseconds
   frameAfterPan(dx, dy) {
     const start = performance.now();

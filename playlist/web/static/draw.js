@@ -64,14 +64,15 @@ export function drawPoints(ctx, map, of, hidden, colours, alpha, background, rad
   return { rows: rows.subarray(0, visible), sx: sx.subarray(0, visible), sy: sy.subarray(0, visible) };
 }
 
-export function hull(ctx, points, stroke, fill) {
+// The convex hull of the points, outlined in `colour` and tinted with it.
+export function hull(ctx, points, colour) {
   if (points.length < 2) return;
   const ring = hull2d(points);
   ctx.beginPath();
   ring.forEach(([x, y], k) => (k ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
   ctx.closePath();
-  ctx.fillStyle = fill; ctx.fill();
-  ctx.strokeStyle = stroke; ctx.lineWidth = 2; ctx.stroke();
+  ctx.fillStyle = colour; ctx.globalAlpha = 0.12; ctx.fill(); ctx.globalAlpha = 1;
+  ctx.strokeStyle = colour; ctx.lineWidth = 2; ctx.stroke();
 }
 
 export function path(ctx, points, stroke) {
