@@ -532,3 +532,35 @@ def test_tsne_map_with_progress_and_m3u_upload_in_chromium(browser, served, tmp_
     wait_for(driver, "return document.querySelectorAll('#playlist li').length === 4", "the uploaded playlist")
     assert playlist_ids(driver) == [int(i) for i in lib.ids[8:12]]
     assert "4 tracks, 1 skipped" in driver.find_element(By.ID, "status").text
+
+
+def test_touch_pinch_zooms_and_one_finger_pans(browser, served) -> None:
+    driver, _ = browser
+    _, _, server = served
+    open_page(driver, server)
+    left, top, width, height = driver.execute_script(
+        "const r = document.getElementById('map').getBoundingClientRect(); return [r.left, r.top, r.width, r.height];")
+    cx, cy = left + width / 2, top + height / 2
+    view = "const v = window.mynaMap.view; return [v.scale, v.cx, v.cy];"
+    scale, _, _ = driver.execute_script(view)
+
+    def touch(kind: str, points) -> None:
+        driver.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [
+            {"x": x, "y": y, "id": k} for k, (x, y) in enumerate(points)]})
+
+    touch("touchStart", [(cx - 50, cy), (cx + 50, cy)])
+    for step in range(1, 11):
+        touch("touchMove", [(cx - 50 - 5 * step, cy), (cx + 50 + 5 * step, cy)])
+    touch("touchEnd", [])
+    settle(driver)
+    pinched, wx, wy = driver.execute_script(view)
+    assert abs(pinched / scale - 2) < 0.1, pinched / scale  # fingers twice as far apart: twice the zoom
+
+    touch("touchStart", [(cx, cy)])
+    for step in range(1, 11):
+        touch("touchMove", [(cx + 10 * step, cy + 5 * step)])
+    touch("touchEnd", [])
+    settle(driver)
+    _, px, py = driver.execute_script(view)
+    assert abs((wx - px) * pinched - 100) < 3 and abs((py - wy) * pinched - 50) < 3  # the map followed the finger
+    assert driver.execute_script("return window.mynaMap.state.playlist.length") == 0  # a drag adds nothing

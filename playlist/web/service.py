@@ -111,29 +111,40 @@ class LibraryService:
     def _report(self, stage: str) -> None:
         self._progress = (stage, self._progress[1] if self._progress else time.monotonic())
 
-    def _compute_map(self, method: str, X: np.ndarray) -> LibraryMap:
+    def _compute_map(self, method: str) -> LibraryMap:
+        """On the map's thread: the cached map and clusters, else computed from the vectors
+        (read on the library's thread, only when something is to be computed)."""
+        read: list[np.ndarray] = []
+
+        def vectors() -> np.ndarray:
+            if not read:
+                read.append(self.call_now(lambda: self.catalog.vectors(self.ids)) if len(self.ids)
+                            else np.zeros((0, 2)))
+            return read[0]
+
+        def clusters() -> np.ndarray:
+            self._report(f"k-means clusters of {len(self.ids):,} tracks")
+            return kmeans_labels(vectors())
+
         try:
-            xy = self.maps.get(method, lambda: projection.project(X, method, report=self._report))
-            self._report(f"k-means clusters of {len(X):,} tracks")
-            cluster = self.maps.get("clusters", lambda: kmeans_labels(X))
+            xy = self.maps.get(method, lambda: projection.project(vectors(), method, report=self._report))
+            cluster = self.maps.get("clusters", clusters)
         finally:
             self._progress = None
         return LibraryMap(xy, cluster, cluster_names(cluster, [self.tracks[int(i)] for i in self.ids]))
 
     async def map_of(self, method: str) -> LibraryMap:
-        """The library's 2-D map and clusters: its vectors read on the library's thread, the
-        rest computed on a daemon thread of its own (one map at a time; a server stopped
-        meanwhile does not wait for it)."""
+        """The library's 2-D map and clusters, computed on a daemon thread of its own (one map
+        at a time; a server stopped meanwhile does not wait for it)."""
         if method not in METHODS:
             raise PlaylistError(f"unknown map {method!r}", fix=f"choose one of {', '.join(METHODS)}")
-        X = await self.call(lambda: self.catalog.vectors(self.ids) if len(self.ids) else np.zeros((0, 2)))
         loop = asyncio.get_running_loop()
         done: asyncio.Future = loop.create_future()
 
         def project() -> None:
             try:
                 with self._map_lock:
-                    outcome = (self._compute_map(method, X), None)
+                    outcome = (self._compute_map(method), None)
             except Exception as exc:  # handed to the request that waits for it
                 outcome = (None, exc)
             try:
