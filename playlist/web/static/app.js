@@ -196,11 +196,10 @@ function drawMarks(radius) {
   draw.hull(ctx, pts(state.target), theme.target);
   draw.hull(ctx, pts(state.grown), theme.playlist);
   state.marks = [];
-  let steps = state.picks;
   if (state.lastOp === "transition" && state.picks.length) {
+    // from the playlist's last track, through the bridge, to the target's first
     const from = state.grown[state.grown.length - 1], to = state.target.find((id) => !picked.has(id));
-    steps = [from, ...state.picks, to].filter((id) => id !== undefined);
-    draw.path(ctx, pts(steps), theme.path);
+    draw.path(ctx, pts([from, ...state.picks, to].filter((id) => id !== undefined)), theme.path);
   }
   state.target.forEach((id) => { const p = screenOf(id); if (p) draw.dot(ctx, p, radius + 2, theme.target, theme.background); });
   state.playlist.forEach((id) => {
@@ -512,7 +511,7 @@ canvas.addEventListener("wheel", (e) => {
 }, { passive: false });
 window.addEventListener("resize", () => { resize(); render(); });
 $("tip-cover").addEventListener("load", (e) => { e.target.hidden = false; });
-onThemeChange(paint);
+onThemeChange(() => { if (state.grouped) { paint(); renderLegend(); } });
 
 const KEYS = {
   "+": () => { zoomAt(view.width / 2, view.height / 2, 1.25); moved(); },
