@@ -534,7 +534,10 @@ def test_tsne_map_with_progress_and_m3u_upload_in_chromium(browser, served, tmp_
     assert "4 tracks, 1 skipped" in driver.find_element(By.ID, "status").text
 
 
-def test_touch_pinch_zooms_and_one_finger_pans(browser, served) -> None:
+def test_touch_pinch_drag_and_keys(browser, served) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
     driver, _ = browser
     _, _, server = served
     open_page(driver, server)
@@ -564,3 +567,19 @@ def test_touch_pinch_zooms_and_one_finger_pans(browser, served) -> None:
     _, px, py = driver.execute_script(view)
     assert abs((wx - px) * pinched - 100) < 3 and abs((py - wy) * pinched - 50) < 3  # the map followed the finger
     assert driver.execute_script("return window.mynaMap.state.playlist.length") == 0  # a drag adds nothing
+
+    # The keys listed on the page: F fits the library again, + and - zoom, arrows pan, C recolours.
+    press(driver, "f")
+    settle(driver)
+    assert driver.execute_script(view)[0] == scale
+    press(driver, "+")
+    assert abs(driver.execute_script(view)[0] / scale - 1.25) < 1e-6
+    press(driver, "-")
+    _, x0, y0 = driver.execute_script(view)
+    press(driver, Keys.ARROW_RIGHT)
+    _, x1, y1 = driver.execute_script(view)
+    assert x1 > x0 and y1 == y0
+    for mode in ("artist", "album", "cluster"):
+        press(driver, "c")
+        assert driver.execute_script("return window.mynaMap.state.colourBy") == mode
+        assert driver.find_element(By.ID, "colour-by").get_attribute("value") == mode
