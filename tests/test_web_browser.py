@@ -385,6 +385,18 @@ def test_lasso_extend_numbered_and_transition_path(browser, served) -> None:
     assert count(image, css_rgb(driver, "--added"), 30) > 6 * 40  # six badges and dots
     assert count(image, blue, 30) > 150
 
+    # Expand and fill number their picks the same way (fill's picks are the new playlist).
+    for op, k in (("expand", 3), ("fill", 5)):
+        before = playlist_ids(driver)
+        n.clear()
+        n.send_keys(str(k))
+        driver.find_element(By.CSS_SELECTOR, f"button[data-op='{op}']").click()
+        wait_for(driver, "return window.mynaMap.state.lastOp === arguments[0]", op, 120, op)
+        picks = driver.execute_script("return window.mynaMap.state.picks")
+        marks = driver.execute_script("return window.mynaMap.state.marks")
+        assert 1 <= len(picks) <= k and [(m["n"], m["id"]) for m in marks] == list(enumerate(picks, 1))
+        assert playlist_ids(driver) == (before + picks if op == "expand" else picks)
+
     # Transition from this playlist to a target far from it: the bridge drawn as a path, numbered.
     driver.find_element(By.ID, "use-as-target").click()
     far = driver.execute_script("""const s = window.mynaMap.state, g = s.grouped.groups;
