@@ -334,6 +334,13 @@ def test_colour_modes_legend_names_and_themes(browser, served) -> None:
         assert (np.abs(corner - BACKGROUND[scheme]).max(axis=1) <= 2).mean() > 0.9
         colours = driver.execute_script("return window.mynaMap.state.colours")
         assert min(count(image, rgb, 12) for rgb in rendered_rgb(driver, colours)) > 10
+    # ...and switching live when the system does (no reload).
+    light_swatch = driver.execute_script("return document.querySelector('#legend-groups .dot').style.background")
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    wait_for(driver, "return document.querySelector('#legend-groups .dot').style.background !== arguments[0]",
+             "the legend's dark colours", 30, light_swatch)
+    corner = map_pixels(driver, shot(driver, "theme-dark"))[5:40, 5:40].reshape(-1, 3)
+    assert (np.abs(corner - BACKGROUND["dark"]).max(axis=1) <= 2).mean() > 0.9
     assert "Shift+drag" in driver.find_element(By.ID, "keys").text
 
 

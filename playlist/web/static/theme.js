@@ -7,10 +7,9 @@ export function readTheme() {
   const css = getComputedStyle(document.documentElement);
   const v = (name) => css.getPropertyValue(name).trim();
   Object.assign(theme, {
-    background: v("--map-bg"), ink: v("--ink"), muted: v("--muted"), halo: v("--label-halo"),
+    background: v("--map-bg"), ink: v("--ink"), muted: v("--muted"),
     playlist: v("--playlist"), added: v("--added"), target: v("--target"), path: v("--path"),
     pointLightness: v("--point-lightness"), pointAlpha: v("--point-alpha"),
-    dark: matchMedia("(prefers-color-scheme: dark)").matches,
   });
   return theme;
 }

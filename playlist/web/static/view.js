@@ -5,7 +5,7 @@ export const view = { cx: 0, cy: 0, scale: 1, width: 1, height: 1, fitScale: 1 }
 
 export function toScreenX(x) { return view.width / 2 + (x - view.cx) * view.scale; }
 export function toScreenY(y) { return view.height / 2 - (y - view.cy) * view.scale; }
-export function toWorld(sx, sy) {
+function toWorld(sx, sy) {
   return [view.cx + (sx - view.width / 2) / view.scale, view.cy - (sy - view.height / 2) / view.scale];
 }
 
