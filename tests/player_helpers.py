@@ -127,13 +127,18 @@ audio_output {{
     return server
 
 
-def stop_mpd(server: MpdServer) -> None:
-    server.process.terminate()
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate a server the tests started; kill it if it has not gone after 20 s."""
+    process.terminate()
     try:
-        server.process.wait(timeout=20)
+        process.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+        process.kill()
+        process.wait()
+
+
+def stop_mpd(server: MpdServer) -> None:
+    stop_process(server.process)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 
 from tests.library_helpers import write_track
-from tests.player_helpers import free_port, require_program, require_real
+from tests.player_helpers import free_port, require_program, require_real, stop_process
 
 USER = "listener"
 PASSWORD = "pa ss [wörd]"  # a space, brackets and a non-ASCII letter: the enc:HEX form must carry them
@@ -86,12 +86,7 @@ run_watcher = no
 
 
 def stop_supysonic(server: SupysonicServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    stop_process(server.process)
 
 
 def served_library(base: Path) -> SupysonicServer:
