@@ -19,7 +19,8 @@
 #             under a token budget, i.e. sparsely (docs/default_model.md, "Candidates").
 #   HULL      weight of the convex-hull (spread) loss                              (0.1)
 #   ALBUM     chance that a pair's second view is another track of the same folder (0.5)
-#   DISTILL   teacher[:layer] to distil from (`--distill`; "" = contrastive only)  (musicnn-msd:max_pool)
+#   DISTILL   teacher[:layer] to distil from (`--distill`, e.g. musicnn-msd:max_pool; "" = contrastive
+#             only, as the shipped weights; no distilled candidate beat them: docs/default_model.md)  ("")
 #   DISTILL_WEIGHT, DISTILL_STRIDE  its loss weight and teacher patch stride          (1.0, 2)
 #   WHOLE     chance that a step's views are whole tracks (`--whole-track-p`)          (0)
 #   RESTARTS  step totals to continue to after STEPS, each a warm restart of the cosine
@@ -50,7 +51,7 @@ MASK=${MASK:-0.85}
 HULL=${HULL:-0.1}
 ALBUM=${ALBUM:-0.5}
 RESTARTS=${RESTARTS-3000}
-DISTILL=${DISTILL-musicnn-msd:max_pool}
+DISTILL=${DISTILL-}
 DISTILL_WEIGHT=${DISTILL_WEIGHT:-1.0}
 DISTILL_STRIDE=${DISTILL_STRIDE:-2}
 WHOLE=${WHOLE:-0}
