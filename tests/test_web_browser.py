@@ -154,7 +154,8 @@ def css_rgb(driver, variable: str) -> tuple[int, int, int]:
 
 
 def label_boxes(driver) -> list[dict]:
-    """The labels shown over the map, with the boxes the browser lays them out in."""
+    """The labels shown over the map, with the boxes the browser lays them out in (once drawn)."""
+    settle(driver)
     return driver.execute_script("""
         return [...document.querySelectorAll('#labels span')].filter(e => !e.hidden).map(e => {
             const r = e.getBoundingClientRect();
@@ -185,6 +186,12 @@ def edge_distance(polygon, x: float, y: float) -> float:
         t = np.clip(np.dot(p - a, b - a) / max(np.dot(b - a, b - a), 1e-12), 0, 1)
         best = min(best, float(np.linalg.norm(p - (a + t * (b - a)))))
     return best
+
+
+def drawn_marks(driver) -> list[dict]:
+    """The numbered badges as last drawn; drawing waits for the next frame, so let it happen first."""
+    settle(driver)
+    return driver.execute_script("return window.mynaMap.state.marks")
 
 
 def playlist_ids(driver) -> list[int]:
@@ -386,7 +393,7 @@ def test_lasso_extend_numbered_and_transition_path(browser, served) -> None:
     shown = playlist_ids(driver)
     picks = shown[len(chosen):]
     assert shown[:len(chosen)] == chosen and len(picks) == 6
-    marks = driver.execute_script("return window.mynaMap.state.marks")
+    marks = drawn_marks(driver)
     assert [(m["n"], m["id"]) for m in marks] == list(enumerate(picks, 1))
     image = map_pixels(driver, shot(driver, "extend"))
     assert count(image, css_rgb(driver, "--added"), 30) > 6 * 40  # six badges and dots
@@ -400,7 +407,7 @@ def test_lasso_extend_numbered_and_transition_path(browser, served) -> None:
         driver.find_element(By.CSS_SELECTOR, f"button[data-op='{op}']").click()
         wait_for(driver, "return window.mynaMap.state.lastOp === arguments[0]", op, 120, op)
         picks = driver.execute_script("return window.mynaMap.state.picks")
-        marks = driver.execute_script("return window.mynaMap.state.marks")
+        marks = drawn_marks(driver)
         assert 1 <= len(picks) <= k and [(m["n"], m["id"]) for m in marks] == list(enumerate(picks, 1))
         assert playlist_ids(driver) == (before + picks if op == "expand" else picks)
 
@@ -420,7 +427,7 @@ def test_lasso_extend_numbered_and_transition_path(browser, served) -> None:
     n.send_keys("5")
     press(driver, "t")
     wait_for(driver, "return window.mynaMap.state.lastOp === 'transition'", "the transition")
-    marks = driver.execute_script("return window.mynaMap.state.marks")
+    marks = drawn_marks(driver)
     bridge = driver.execute_script("return window.mynaMap.state.picks")
     assert [m["n"] for m in marks] == list(range(1, len(bridge) + 1)) and 1 <= len(bridge) <= 5
     assert playlist_ids(driver)[:3 + len(bridge)] == start + bridge
