@@ -225,7 +225,7 @@ def main() -> None:
                     help="decoding processes for the pooled runs (the inline run uses none)")
     ap.add_argument("--models", nargs="+", default=["tiny", "mini"], help="encoder sizes to time")
     ap.add_argument("--no-inline", action="store_true", help="skip the workers=0 run")
-    ap.add_argument("--vectors", type=float, nargs="*", default=[1e4, 1e5, 1e6], help="none: skip part 2")
+    ap.add_argument("--vectors", type=float, nargs="*", default=[1e4, 1e5, 1e6], help="library sizes for part 2 (similar latency); the flag alone, with no sizes, skips it")
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--hnsw-max", type=float, default=1e6, help="skip HNSW builds above this many vectors")
     ap.add_argument("--dir", type=Path, default=None, help="where the generated library is kept")
