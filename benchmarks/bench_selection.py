@@ -114,7 +114,11 @@ def main(argv: list[str] | None = None) -> None:
     merged = {name: {g: np.mean([rows[m][g] for m in members], axis=0) for g in games} for name, members in groups.items()}
     cand_names = [n for n in groups if groups[n][0] in candidates]
 
-    rng = np.random.default_rng(args.seed)
+    def boot(per_game: list[np.ndarray]) -> np.ndarray:
+        # the same resamples for every row (a fresh generator each time; the games' sizes are the same),
+        # so a row's interval does not move when rows are added and rows are compared on equal draws
+        return two_level_boot(per_game, np.random.default_rng(args.seed))
+
     out = {"games": games, "tracks": len(tracks), "rows": {}, "selection": {}, "differences": {}}
     print(f"\nsame-game retrieval over {len(games)} held-out games ({len(tracks)} tracks), mAP with every game "
           "weighing the same; [95% two-level bootstrap: games, then queries]\n")
@@ -122,8 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---:|---|" + "---:|" * len(games))
     for name, per_game in merged.items():
         gm = {g: float(per_game[g].mean()) for g in games}
-        boot = two_level_boot([per_game[g] for g in games], rng)
-        lo, hi = np.quantile(boot, [0.025, 0.975])
+        lo, hi = np.quantile(boot([per_game[g] for g in games]), [0.025, 0.975])
         seeds = [float(np.mean([rows[m][g].mean() for g in games])) for m in groups[name]]
         out["rows"][name] = {"map_games": float(np.mean(list(gm.values()))), "ci": [lo, hi], "per_game": gm,
                              "seeds": seeds, "candidate": name in cand_names}
@@ -146,8 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         if name == ref:
             continue
         diff = [merged[name][g] - merged[ref][g] for g in games]
-        boot = two_level_boot(diff, rng)
-        lo, hi = np.quantile(boot, [0.025, 0.975])
+        lo, hi = np.quantile(boot(diff), [0.025, 0.975])
         d = float(np.mean([x.mean() for x in diff]))
         out["differences"][name] = {"map": d, "ci": [lo, hi]}
         print(f"| {name} | {d:+.3f} [{lo:+.3f}, {hi:+.3f}] |")
