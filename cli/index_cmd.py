@@ -288,7 +288,7 @@ def similar_cmd(
     path = expand_user(track)
     with Library.open(_db_dir(library, db, (path,) if path.exists() else ()), model=model) as lib:
         if is_outside(lib.store, path):
-            results = lib.nearest(embed_outside(lib.store, path, checkpoint, device), n)
+            results = lib.nearest(embed_outside(lib, path, checkpoint, device), n)
             return _print_similar(f"similar to {path.name}  (not in the library: embedded now, not stored)", results)
         hits = lib.store.find(track)
         if not hits:

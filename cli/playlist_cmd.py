@@ -218,7 +218,7 @@ def check_cmd(
             path = expand_user(query)
             if is_outside(lib.store, path):  # ids below 0 are never a library track's
                 meta = TrackMeta(id=-1 - len(outside), path=path.absolute(), title=f"{path.name} (not in the library)")
-                outside.append((meta, embed_outside(lib.store, path, checkpoint, device)))
+                outside.append((meta, embed_outside(lib, path, checkpoint, device)))
                 order.append(meta.id)
                 continue
             hits = lib.store.find(query)

@@ -207,7 +207,7 @@ def test_a_second_checkpoint_adds_a_set_beside_the_first_and_never_mixes(lib: Pa
     with Library.open(lib / ".myna", model=embedder.model_id[:8]) as old:  # a prefix names the set
         ids, X = old.store.embeddings()
         assert ids.tolist() == first_ids.tolist() and np.array_equal(X, first_X)
-        hits = old.search(first_X[:1], 1)[1][0].tolist()
+        hits = old.search(old.vectors(first_ids[:1])[1], 1)[1][0].tolist()
         assert hits == [int(first_ids[0])]  # searched in its own index, with its own vectors
 
     def must_not_load():

@@ -72,7 +72,7 @@ def test_a_library_above_the_threshold_searches_approximately_and_matches_flat(
         assert index_kind(auto.index) == "ivf-sq8"  # 1728 tracks ≥ the (lowered) threshold
         scores, got = auto.search(queries, 10)
         picks = [p.id for p in extend(LibraryCatalog(auto), [1, 2, 3, 500, 501], 10).picks]
-        _, X = auto.store.embeddings(got[0].tolist())
+        _, X = auto.vectors(got[0].tolist())  # the library's space, which the index searches
     recall = np.mean([len(set(g) & set(w)) / 10 for g, w in zip(got.tolist(), want.tolist())])
     assert recall >= 0.95
     exact = X @ l2_normalise(queries[:1])[0]  # the returned scores are exact cosines, re-ranked

@@ -310,9 +310,9 @@ def test_songs_not_here_are_embedded_by_streaming(served, env, linked, capsys, m
     with Library.open(root / ".myna") as lib:
         streamed = Streamed.load(lib.store.db_dir, client.base, lib.store.model_id)
         # The vector of the streamed song is the one of the file itself (format=raw: the same bytes).
-        local = embed_outside(lib.store, root / "stray" / "not indexed.flac", None)
-        np.testing.assert_allclose(streamed.vectors[stray], local, atol=1e-5)
-        ids, X = lib.store.embeddings(sorted(lib.store.embedded_ids()))
+        local = embed_outside(lib, root / "stray" / "not indexed.flac", None)  # in the library's space
+        np.testing.assert_allclose(lib.to_space(streamed.vectors[stray])[0], local, atol=1e-5)
+        ids, X = lib.vectors(sorted(lib.store.embedded_ids()))
         metas = LibraryCatalog(lib).meta([int(i) for i in ids])
         catalog = ArrayCatalog(np.append(ids, 10**9), np.vstack([X, local]),
                                [*metas.values(), TrackMeta(id=10**9, path=Path("stray"), title="Stray",

@@ -106,7 +106,7 @@ def test_sonic_similar_tracks_answers_from_the_embeddings(proxied) -> None:
     assert answer["status"] == "ok", answer
     matches = answer["sonicMatch"]
     with Library.open(proxied.root / ".myna") as lib:
-        nearest = lib.nearest(lib.store.embeddings([proxied.links.track_of(song)])[1][0], 5,
+        nearest = lib.nearest(lib.vectors([proxied.links.track_of(song)])[1][0], 5,
                               exclude={proxied.links.track_of(song)})
     songs_of = proxied.links.songs_of()
     assert [m["entry"]["id"] for m in matches] == [songs_of[t.id] for t, _ in nearest]

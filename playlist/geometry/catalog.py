@@ -99,7 +99,7 @@ class LibraryCatalog:
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         missing = [int(i) for i in ids if int(i) not in self._cache]
         if missing:
-            got, X = self.store.embeddings(missing)
+            got, X = self.library.vectors(missing)
             self._cache.update({int(i): x.astype(np.float64) for i, x in zip(got, X)})
         return np.stack([self._cache[int(i)] for i in ids]) if len(ids) else np.zeros((0, self.dim))
 

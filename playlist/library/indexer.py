@@ -216,7 +216,7 @@ def _choose_model(store: LibraryStore, embedder: LazyEmbedder, report: IndexRepo
 def rebuild_store_index(db_dir: str | Path, spec: IndexSpec | None = None, model: str | None = None) -> int:
     """`myna index --rebuild-index`: rebuild one model's FAISS index from the store; returns its size."""
     with LibraryLock(Path(db_dir)), LibraryStore.open(db_dir, model=model) as store:
-        index = rebuild_index(store, spec or stored_spec(store), save=True)
+        index, _ = rebuild_index(store, spec or stored_spec(store), save=True)
         return int(index.ntotal)
 
 

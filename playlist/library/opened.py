@@ -12,10 +12,15 @@ trusted only if the store's meta says it was built from the current generation o
 embeddings with that model and has the expected size; otherwise it is rebuilt from the
 store (and saved when no `myna index` holds the lock). Through an approximate index a
 search short-lists and re-ranks exactly (`vector_index.rerank`).
+
+Searches run in the library's similarity space (`playlist.library.space`): the index holds
+the vectors in that space, `Library.vectors` gives them, and a vector from outside the
+store (a file embedded now, a streamed song) enters through `Library.to_space`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,6 +29,7 @@ import numpy as np
 
 from myna_rpe.errors import LibraryError, MynaError
 from playlist.library.lock import LibraryLock
+from playlist.library.space import Space
 from playlist.library.sqlite_guard import damaged
 from playlist.library.store import LibraryStore, Track, l2_normalise
 from playlist.library.store_db import DB_FILENAME
@@ -80,19 +86,21 @@ def index_is_fresh(store: LibraryStore, spec: IndexSpec) -> bool:
             and state.get("bytes") == size)
 
 
-def rebuild_index(store: LibraryStore, spec: IndexSpec, save: bool = True) -> faiss.Index:
-    """Build the index from every embedding of the store's model; with `save`, write it
-    atomically and record what it was built from. The caller holds the lock when saving."""
+def rebuild_index(store: LibraryStore, spec: IndexSpec, save: bool = True) -> tuple[faiss.Index, Space]:
+    """Fit the library's space to every embedding of the store's model and build the index
+    of them in it; with `save`, write it atomically and record what it was built from (the
+    space with it). The caller holds the lock when saving."""
     generation = store.generation
     ids, X = store.embeddings()
-    index = build_index(ids, X, spec)
+    space = Space.fit(X)
+    index = build_index(ids, space.apply(X) if len(X) else X, spec)
     if save:
         checksum = write_index_atomic(index, index_path(store))
         store.set_meta("index_spec", asdict(spec))
         store.set_meta(_state_key(store), {"generation": generation, "kind": spec.kind, "built": index_kind(index),
                                            "n": int(index.ntotal), "dim": int(index.d), "crc32": checksum,
-                                           "bytes": index_path(store).stat().st_size})
-    return index
+                                           "bytes": index_path(store).stat().st_size, "space": space.to_json()})
+    return index, space
 
 
 def drop_index(store: LibraryStore, model_id: str) -> None:
@@ -100,14 +108,15 @@ def drop_index(store: LibraryStore, model_id: str) -> None:
     index_file(store.db_dir, model_id).unlink(missing_ok=True)
 
 
-def load_index(store: LibraryStore, spec: IndexSpec) -> faiss.Index | None:
-    """The saved index if it is fresh, the file written for this state (its checksum), and
-    of the store's size and dimension; else None (the caller rebuilds it from the store)."""
+def load_index(store: LibraryStore, spec: IndexSpec) -> tuple[faiss.Index, Space] | None:
+    """The saved index and its space if it is fresh, the file written for this state (its
+    checksum), and of the store's size and dimension; else None (the caller rebuilds it)."""
     if not index_is_fresh(store, spec):
         return None
     state = index_state(store) or {}
     checksum = state.get("crc32")
-    if not isinstance(checksum, int):  # an index saved before checksums: rebuilt once
+    space = Space.from_json(state.get("space"), state.get("dim"))
+    if not isinstance(checksum, int) or space is None:  # saved before checksums or spaces: rebuilt once
         return None
     try:
         index = read_index(index_path(store), checksum)
@@ -116,10 +125,10 @@ def load_index(store: LibraryStore, spec: IndexSpec) -> faiss.Index | None:
     if index.ntotal != state.get("n") or index.d != (store.dim or index.d) or index.d != state.get("dim"):
         return None
     configure_search(index, spec)
-    return index
+    return index, space
 
 
-def _rebuild_for_reading(store: LibraryStore, spec: IndexSpec) -> faiss.Index:
+def _rebuild_for_reading(store: LibraryStore, spec: IndexSpec) -> tuple[faiss.Index, Space]:
     """A stale index rebuilt from the store; saved for next time where nobody is indexing and
     the store can be written, else only kept in memory (a read-only store still searches)."""
     lock = LibraryLock(store.db_dir)
@@ -135,9 +144,10 @@ def _rebuild_for_reading(store: LibraryStore, spec: IndexSpec) -> faiss.Index:
 
 
 class Library:
-    def __init__(self, store: LibraryStore, index: faiss.Index) -> None:
+    def __init__(self, store: LibraryStore, index: faiss.Index, space: Space) -> None:
         self.store = store
         self.index = index
+        self.space = space
 
     @classmethod
     def open(cls, db_dir: str | Path, root: str | Path | None = None, spec: IndexSpec | None = None,
@@ -147,13 +157,11 @@ class Library:
         store = LibraryStore.open(db_dir, root=root, readonly=True, model=model)
         try:
             spec = spec or stored_spec(store)
-            index = load_index(store, spec)
-            if index is None:
-                index = _rebuild_for_reading(store, spec)
+            loaded = load_index(store, spec) or _rebuild_for_reading(store, spec)
         except BaseException:
             store.close()
             raise
-        return cls(store, index)
+        return cls(store, *loaded)
 
     def close(self) -> None:
         self.store.close()
@@ -167,8 +175,17 @@ class Library:
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
+    def vectors(self, ids: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, rows) as `LibraryStore.embeddings`, the rows in the library's space."""
+        got, X = self.store.embeddings(ids)
+        return got, self.space.apply(X) if len(X) else X
+
+    def to_space(self, vectors: np.ndarray) -> np.ndarray:
+        """Vectors of the library's model from outside the store (rows), in the library's space."""
+        return self.space.apply(vectors)
+
     def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k cosine neighbours of each row of `vectors` (normalised here):
+        """Top-k cosine neighbours of each row of `vectors` (in the library's space; normalised here):
         (scores (q, k) float32, ids (q, k) int64) with k at most the library size; id -1 / score -inf
         where an approximate index finds fewer."""
         Q = l2_normalise(np.atleast_2d(vectors))
@@ -176,18 +193,18 @@ class Library:
         if is_exact(self.index) or k <= 0:
             return search(self.index, Q, k)
         _, candidates = search(self.index, Q, RERANK_FACTOR * k)
-        return rerank(Q, candidates, self.store.embeddings, k)
+        return rerank(Q, candidates, self.vectors, k)
 
     def similar(self, track_id: int, n: int = 10) -> list[tuple[Track, float]]:
         """The `n` tracks most similar to track `track_id` (itself excluded), best first."""
-        _, X = self.store.embeddings([track_id])
+        _, X = self.vectors([track_id])
         if len(X) == 0:
             raise LibraryError(f"track {track_id} has no embedding with model {self.store.model_id}",
                                path=self.store.db_dir, fix="run `myna index` to finish indexing")
         return self.nearest(X[0], n, exclude={track_id})
 
     def nearest(self, vector: np.ndarray, n: int = 10, exclude: set[int] = frozenset()) -> list[tuple[Track, float]]:
-        """The `n` tracks nearest to `vector` (an embedding of this library's model), best first."""
+        """The `n` tracks nearest to `vector` (in the library's space: `to_space`), best first."""
         scores, ids = self.search(vector, n + len(exclude))
         pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0 and int(i) not in exclude][:n]
         tracks = self.store.tracks_by_id(i for i, _ in pairs)

@@ -16,7 +16,7 @@ import numpy as np
 
 from myna_rpe.errors import LibraryError
 from playlist.library.sqlite_guard import damaged
-from playlist.library.store import DB_FILENAME, LibraryStore, l2_normalise
+from playlist.library.store import DB_FILENAME, LibraryStore
 
 
 def is_outside(store: LibraryStore, path: Path) -> bool:
@@ -24,10 +24,11 @@ def is_outside(store: LibraryStore, path: Path) -> bool:
     return path.is_file() and store.track_by_path(path) is None
 
 
-def embed_outside(store: LibraryStore, path: Path, checkpoint: Path | None, device: str = "cpu") -> np.ndarray:
-    """The L2-normalised embedding of `path` by the store's model (its recorded budget)."""
-    embedder = library_embedder(store, checkpoint, device, path, "this file is not in the library")
-    return l2_normalise(embedder.embed_file(path)[None, :])[0]
+def embed_outside(library, path: Path, checkpoint: Path | None, device: str = "cpu") -> np.ndarray:
+    """The embedding of `path` by the store's model (its recorded budget), in the library's
+    space (`playlist.library.opened.Library.to_space`), L2-normalised."""
+    embedder = library_embedder(library.store, checkpoint, device, path, "this file is not in the library")
+    return library.to_space(embedder.embed_file(path))[0]
 
 
 def library_embedder(store: LibraryStore, checkpoint: Path | None, device: str, path: Path, why: str):

@@ -40,7 +40,9 @@ def linked_catalog(library, links: Links) -> ArrayCatalog:
         raise SubsonicError(f"no song of the Subsonic server at {links.server} is linked to an indexed track",
                             fix="run `myna subsonic link` (with --prefix where the server's files are here, or "
                                 "--stream)")
-    got, X = store.embeddings(local)
+    got, X = library.vectors(local)
+    if len(streamed_ids):
+        streamed_X = library.to_space(streamed_X)
     tracks = store.tracks_by_id(got)
     meta = [TrackMeta(id=t.id, path=t.path, title=t.title, artist=t.artist, album=t.album, duration=t.duration)
             for t in (tracks[int(i)] for i in got)]

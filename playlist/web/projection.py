@@ -22,6 +22,7 @@ import numpy as np
 
 from myna_rpe.errors import MynaError
 from myna_rpe.fileio import atomic_write
+from playlist.library.space import VERSION as SPACE_VERSION
 
 METHODS = ("pca", "tsne")
 PCA_DIMS = 50        # t-SNE's input: the vectors reduced to this many principal components
@@ -90,7 +91,9 @@ class ProjectionCache:
 
     def __init__(self, folder: Path, model_id: str | None, generation: int, ids: np.ndarray) -> None:
         self.folder = folder
-        digest = hashlib.sha256(f"{model_id}|{generation}|{len(ids)}|{ids.sum()}".encode()).hexdigest()[:16]
+        # the vectors are in the library's space: a new space version is a new map
+        key = f"{model_id}|{generation}|{len(ids)}|{ids.sum()}|space{SPACE_VERSION}"
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         self.key = digest
         self.ids = ids
         self._memory: dict[str, np.ndarray] = {}
