@@ -8,7 +8,9 @@ All tracks of every --data folder form one pool (a game is a top-level folder; 1
 230 tracks with scripts/build_training_set.py's defaults). Each track is a query against the
 whole pool (same-game retrieval, as bench_retrieval.py scores it), giving an average precision
 per query and a mAP per game. Candidates are the --checkpoint rows; `NAME@SEED=PATH` rows are
-seeds of one candidate, which enters with its mean over seeds. Peers (MFCC statistics, the
+seeds of one candidate, which enters with its mean over seeds. With --library-space each
+candidate also enters searched in the pool's similarity space (the pool as one library, as
+`myna` searches it: playlist/library/space.py). Peers (MFCC statistics, the
 hand-crafted vector, musly, MusiCNN, the untrained twin) are scored in the same run.
 
 Reported:
@@ -33,6 +35,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_retrieval as br  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from playlist.library.space import Space  # noqa: E402
 
 
 def per_game_ap(S: np.ndarray, tracks) -> dict[str, np.ndarray]:
@@ -65,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", type=Path, action="append", required=True, help="held-out folder (repeat)")
     ap.add_argument("--checkpoint", action="append", required=True, metavar="NAME[@SEED]=PATH")
     ap.add_argument("--no-peers", action="store_true", help="candidates only")
+    ap.add_argument("--library-space", action="store_true",
+                    help="also score each candidate in the pool's similarity space (as `myna` searches a library "
+                         "of these tracks: playlist/library/space.py), as a candidate of its own")
     ap.add_argument("--musicnn-layers", type=br._layer_list, default=["max_pool", "penultimate", "taggram"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
@@ -91,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     candidates = {spec.rpartition("=")[0].replace("@", "#") for spec in args.checkpoint}
     rows: dict[str, dict[str, np.ndarray]] = {}
+    space_rows: list[str] = []
     for label, _desc, ex in br.extractors(ex_args):
         vecs, kept = [], []
         for ds in dict.fromkeys(datasets):
@@ -106,7 +115,14 @@ def main(argv: list[str] | None = None) -> None:
                 else [br.cosine_matrix(X), br.cosine_matrix(br.standardise(X))])
         # a peer enters at its better similarity (cosine or standardised), in its favour
         rows[label] = max((per_game_ap(S, tracks) for S in sims), key=lambda pg: np.mean([v.mean() for v in pg.values()]))
+        if args.library_space and label in candidates:
+            U = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+            base, _, seed = label.partition("#")
+            in_space = f"{base} in library space" + (f"#{seed}" if seed else "")
+            rows[in_space] = per_game_ap(br.cosine_matrix(Space.fit(U).apply(U)), tracks)
+            space_rows.append(in_space)
 
+    candidates |= set(space_rows)
     # seeds of one candidate: per-query AP averaged over seeds
     groups: dict[str, list[str]] = {}
     for label in rows:
