@@ -364,7 +364,10 @@ def test_lasso_extend_numbered_and_transition_path(browser, served) -> None:
     # Lasso (L, then drag a loop): the tracks inside it become the playlist, in id order.
     group = driver.execute_script("return window.mynaMap.state.grouped.groups[1]")
     cx, cy = driver.execute_script("return window.mynaMap.toScreen(arguments[0], arguments[1])", group["x"], group["y"])
-    loop = [(round(cx + 45 * np.cos(a)), round(cy + 30 * np.sin(a))) for a in np.linspace(0, 2 * np.pi, 13)]
+    # a loop around the group's label, just large enough to hold six tracks wherever the layout put them
+    before = np.array(list(screen_of(driver, lib.ids.tolist()).values()), dtype=float)
+    r = np.sort(np.hypot((before[:, 0] - cx) / 1.5, before[:, 1] - cy))[5] + 8
+    loop = [(round(cx + 1.5 * r * np.cos(a)), round(cy + r * np.sin(a))) for a in np.linspace(0, 2 * np.pi, 13)]
     press(driver, "l")
     assert driver.find_element(By.ID, "lasso").get_attribute("aria-pressed") == "true"
     actions = ActionChains(driver).move_to_element_with_offset(canvas, loop[0][0] - size["width"] // 2,

@@ -24,6 +24,7 @@ import numpy as np
 PSEUDO_TRACKS = 8
 EXPONENT = 0.5  # axes scaled by variance^(-EXPONENT/2): 0 = centring only, 1 = full whitening
 VERSION = 1  # stamped with the index: a change here rebuilds every saved index
+_BLOCK = 65536  # rows at a time, to bound the memory of large libraries
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,16 @@ class Space:
     @classmethod
     def fit(cls, X: np.ndarray) -> Space:
         """The space of a library whose (L2-normalised) vectors are the rows of `X`."""
-        X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float32)
         n, dim = X.shape
         if n < 2:
             return cls.identity(dim)
-        mean = X.mean(axis=0)
-        cov = np.cov(X - mean, rowvar=False)
+        mean = X.mean(axis=0, dtype=np.float64)
+        gram = np.zeros((dim, dim))
+        for start in range(0, n, _BLOCK):  # in blocks: 10^6 tracks never become a float64 copy
+            block = X[start:start + _BLOCK].astype(np.float64)
+            gram += block.T @ block
+        cov = (gram - n * np.outer(mean, mean)) / (n - 1)
         prior = np.trace(cov) / dim
         if prior <= 0:  # every vector the same
             return cls.identity(dim)
@@ -59,10 +64,13 @@ class Space:
     def apply(self, X: np.ndarray) -> np.ndarray:
         """Rows of `X` (the model's vectors) in this space, L2-normalised (inner product = cosine)."""
         X = np.atleast_2d(np.asarray(X, dtype=np.float32))
-        X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-        Y = (X - self.mean) @ self.basis
-        norms = np.linalg.norm(Y, axis=1, keepdims=True)
-        return (Y / np.maximum(norms, 1e-12)).astype(np.float32)
+        out = np.empty(X.shape, np.float32)
+        for start in range(0, len(X), _BLOCK):
+            block = X[start:start + _BLOCK]
+            block = block / np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
+            Y = (block - self.mean) @ self.basis
+            out[start:start + _BLOCK] = Y / np.maximum(np.linalg.norm(Y, axis=1, keepdims=True), 1e-12)
+        return out
 
     def to_json(self) -> dict:
         return {"version": VERSION, "dim": int(len(self.mean)),
