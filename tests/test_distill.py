@@ -130,7 +130,40 @@ def test_resuming_a_plain_run_with_distillation_is_one_clear_error(library, tmp_
         train(_cfg(library, tmp_path, "plain", steps=6), resume=True)
 
 
-@pytest.mark.parametrize("spec", ["musicnn", "musicnn-msd:logits", "vggish"])
+@pytest.mark.parametrize("spec", ["musicnn", "musicnn-msd:logits", "vggish", "chroma:max_pool", "musicnn-msd:chroma"])
 def test_unknown_teacher_or_layer_is_refused(tmp_path, spec):
     with pytest.raises(MynaError, match="unknown distillation teacher"):
         TrainConfig(data="x", distill=spec)
+
+
+def _tone(midis: list[int], seconds: float, sr: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return sum(np.sin(2 * np.pi * 440.0 * 2 ** ((m - 69) / 12) * t) for m in midis).astype(np.float32) / len(midis)
+
+
+def test_chroma_teacher_names_the_pitch_classes_of_each_patch():
+    from myna_rpe.teacher.chroma import patch_chroma
+
+    seconds = PATCH_SECONDS  # one 3-s patch each
+    wave = np.concatenate([_tone([60, 64, 67], seconds), _tone([57], seconds), np.zeros(int(seconds * 16000) + 999,
+                                                                                         np.float32)])  # C E G | A | rest
+    c = patch_chroma(wave)
+    assert c.shape == (3, 12)  # the tail under 3 s is dropped, as for MusiCNN's patches
+    assert set(np.argsort(c[0])[-3:]) == {0, 4, 7} and c[0][[0, 4, 7]].min() > 0.5  # C, E, G
+    assert int(np.argmax(c[1])) == 9 and np.sort(c[1])[-2] < 0.2  # A alone
+    assert not c[2].any()  # silence: no pitch class
+    np.testing.assert_array_equal(patch_chroma(wave, stride=2), c[::2])
+    assert patch_chroma(wave[:16000]).shape == (0, 12)
+
+
+def test_chroma_distillation_trains_from_a_cache_of_its_own(library, tmp_path):
+    cfg = _cfg(library, tmp_path, "tonal", distill="chroma", steps=2)
+    assert cfg.distill_spec() == ("chroma", "chroma")
+    run = train(cfg)
+    assert all(np.isfinite(m.distill) and m.distill > 0 for m in run.history)
+    head = load_file(str(tmp_path / "tonal" / "checkpoint" / "train_state.safetensors"))["distill_head.weight"]
+    assert head.shape[0] == 12
+    cache = TeacherCache(tmp_path.parent / "cache" / "teacher", "chroma")
+    entries = sorted(cache.dir.rglob("*.npy"))
+    assert len(entries) == 8 and np.load(entries[0]).shape == (2, 12)  # 6.5-s tracks: two 3-s patches
+    assert layer_slice("chroma", "chroma") == slice(0, 12)

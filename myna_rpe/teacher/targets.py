@@ -2,9 +2,10 @@
 
 Layout: `ROOT/<teacher>-v1/<sha[:2]>/<sha>.npy` (`<teacher>-s<stride>-v1` when only every
 stride-th patch is computed, which divides the teacher's cost for training targets), keyed like the mel cache by the SHA-256 of the
-audio file's bytes. Each entry is a float16 (patches, 1756) array: every layer of `LAYERS`
-side by side (max_pool 753, mean_pool 753, penultimate 200, taggram 50), so choosing another
-layer needs no recomputation. Entries are written atomically: an interrupted build keeps
+audio file's bytes. Each entry is a float16 (patches, width) array: for MusiCNN every layer
+of `LAYERS` side by side (max_pool 753, mean_pool 753, penultimate 200, taggram 50; 1756), so
+choosing another layer needs no recomputation; for the tonal teacher `chroma` its one layer
+(12, `myna_rpe.teacher.chroma`). Entries are written atomically: an interrupted build keeps
 whole entries and the next one carries on.
 
 A view's target (`view_target`) is the mean of the teacher's vectors over the patches whose
@@ -23,17 +24,31 @@ from myna_rpe.fileio import atomic_write
 from myna_rpe.teacher.musicnn import LAYER_DIMS, LAYERS, PATCH_SECONDS, SAMPLE_RATE
 
 FORMAT = 1
-WIDTH = sum(LAYER_DIMS.values())
+CHROMA = "chroma"
 
 
-def layer_slice(layer: str) -> slice:
-    if layer not in LAYER_DIMS:
-        raise ValueError(f"unknown teacher layer {layer!r}; use one of {', '.join(LAYERS)}")
+def teacher_layers(teacher: str) -> dict[str, int]:
+    """Layer -> width, in the order an entry stores them."""
+    if teacher == CHROMA:
+        from myna_rpe.teacher.chroma import DIM
+
+        return {CHROMA: DIM}
+    return {name: LAYER_DIMS[name] for name in LAYERS}
+
+
+def default_layer(teacher: str) -> str:
+    return CHROMA if teacher == CHROMA else "max_pool"
+
+
+def layer_slice(layer: str, teacher: str = "musicnn-msd") -> slice:
+    layers = teacher_layers(teacher)
+    if layer not in layers:
+        raise ValueError(f"unknown layer {layer!r} of teacher {teacher}; use one of {', '.join(layers)}")
     start = 0
-    for name in LAYERS:
+    for name, width in layers.items():
         if name == layer:
-            return slice(start, start + LAYER_DIMS[name])
-        start += LAYER_DIMS[name]
+            return slice(start, start + width)
+        start += width
     raise AssertionError(layer)
 
 
@@ -64,6 +79,10 @@ class TeacherCache:
         from myna_rpe.audio import load_audio
         from myna_rpe.teacher.musicnn import load_teacher, teacher_outputs
 
+        if self.teacher == CHROMA:
+            from myna_rpe.teacher.chroma import patch_chroma
+
+            return patch_chroma(load_audio(path, sample_rate=SAMPLE_RATE), stride=self.stride).astype(np.float16)
         if self._model is None:
             self._model = load_teacher(self.teacher)
         out = teacher_outputs(self._model, load_audio(path, sample_rate=SAMPLE_RATE), stride=self.stride)
@@ -96,7 +115,7 @@ class TeacherCache:
         full = self._loaded.get(sha)
         if full is None:
             full = self._loaded[sha] = np.load(self.entry(sha))
-        return full[:, layer_slice(layer)].astype(np.float32)
+        return full[:, layer_slice(layer, self.teacher)].astype(np.float32)
 
     def track_mean(self, sha: str, layer: str) -> np.ndarray | None:
         v = self.vectors(sha, layer)

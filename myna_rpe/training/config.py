@@ -82,8 +82,8 @@ class TrainConfig:
                                 "(album); same-folder tracks are then never negatives (0 = same track only)", "objective")
     # -- distillation (myna_rpe.teacher) -----------------------------------------------
     distill: str | None = _f(None, "also learn a teacher's outputs: musicnn-msd or musicnn-mtt, optionally :LAYER "
-                             "(max_pool, mean_pool, penultimate or taggram; default max_pool); off by default",
-                             "distillation")
+                             "(max_pool, mean_pool, penultimate or taggram; default max_pool), or chroma (each "
+                             "view's pitch-class profile, to keep key); off by default", "distillation")
     distill_weight: float = _f(1.0, "weight of the distillation loss beside the contrastive one", "distillation")
     distill_loss: str = _f("cosine", "distillation loss on standardised targets: cosine or mse", "distillation")
     distill_patch_stride: int = _f(1, "run the teacher on every Nth 3-s patch only (its cost / N; targets average "
@@ -140,8 +140,10 @@ class TrainConfig:
         """(teacher, layer) when distilling."""
         if self.distill is None:
             return None
+        from myna_rpe.teacher.targets import default_layer
+
         teacher, _, layer = self.distill.partition(":")
-        return teacher, layer or "max_pool"
+        return teacher, layer or default_layer(teacher)
 
     def encoder_config(self) -> EncoderConfig:
         return EncoderConfig(frontend=self.frontend_config(), model=self.model_config())

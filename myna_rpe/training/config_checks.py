@@ -111,11 +111,14 @@ def _check_ranges(c: Any) -> None:
                   "whole_track_max_seconds")
     if c.distill is not None:
         from myna_rpe.teacher.musicnn import LAYERS, TEACHERS
+        from myna_rpe.teacher.targets import CHROMA
 
         teacher, _, layer = c.distill.partition(":")
-        if teacher not in TEACHERS or (layer and layer not in LAYERS):
+        known = layer in ("", CHROMA) if teacher == CHROMA else teacher in TEACHERS and (not layer or layer in LAYERS)
+        if not known:
             raise bad(f"unknown distillation teacher {c.distill!r}",
-                      f"use {' or '.join(TEACHERS)}, optionally with :LAYER ({', '.join(LAYERS)})", "distill")
+                      f"use {' or '.join(TEACHERS)}, optionally with :LAYER ({', '.join(LAYERS)}), or {CHROMA}",
+                      "distill")
     if c.distill_loss not in ("cosine", "mse"):
         raise bad(f"unknown distill_loss {c.distill_loss!r}", "use cosine or mse", "distill_loss")
     if c.kmeans_weight > 0 and c.kmeans_k < 2:
