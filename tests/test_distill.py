@@ -95,9 +95,10 @@ class InterruptAt(SilentReporter):
             os.kill(os.getpid(), __import__("signal").SIGINT)
 
 
-@pytest.mark.parametrize("kind,whole", [("cosine", 0.0), ("mse", 0.0), ("cosine", 0.5)])
-def test_distillation_trains_and_resumes_bit_for_bit(library, tmp_path, kind, whole):
-    kw = dict(distill_loss=kind, whole_track_p=whole, whole_track_tokens=16)
+@pytest.mark.parametrize("kind,whole,teachers", [("cosine", 0.0, "musicnn-msd:max_pool"), ("mse", 0.0, "musicnn-msd"),
+                                                 ("cosine", 0.5, "musicnn-msd"), ("cosine", 0.0, "musicnn-msd=0.3,chroma")])
+def test_distillation_trains_and_resumes_bit_for_bit(library, tmp_path, kind, whole, teachers):
+    kw = dict(distill_loss=kind, whole_track_p=whole, whole_track_tokens=16, distill=teachers)
     straight = train(_cfg(library, tmp_path, "straight", **kw))
     assert all(np.isfinite(m.distill) and m.distill > 0 for m in straight.history)
     if whole:  # some steps saw whole tracks (every frame of the 6.5-s tracks), some did not
@@ -130,10 +131,34 @@ def test_resuming_a_plain_run_with_distillation_is_one_clear_error(library, tmp_
         train(_cfg(library, tmp_path, "plain", steps=6), resume=True)
 
 
-@pytest.mark.parametrize("spec", ["musicnn", "musicnn-msd:logits", "vggish", "chroma:max_pool", "musicnn-msd:chroma"])
+@pytest.mark.parametrize("spec", ["musicnn", "musicnn-msd:logits", "vggish", "chroma:max_pool", "musicnn-msd:chroma",
+                                  "musicnn-msd,", "chroma,vggish=1"])
 def test_unknown_teacher_or_layer_is_refused(tmp_path, spec):
     with pytest.raises(MynaError, match="unknown distillation teacher"):
         TrainConfig(data="x", distill=spec)
+
+
+@pytest.mark.parametrize("spec,error", [("chroma,chroma=2", "given twice"), ("chroma=heavy", "not a number"),
+                                        ("musicnn-msd=-1", "not a number"), ("chroma=nan", "not a number")])
+def test_bad_teacher_lists_are_refused(spec, error):
+    with pytest.raises(MynaError, match=error):
+        TrainConfig(data="x", distill=spec)
+
+
+def test_two_teachers_are_learnt_side_by_side_each_with_its_weight(library, tmp_path):
+    cfg = _cfg(library, tmp_path, "both", distill="musicnn-msd:max_pool=0.3, chroma", distill_weight=2.0, steps=1)
+    assert cfg.distill_specs() == [("musicnn-msd", "max_pool", 0.3), ("chroma", "chroma", 2.0)]
+    both = train(cfg).history[0]
+    # the same head (753 + 12 outputs, same initial weights) with one teacher weighed 0 at a time
+    msd = train(_cfg(library, tmp_path, "msd", distill="musicnn-msd=1,chroma=0", steps=1)).history[0]
+    tonal = train(_cfg(library, tmp_path, "tonal", distill="musicnn-msd=0,chroma=1", steps=1)).history[0]
+    assert both.nce == msd.nce == tonal.nce
+    l_msd, l_tonal = msd.loss - msd.nce, tonal.loss - tonal.nce
+    assert l_msd > 0.05 and l_tonal > 0.05
+    assert both.loss - both.nce == pytest.approx(0.3 * l_msd + 2.0 * l_tonal, rel=1e-4)
+    assert both.distill == msd.distill == tonal.distill == pytest.approx((l_msd + l_tonal) / 2, rel=1e-4)
+    head = load_file(str(tmp_path / "both" / "checkpoint" / "train_state.safetensors"))["distill_head.weight"]
+    assert head.shape[0] == 753 + 12
 
 
 def _tone(midis: list[int], seconds: float, sr: int = 16000) -> np.ndarray:
@@ -158,7 +183,7 @@ def test_chroma_teacher_names_the_pitch_classes_of_each_patch():
 
 def test_chroma_distillation_trains_from_a_cache_of_its_own(library, tmp_path):
     cfg = _cfg(library, tmp_path, "tonal", distill="chroma", steps=2)
-    assert cfg.distill_spec() == ("chroma", "chroma")
+    assert cfg.distill_specs() == [("chroma", "chroma", 1.0)]
     run = train(cfg)
     assert all(np.isfinite(m.distill) and m.distill > 0 for m in run.history)
     head = load_file(str(tmp_path / "tonal" / "checkpoint" / "train_state.safetensors"))["distill_head.weight"]

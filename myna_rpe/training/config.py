@@ -83,8 +83,10 @@ class TrainConfig:
     # -- distillation (myna_rpe.teacher) -----------------------------------------------
     distill: str | None = _f(None, "also learn a teacher's outputs: musicnn-msd or musicnn-mtt, optionally :LAYER "
                              "(max_pool, mean_pool, penultimate or taggram; default max_pool), or chroma (each "
-                             "view's pitch-class profile, to keep key); off by default", "distillation")
-    distill_weight: float = _f(1.0, "weight of the distillation loss beside the contrastive one", "distillation")
+                             "view's pitch-class profile, to keep key); several teachers comma-separated, each "
+                             "optionally =WEIGHT (e.g. musicnn-msd=0.3,chroma=1); off by default", "distillation")
+    distill_weight: float = _f(1.0, "weight of each distillation loss beside the contrastive one (a teacher's own "
+                               "=WEIGHT wins)", "distillation")
     distill_loss: str = _f("cosine", "distillation loss on standardised targets: cosine or mse", "distillation")
     distill_patch_stride: int = _f(1, "run the teacher on every Nth 3-s patch only (its cost / N; targets average "
                                    "the patches computed)", "distillation")
@@ -136,14 +138,19 @@ class TrainConfig:
             pe=replace(cfg.pe, **pe_overrides),
         )
 
-    def distill_spec(self) -> tuple[str, str] | None:
-        """(teacher, layer) when distilling."""
+    def distill_specs(self) -> list[tuple[str, str, float]]:
+        """(teacher, layer, weight) of each teacher, in the order given; empty when not distilling.
+        `distill` is checked before this is called (config_checks)."""
         if self.distill is None:
-            return None
+            return []
         from myna_rpe.teacher.targets import default_layer
 
-        teacher, _, layer = self.distill.partition(":")
-        return teacher, layer or default_layer(teacher)
+        specs = []
+        for part in self.distill.split(","):
+            name, _, weight = part.strip().partition("=")
+            teacher, _, layer = name.strip().partition(":")
+            specs.append((teacher, layer or default_layer(teacher), float(weight) if weight else self.distill_weight))
+        return specs
 
     def encoder_config(self) -> EncoderConfig:
         return EncoderConfig(frontend=self.frontend_config(), model=self.model_config())

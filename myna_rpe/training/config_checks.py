@@ -110,15 +110,7 @@ def _check_ranges(c: Any) -> None:
         raise bad("whole_track_max_seconds must be positive", "use e.g. --whole-track-max-seconds 600",
                   "whole_track_max_seconds")
     if c.distill is not None:
-        from myna_rpe.teacher.musicnn import LAYERS, TEACHERS
-        from myna_rpe.teacher.targets import CHROMA
-
-        teacher, _, layer = c.distill.partition(":")
-        known = layer in ("", CHROMA) if teacher == CHROMA else teacher in TEACHERS and (not layer or layer in LAYERS)
-        if not known:
-            raise bad(f"unknown distillation teacher {c.distill!r}",
-                      f"use {' or '.join(TEACHERS)}, optionally with :LAYER ({', '.join(LAYERS)}), or {CHROMA}",
-                      "distill")
+        _check_distill(c.distill)
     if c.distill_loss not in ("cosine", "mse"):
         raise bad(f"unknown distill_loss {c.distill_loss!r}", "use cosine or mse", "distill_loss")
     if c.kmeans_weight > 0 and c.kmeans_k < 2:
@@ -129,3 +121,31 @@ def _check_ranges(c: Any) -> None:
     if c.augment_pitch_bins >= c.n_mels // 4:
         raise bad("augment_pitch_bins must be under a quarter of n_mels", "use e.g. --augment-pitch-bins 2",
                   "augment_pitch_bins")
+
+
+def _check_distill(spec: str) -> None:
+    """`spec` is TEACHER[:LAYER][=WEIGHT], comma-separated, each teacher once."""
+    from myna_rpe.teacher.musicnn import LAYERS, TEACHERS
+    from myna_rpe.teacher.targets import CHROMA
+
+    seen = set()
+    for part in spec.split(","):
+        name, has_weight, weight = part.strip().partition("=")
+        teacher, _, layer = name.strip().partition(":")
+        known = layer in ("", CHROMA) if teacher == CHROMA else teacher in TEACHERS and (not layer or layer in LAYERS)
+        if not known:
+            raise bad(f"unknown distillation teacher {part.strip()!r}",
+                      f"use {' or '.join(TEACHERS)}, optionally with :LAYER ({', '.join(LAYERS)}), or {CHROMA}; "
+                      "several comma-separated", "distill")
+        if teacher in seen:
+            raise bad(f"distillation teacher {teacher} is given twice in {spec!r}", "name each teacher once",
+                      "distill")
+        seen.add(teacher)
+        if has_weight:
+            try:
+                w = float(weight)
+            except ValueError:
+                w = math.nan
+            if not (math.isfinite(w) and w >= 0):
+                raise bad(f"distillation weight {weight!r} of {teacher} is not a number of 0 or more",
+                          f"write e.g. {teacher}=0.3", "distill")

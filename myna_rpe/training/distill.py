@@ -1,7 +1,8 @@
 """Distillation targets for a batch of views, and the loss that compares the student's prediction to them.
 
 Each view (a span of a track's mel frames) gets the teacher's mean over the 3-s patches it covers
-(`myna_rpe.teacher.targets.view_target`). Targets are standardised per dimension with the mean
+(`myna_rpe.teacher.targets.view_target`). With several teachers the student's linear head predicts
+their targets side by side, and each teacher's slice is scored on its own, with its own weight. Targets are standardised per dimension with the mean
 and standard deviation of the teacher's patch vectors over all training tracks, so no dimension
 (nor the common direction all pooled ReLU features share) dominates the loss.
 """
@@ -52,3 +53,25 @@ def distill_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, 
         per_view = (pred - target).square().mean(dim=1)
     weights = valid.to(per_view.dtype)
     return (per_view * weights).sum() / weights.sum().clamp(min=1.0)
+
+
+class TeacherSet:
+    """The teachers of a run, each with its targets and weight; the head's output is their
+    targets side by side, in this order."""
+
+    def __init__(self, members: Sequence[tuple[DistillTargets, float]]) -> None:
+        self.members = list(members)
+        self.dim = sum(t.dim for t, _ in self.members)
+
+    def loss(self, pred: torch.Tensor, batch, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Σ weight · loss, to add to the objective; the teachers' mean unweighted loss, to log)."""
+        total = pred.new_zeros(())
+        parts = []
+        start = 0
+        for targets, weight in self.members:
+            target, valid = targets.batch(batch)
+            part = distill_loss(pred[:, start:start + targets.dim], target.to(pred.device), valid.to(pred.device), kind)
+            total = total + weight * part
+            parts.append(part)
+            start += targets.dim
+        return total, torch.stack(parts).mean()

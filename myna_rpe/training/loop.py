@@ -44,7 +44,7 @@ from myna_rpe.training.config import (
     IDENTITY_KEYS, TrainConfig, default_cache_dir, load_run_config, save_run_config,
 )  # fmt: skip
 from myna_rpe.teacher.targets import TeacherCache
-from myna_rpe.training.distill import DistillTargets, distill_loss
+from myna_rpe.training.distill import DistillTargets, TeacherSet
 from myna_rpe.training.distributed import DistInfo, all_reduce_sum, barrier, gather_with_grad
 from myna_rpe.training.losses import KMeansLoss, hull_loss, nt_xent
 from myna_rpe.training.mel_cache import MelCache
@@ -216,25 +216,29 @@ class Trainer:
             groups=album_groups([t.path for t in build.tracks]), album_p=cfg.album_positives,
             whole_p=cfg.whole_track_p, whole_max_frames=round(cfg.whole_track_max_seconds * fps),
         )
-        self.targets = self._prepare_targets(build.tracks) if cfg.distill_spec() else None
+        self.targets = self._prepare_targets(build.tracks) if cfg.distill_specs() else None
 
-    def _prepare_targets(self, tracks) -> "DistillTargets":
+    def _prepare_targets(self, tracks) -> TeacherSet:
         cfg = self.cfg
         if cfg.data.startswith(HDF5_PREFIX):
             raise DatasetError("distillation needs audio files, not a DL-101 .hdf5", cfg.data,
                                "train from a folder of audio, or drop --distill")
-        teacher, layer = cfg.distill_spec()
-        cache = TeacherCache(Path(cfg.cache_dir or default_cache_dir()) / "teacher", teacher, cfg.distill_patch_stride)
-        if self.dist.local_rank != 0:
-            barrier(self.dist)
-        if self.dist.local_rank == 0:
-            progress = (lambda d, t: self.report.cache_progress(d, t, f"teacher ({teacher})")) if self.dist.is_main else None
-            failed = cache.build([(t.path, t.sha) for t in tracks], progress)
-            barrier(self.dist)
-            if failed:  # the mel cache decoded these files, so this is not expected
-                raise DatasetError(f"the teacher could not read {len(failed)} files ({failed[0][1]})", failed[0][0],
-                                   "remove or repair the file")
-        return DistillTargets(cache, layer, self.shas, self.enc_cfg.frontend.hop_length / self.enc_cfg.frontend.sample_rate)
+        frame_seconds = self.enc_cfg.frontend.hop_length / self.enc_cfg.frontend.sample_rate
+        members = []
+        for teacher, layer, weight in cfg.distill_specs():
+            cache = TeacherCache(Path(cfg.cache_dir or default_cache_dir()) / "teacher", teacher, cfg.distill_patch_stride)
+            if self.dist.local_rank != 0:
+                barrier(self.dist)
+            if self.dist.local_rank == 0:
+                progress = ((lambda d, t, name=teacher: self.report.cache_progress(d, t, f"teacher ({name})"))
+                            if self.dist.is_main else None)
+                failed = cache.build([(t.path, t.sha) for t in tracks], progress)
+                barrier(self.dist)
+                if failed:  # the mel cache decoded these files, so this is not expected
+                    raise DatasetError(f"the teacher could not read {len(failed)} files ({failed[0][1]})",
+                                       failed[0][0], "remove or repair the file")
+            members.append((DistillTargets(cache, layer, self.shas, frame_seconds), weight))
+        return TeacherSet(members)
 
     def prepare_model(self) -> None:
         cfg = self.cfg
@@ -291,9 +295,8 @@ class Trainer:
         loss = nce
         km = hull = distill = torch.zeros((), device=self.device)
         if d is not None:
-            target, valid = self.targets.batch(batch)
-            distill = distill_loss(d.float(), target.to(self.device), valid.to(self.device), cfg.distill_loss)
-            loss = loss + cfg.distill_weight * distill
+            weighted, distill = self.targets.loss(d.float(), batch, cfg.distill_loss)
+            loss = loss + weighted
         if self.kmeans is not None or cfg.hull_weight > 0:
             all_z = self._gather_views(z)
             if self.kmeans is not None:
