@@ -181,12 +181,16 @@ def test_selector_needs_tags_duration_and_audio_to_agree_for_a_duplicate() -> No
     cue = TrackMeta(id=3, path=Path("c.flac"), title="Help!", artist="The Beatles", duration=60.0)
     same_length = TrackMeta(id=4, path=Path("d.flac"), title="Help!", artist="The Beatles", duration=139.0)
     third = TrackMeta(id=5, path=Path("e.flac"), title="Something", artist="the beatles")
-    assert not sel.offer(remaster, unit(1, 0.1, 0, 0))   # cosine 0.995 > 0.99, 1.5 s apart: same recording
-    assert sel.offer(cue, unit(1, 0.12, 0, 0))            # similar audio, but 80 s shorter
-    assert sel.offer(same_length, unit(0, 1, 0, 0))       # same length, different audio
+    assert not sel.offer(remaster, unit(1, 0.5, 0, 0))   # cosine 0.894 >= 0.85, 1.5 s apart: same recording
+    assert sel.offer(cue, unit(1, 0.3, 0, 0))             # cosine 0.958: >= 0.85, but 80 s shorter
+    # same tags and length as the playlist's song, cosine 0.8 to it: different audio (0.94 to `cue`, whose
+    # length differs, must not count)
+    assert sel.offer(same_length, unit(1, 0.75, 0, 0))
     assert not sel.offer(third, unit(0, 0, 1, 0))         # artist cap 2 among added tracks
     assert sel.refused == Counter({"duplicate recording (same title, artist and duration, similar audio)": 1,
                                    "artist cap": 1})
+    with pytest.raises(ValueError, match="2 existing tracks but 1 vectors"):
+        Selector(SelectionRules(), [song, third], unit(1, 0, 0, 0)[None])
 
 
 def test_one_track_playlist_expands_around_it(lib, catalog) -> None:

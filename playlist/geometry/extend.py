@@ -35,9 +35,7 @@ def extend(catalog: Catalog, playlist_ids: Sequence[int], n: int, strategy: str 
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     rules = rules or SelectionRules()
     hull = playlist_hull(catalog, playlist_ids, tolerance)
-    X = hull.points
-    existing = catalog.meta(playlist_ids)
-    selector = Selector(rules, existing.values(), X)
+    selector = Selector.around(rules, catalog, playlist_ids)
     k = per_query or max(4 * n, 50)
     exclude = {int(i) for i in playlist_ids}
     picked: list[int] = []

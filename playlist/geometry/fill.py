@@ -56,7 +56,7 @@ def fill(catalog: Catalog, target_ids: Sequence[int], n: int, samples: int = 256
     if usable.sum() < n:  # too few tracks near the hull: take the nearest ones instead
         usable = np.zeros(len(ids), dtype=bool)
         usable[np.argsort(meas.normalised, kind="stable")[:max(n * 3, 1)]] = True
-    selector = Selector(rules or SelectionRules(), catalog.meta(list(exclude)).values(), hull.points)
+    selector = Selector.around(rules or SelectionRules(), catalog, exclude)
     meta = catalog.meta(ids.tolist())
     free = np.flatnonzero(usable).tolist()
     cover = np.full(len(Q), np.inf)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from playlist.geometry.catalog import TrackMeta
+from playlist.geometry.catalog import Catalog, TrackMeta
 from playlist.track_matching import fold, title_key
 
 
@@ -25,8 +25,14 @@ from playlist.track_matching import fold, title_key
 class SelectionRules:
     max_per_artist: int | None = None
     max_per_album: int | None = None
-    duplicate_cosine: float = 0.995
-    tag_duplicate_cosine: float = 0.99  # different tracks of one soundtrack measured up to 0.987
+    # Cosines in the library's space, measured by benchmarks/bench_duplicates.py: re-encoded
+    # copies (MP3, Vorbis, Opus, AAC, 3 dB quieter, 0.5 s lead-in) score a median 0.97-0.985
+    # with their originals (3 dB quieter: 0.88-0.91); different tracks of one soundtrack reach 0.951, and 0.803 where
+    # their durations are within 3 s. Audio alone must be near-identical: a lower bar refuses
+    # whole neighbourhoods of a tight library. With title, artist and length agreeing, 0.85
+    # catches 93-99% of the copies.
+    duplicate_cosine: float = 0.99
+    tag_duplicate_cosine: float = 0.85
     duplicate_seconds: float = 3.0
 
 
@@ -42,21 +48,31 @@ class Selector:
     """Accepts candidates one at a time and remembers what it accepted."""
 
     def __init__(self, rules: SelectionRules, existing: Iterable[TrackMeta], existing_vectors: np.ndarray):
+        """`existing`: the tracks already taken, with their vectors in the same order."""
+        existing = list(existing)
+        rows = list(np.atleast_2d(np.asarray(existing_vectors, dtype=np.float64))) if existing else []
+        if len(rows) != len(existing):
+            raise ValueError(f"{len(existing)} existing tracks but {len(rows)} vectors")
         self.rules = rules
         self.taken: set[int] = set()
-        self.vectors: list[np.ndarray] = list(np.atleast_2d(existing_vectors))
-        # recording key -> (duration, vector) of each taken track with that title and artist; the
-        # vector is None for the existing tracks (their rows need not align with `existing`),
-        # which are then compared with every existing vector.
-        self.keys: dict[tuple[str, str], list[tuple[float | None, np.ndarray | None]]] = {}
+        self.vectors: list[np.ndarray] = []
+        # recording key -> (duration, vector) of each taken track with that title and artist
+        self.keys: dict[tuple[str, str], list[tuple[float | None, np.ndarray]]] = {}
         self.artists: Counter[str] = Counter()
         self.albums: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
-        for track in existing:
+        for track, vector in zip(existing, rows):
             self.taken.add(track.id)
-            self._remember(track, None)
+            self._remember(track, vector)
+            self.vectors.append(vector)
 
-    def _remember(self, track: TrackMeta, vector: np.ndarray | None) -> None:
+    @classmethod
+    def around(cls, rules: SelectionRules, catalog: Catalog, ids: Iterable[int]) -> "Selector":
+        """A selector that has taken the tracks `ids` of `catalog`."""
+        meta = catalog.meta(sorted({int(i) for i in ids}))
+        return cls(rules, meta.values(), catalog.vectors(list(meta)) if meta else np.zeros((0, 1)))
+
+    def _remember(self, track: TrackMeta, vector: np.ndarray) -> None:
         key = recording_key(track)
         if key is not None:
             self.keys.setdefault(key, []).append((track.duration, vector))
@@ -68,8 +84,7 @@ class Selector:
                 self.rules.duplicate_seconds
             if not close:
                 continue
-            others = np.stack(self.vectors) if other is None else other[None]
-            if float(np.max(others @ vector)) >= self.rules.tag_duplicate_cosine:
+            if float(other @ vector) >= self.rules.tag_duplicate_cosine:
                 return True
         return False
 
