@@ -1,10 +1,11 @@
 """Distillation targets for a batch of views, and the loss that compares the student's prediction to them.
 
 Each view (a span of a track's mel frames) gets the teacher's mean over the 3-s patches it covers
-(`myna_rpe.teacher.targets.view_target`). With several teachers the student's linear head predicts
-their targets side by side, and each teacher's slice is scored on its own, with its own weight. Targets are standardised per dimension with the mean
+(`myna_rpe.teacher.targets.view_target`). Targets are standardised per dimension with the mean
 and standard deviation of the teacher's patch vectors over all training tracks, so no dimension
-(nor the common direction all pooled ReLU features share) dominates the loss.
+(nor the common direction all pooled ReLU features share) dominates the loss. With several
+teachers (`TeacherSet`) the student's linear head predicts their targets side by side, and each
+teacher's slice is scored on its own, with its own weight.
 """
 
 from __future__ import annotations
