@@ -40,10 +40,10 @@ def test_a_re_encoded_rip_is_refused_and_a_piece_that_shares_its_title_is_not(tm
     root = tmp_path / "music"
     album = [tagged(root / "album" / f"{i:02d}.flac", synth_track(TrackSpec.random(rng), 20.0), f"Piece {i}",
                     "Composer") for i in range(8)]
-    # Another rip of piece 0: MP3, its title decorated and its artist in lower case (cosine 0.91 in the space).
-    rip = tagged(root / "rips" / "piece 0.mp3", load_audio(album[0], sample_rate=SR), "Piece 0 (Remastered 2011)",
+    # Another rip of piece 0: AAC, its title decorated and its artist in lower case (cosine 0.997).
+    rip = tagged(root / "rips" / "piece 0.m4a", load_audio(album[0], sample_rate=SR), "Piece 0 (Remastered 2011)",
                  "composer")
-    # A different piece with the same tags and length (one title on a whole soundtrack; cosine 0.53).
+    # A different piece with the same tags and length (one title on a whole soundtrack; cosine 0.51).
     namesake = tagged(root / "rips" / "namesake.flac", synth_track(TrackSpec.random(rng), 20.0), "Piece 0",
                       "Composer")
     indexed = myna("index", root, "--workers", "1")

@@ -162,6 +162,11 @@ def test_array_catalog_metadata_defaults() -> None:
     cat = ArrayCatalog(np.array([5, 9]), np.eye(2))
     assert cat.meta([9])[9] == TrackMeta(id=9, path=cat.meta([9])[9].path)
     np.testing.assert_allclose(cat.vectors([9, 5]), [[0, 1], [1, 0]])
+    np.testing.assert_allclose(cat.recording_vectors([9]), [[0, 1]])  # no other space: the same vectors
+    spaced = ArrayCatalog(np.array([5, 9]), np.eye(2), recording=np.array([[3.0, 4.0], [0.0, 2.0]]))
+    np.testing.assert_allclose(spaced.recording_vectors([5]), [[0.6, 0.8]])
+    with pytest.raises(ValueError, match="do not match"):
+        ArrayCatalog(np.array([5, 9]), np.eye(2), recording=np.eye(3))
 
 
 def test_selector_needs_tags_duration_and_audio_to_agree_for_a_duplicate() -> None:
@@ -169,28 +174,27 @@ def test_selector_needs_tags_duration_and_audio_to_agree_for_a_duplicate() -> No
 
     from playlist.geometry.selection import Selector
 
-    def unit(*x: float) -> np.ndarray:
-        v = np.array(x, dtype=np.float64)
-        return v / np.linalg.norm(v)
+    def at(degrees: float) -> list[float]:  # a unit vector in one plane: cosines are angle differences
+        return [np.cos(np.radians(degrees)), np.sin(np.radians(degrees)), 0.0, 0.0]
 
     song = TrackMeta(id=1, path=Path("a.flac"), title="Help!", artist="The Beatles", album="Help!", duration=140.0)
-    sel = Selector(SelectionRules(max_per_artist=2), [song], unit(1, 0, 0, 0)[None])
     remaster = TrackMeta(id=2, path=Path("b.flac"), title="Help! - Remastered 2009", artist="The Beatles",
                          duration=141.5)
     # One multi-valued TITLE on every file of a soundtrack: same tags, different audio and length.
     cue = TrackMeta(id=3, path=Path("c.flac"), title="Help!", artist="The Beatles", duration=60.0)
     same_length = TrackMeta(id=4, path=Path("d.flac"), title="Help!", artist="The Beatles", duration=139.0)
     third = TrackMeta(id=5, path=Path("e.flac"), title="Something", artist="the beatles")
-    assert not sel.offer(remaster, unit(1, 0.5, 0, 0))   # cosine 0.894 >= 0.85, 1.5 s apart: same recording
-    assert sel.offer(cue, unit(1, 0.3, 0, 0))             # cosine 0.958: >= 0.85, but 80 s shorter
-    # same tags and length as the playlist's song, cosine 0.8 to it: different audio (0.94 to `cue`, whose
+    tracks = [song, remaster, cue, same_length, third]
+    catalog = ArrayCatalog(np.arange(1, 6), np.array([at(0), at(11), at(14), at(24), at(90)]), tracks)
+    sel = Selector(SelectionRules(max_per_artist=2), catalog, [song.id])
+    assert not sel.offer(remaster)   # cosine 0.982 >= 0.95 (< 0.99), 1.5 s apart: same recording
+    assert sel.offer(cue)            # cosine 0.970 >= 0.95, but 80 s shorter
+    # same tags and length as the song, cosine 0.914 to it: different audio (0.985 to `cue`, whose
     # length differs, must not count)
-    assert sel.offer(same_length, unit(1, 0.75, 0, 0))
-    assert not sel.offer(third, unit(0, 0, 1, 0))         # artist cap 2 among added tracks
+    assert sel.offer(same_length)
+    assert not sel.offer(third)      # artist cap 2 among added tracks
     assert sel.refused == Counter({"duplicate recording (same title, artist and duration, similar audio)": 1,
                                    "artist cap": 1})
-    with pytest.raises(ValueError, match="2 existing tracks but 1 vectors"):
-        Selector(SelectionRules(), [song, third], unit(1, 0, 0, 0)[None])
 
 
 def test_one_track_playlist_expands_around_it(lib, catalog) -> None:

@@ -313,10 +313,12 @@ def test_songs_not_here_are_embedded_by_streaming(served, env, linked, capsys, m
         local = embed_outside(lib, root / "stray" / "not indexed.flac", None)  # in the library's space
         np.testing.assert_allclose(lib.to_space(streamed.vectors[stray])[0], local, atol=1e-5)
         ids, X = lib.vectors(sorted(lib.store.embedded_ids()))
+        _, raw = lib.store.embeddings(ids)
         metas = LibraryCatalog(lib).meta([int(i) for i in ids])
         catalog = ArrayCatalog(np.append(ids, 10**9), np.vstack([X, local]),
                                [*metas.values(), TrackMeta(id=10**9, path=Path("stray"), title="Stray",
-                                                           artist="Nobody", duration=2.0)])
+                                                           artist="Nobody", duration=2.0)],
+                               recording=np.vstack([raw, streamed.vectors[stray]]))  # duplicates: the model's own
         want = extend(catalog, [10**9], 3)
     code, out = myna(capsys, "subsonic", "mix", "Nobody - Stray", "--n", "3", *env)
     assert code == 0, out

@@ -50,6 +50,11 @@ class Catalog(Protocol):
         """(len(ids), dim) float64 unit vectors, in the order of `ids`."""
         ...
 
+    def recording_vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """Unit vectors that tell recordings apart, in the order of `ids`: the model's own, before
+        any library space (which stretches the quiet directions a codec or level change moves)."""
+        ...
+
     def meta(self, ids: Sequence[int]) -> dict[int, TrackMeta]: ...
 
     def all_ids(self) -> np.ndarray: ...
@@ -58,9 +63,15 @@ class Catalog(Protocol):
 class ArrayCatalog:
     """A catalog over in-memory arrays, searched with an exact FAISS inner-product index."""
 
-    def __init__(self, ids: np.ndarray, vectors: np.ndarray, tracks: Sequence[TrackMeta] | None = None):
+    def __init__(self, ids: np.ndarray, vectors: np.ndarray, tracks: Sequence[TrackMeta] | None = None,
+                 recording: np.ndarray | None = None):
+        """`recording`: the model's own vectors where `vectors` are in a library's space (rows alike)."""
         X = np.asarray(vectors, dtype=np.float32)
         X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+        R = X if recording is None else np.asarray(recording, dtype=np.float32)
+        if R.shape != X.shape:
+            raise ValueError(f"recording vectors {R.shape} do not match the vectors {X.shape}")
+        self.R = R / np.maximum(np.linalg.norm(R, axis=1, keepdims=True), 1e-12)
         self.ids = np.asarray(ids, dtype=np.int64)
         self.X = X
         self.dim = X.shape[1]
@@ -75,6 +86,9 @@ class ArrayCatalog:
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         return self.X[[self.row[int(i)] for i in ids]].astype(np.float64)
+
+    def recording_vectors(self, ids: Sequence[int]) -> np.ndarray:
+        return self.R[[self.row[int(i)] for i in ids]].astype(np.float64)
 
     def meta(self, ids: Sequence[int]) -> dict[int, TrackMeta]:
         return {int(i): self.tracks.get(int(i)) or TrackMeta(id=int(i), path=Path(f"track-{int(i)}"))
@@ -92,6 +106,7 @@ class LibraryCatalog:
         self.store = library.store
         self.dim = self.store.dim or 0
         self._cache: dict[int, np.ndarray] = {}
+        self._raw: dict[int, np.ndarray] = {}
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return self.library.search(np.asarray(queries, dtype=np.float32), k)
@@ -102,6 +117,13 @@ class LibraryCatalog:
             got, X = self.library.vectors(missing)
             self._cache.update({int(i): x.astype(np.float64) for i, x in zip(got, X)})
         return np.stack([self._cache[int(i)] for i in ids]) if len(ids) else np.zeros((0, self.dim))
+
+    def recording_vectors(self, ids: Sequence[int]) -> np.ndarray:
+        missing = [int(i) for i in ids if int(i) not in self._raw]
+        if missing:
+            got, X = self.store.embeddings(missing)  # stored L2-normalised, before the space
+            self._raw.update({int(i): x.astype(np.float64) for i, x in zip(got, X)})
+        return np.stack([self._raw[int(i)] for i in ids]) if len(ids) else np.zeros((0, self.dim))
 
     def meta(self, ids: Sequence[int]) -> dict[int, TrackMeta]:
         tracks = self.store.tracks_by_id(ids)

@@ -67,7 +67,7 @@ def expand(catalog: Catalog, playlist_ids: Sequence[int], n: int, margin: float 
     """Up to `n` tracks outside the playlist's hull, at most `max_distance` scales from it."""
     rng = np.random.default_rng(seed)
     hull = playlist_hull(catalog, playlist_ids, tolerance)
-    selector = Selector.around(rules or SelectionRules(), catalog, playlist_ids)
+    selector = Selector(rules or SelectionRules(), catalog, playlist_ids)
     targets = boundary_targets(hull, directions or max(2 * n, 8), margin, rng)
     exclude = {int(i) for i in playlist_ids}
     ids = shortlist(catalog, targets, per_target + len(exclude), exclude)  # the playlist itself is excluded
@@ -89,7 +89,7 @@ def expand(catalog: Catalog, playlist_ids: Sequence[int], n: int, margin: float 
                 r = queue.pop(0)
                 if int(ids[r]) in picked:
                     continue
-                if selector.offer(meta[int(ids[r])], C[r]):
+                if selector.offer(meta[int(ids[r])]):
                     picked.append(int(ids[r]))
                     rows.append(r)
                     notes.append(f"direction {t + 1}")

@@ -35,7 +35,7 @@ def extend(catalog: Catalog, playlist_ids: Sequence[int], n: int, strategy: str 
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     rules = rules or SelectionRules()
     hull = playlist_hull(catalog, playlist_ids, tolerance)
-    selector = Selector.around(rules, catalog, playlist_ids)
+    selector = Selector(rules, catalog, playlist_ids)
     k = per_query or max(4 * n, 50)
     exclude = {int(i) for i in playlist_ids}
     picked: list[int] = []
@@ -43,7 +43,7 @@ def extend(catalog: Catalog, playlist_ids: Sequence[int], n: int, strategy: str 
     for cid, vec in _candidates(catalog, hull.points, hull, strategy, k, exclude, seed):
         if len(picked) >= n:
             break
-        if selector.offer(catalog.meta([cid])[cid], vec):
+        if selector.offer(catalog.meta([cid])[cid]):
             picked.append(cid)
             vectors.append(vec)
     meta = catalog.meta(picked)

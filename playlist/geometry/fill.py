@@ -56,7 +56,7 @@ def fill(catalog: Catalog, target_ids: Sequence[int], n: int, samples: int = 256
     if usable.sum() < n:  # too few tracks near the hull: take the nearest ones instead
         usable = np.zeros(len(ids), dtype=bool)
         usable[np.argsort(meas.normalised, kind="stable")[:max(n * 3, 1)]] = True
-    selector = Selector.around(rules or SelectionRules(), catalog, exclude)
+    selector = Selector(rules or SelectionRules(), catalog, exclude)
     meta = catalog.meta(ids.tolist())
     free = np.flatnonzero(usable).tolist()
     cover = np.full(len(Q), np.inf)
@@ -68,7 +68,7 @@ def fill(catalog: Catalog, target_ids: Sequence[int], n: int, samples: int = 256
         chosen, refused = None, set()
         for j in np.argsort(dist, kind="stable"):
             r = free[j]
-            if selector.offer(meta[int(ids[r])], C[r]):
+            if selector.offer(meta[int(ids[r])]):
                 chosen = r
                 break
             refused.add(r)  # refusals are final: duplicates and caps only accumulate

@@ -5,8 +5,9 @@ recording as one of those, or when it would exceed `max_per_artist` / `max_per_a
 among the *added* tracks. The same recording: an embedding at cosine ≥ `duplicate_cosine`
 (the same audio in another file), or the same normalised title and artist (see
 `playlist.track_matching`) *and* a duration within `duplicate_seconds` *and* a cosine ≥
-`tag_duplicate_cosine` (another rip or a remaster). Tags alone are never enough: a
-soundtrack whose files all carry one multi-valued TITLE would otherwise be one track.
+`tag_duplicate_cosine` to that track (another rip or a remaster); cosines of the model's own
+vectors (`Catalog.recording_vectors`), whatever space the search uses. Tags alone are never
+enough: a soundtrack whose files all carry one multi-valued TITLE would otherwise be one track.
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ from playlist.track_matching import fold, title_key
 class SelectionRules:
     max_per_artist: int | None = None
     max_per_album: int | None = None
-    # Cosines in the library's space, measured by benchmarks/bench_duplicates.py: re-encoded
-    # copies (MP3, Vorbis, Opus, AAC, 3 dB quieter, 0.5 s lead-in) score a median 0.97-0.985
-    # with their originals (3 dB quieter: 0.88-0.91); different tracks of one soundtrack reach 0.951, and 0.803 where
-    # their durations are within 3 s. Audio alone must be near-identical: a lower bar refuses
-    # whole neighbourhoods of a tight library. With title, artist and length agreeing, 0.85
-    # catches 93-99% of the copies.
+    # Cosines of the model's own vectors (Catalog.recording_vectors, not the library's space),
+    # measured by benchmarks/bench_duplicates.py on re-encoded real music: copies (MP3, Vorbis,
+    # Opus, AAC, 3 dB quieter, 0.5 s lead-in) score a median 0.99-1.0 with their originals (3 dB
+    # quieter: 0.96-0.97); different tracks of one soundtrack reach 0.975, and 0.925 where their
+    # durations are within 3 s. Audio alone must be near-identical: a lower bar refuses whole
+    # neighbourhoods of a tight library.
     duplicate_cosine: float = 0.99
-    tag_duplicate_cosine: float = 0.85
+    tag_duplicate_cosine: float = 0.95
     duplicate_seconds: float = 3.0
 
 
@@ -47,13 +48,10 @@ def recording_key(track: TrackMeta) -> tuple[str, str] | None:
 class Selector:
     """Accepts candidates one at a time and remembers what it accepted."""
 
-    def __init__(self, rules: SelectionRules, existing: Iterable[TrackMeta], existing_vectors: np.ndarray):
-        """`existing`: the tracks already taken, with their vectors in the same order."""
-        existing = list(existing)
-        rows = list(np.atleast_2d(np.asarray(existing_vectors, dtype=np.float64))) if existing else []
-        if len(rows) != len(existing):
-            raise ValueError(f"{len(existing)} existing tracks but {len(rows)} vectors")
+    def __init__(self, rules: SelectionRules, catalog: Catalog, existing: Iterable[int]) -> None:
+        """`existing`: ids of the catalog's tracks already taken (the playlist)."""
         self.rules = rules
+        self.catalog = catalog
         self.taken: set[int] = set()
         self.vectors: list[np.ndarray] = []
         # recording key -> (duration, vector) of each taken track with that title and artist
@@ -61,16 +59,12 @@ class Selector:
         self.artists: Counter[str] = Counter()
         self.albums: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
-        for track, vector in zip(existing, rows):
-            self.taken.add(track.id)
-            self._remember(track, vector)
-            self.vectors.append(vector)
-
-    @classmethod
-    def around(cls, rules: SelectionRules, catalog: Catalog, ids: Iterable[int]) -> "Selector":
-        """A selector that has taken the tracks `ids` of `catalog`."""
-        meta = catalog.meta(sorted({int(i) for i in ids}))
-        return cls(rules, meta.values(), catalog.vectors(list(meta)) if meta else np.zeros((0, 1)))
+        meta = catalog.meta(sorted({int(i) for i in existing}))
+        if meta:
+            for track, vector in zip(meta.values(), catalog.recording_vectors(list(meta))):
+                self.taken.add(track.id)
+                self._remember(track, vector)
+                self.vectors.append(vector)
 
     def _remember(self, track: TrackMeta, vector: np.ndarray) -> None:
         key = recording_key(track)
@@ -88,9 +82,10 @@ class Selector:
                 return True
         return False
 
-    def reason_to_refuse(self, track: TrackMeta, vector: np.ndarray) -> str | None:
+    def reason_to_refuse(self, track: TrackMeta) -> str | None:
         if track.id in self.taken:
             return "already in the playlist"
+        vector = self._vector(track)
         if self._same_tags_and_audio(track, vector):
             return "duplicate recording (same title, artist and duration, similar audio)"
         if self.vectors and float(np.max(np.stack(self.vectors) @ vector)) >= self.rules.duplicate_cosine:
@@ -103,14 +98,17 @@ class Selector:
             return "album cap"
         return None
 
-    def offer(self, track: TrackMeta, vector: np.ndarray) -> bool:
+    def _vector(self, track: TrackMeta) -> np.ndarray:
+        return self.catalog.recording_vectors([track.id])[0]
+
+    def offer(self, track: TrackMeta) -> bool:
         """Accept the track if allowed (and remember it); count the reason if not."""
-        reason = self.reason_to_refuse(track, vector)
+        reason = self.reason_to_refuse(track)
         if reason is not None:
             self.refused[reason] += 1
             return False
         self.taken.add(track.id)
-        vector = np.asarray(vector, dtype=np.float64)
+        vector = self._vector(track)
         self._remember(track, vector)
         self.vectors.append(vector)
         if track.artist:

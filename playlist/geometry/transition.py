@@ -61,7 +61,7 @@ def transition(catalog: Catalog, a_ids: Sequence[int], b_ids: Sequence[int], n: 
     stride = float(np.mean(np.linalg.norm(A[ia] - B[ib], axis=1))) / (n + 1)
     ends = {int(i) for i in a_ids} | {int(i) for i in b_ids}
     rules = rules or SelectionRules()
-    ends_selector = Selector.around(rules, catalog, ends)
+    ends_selector = Selector(rules, catalog, ends)
 
     steps: list[_Step] = []
     for k in range(1, n + 1):
@@ -73,7 +73,7 @@ def transition(catalog: Catalog, a_ids: Sequence[int], b_ids: Sequence[int], n: 
         meta = catalog.meta(ids.tolist())
         rows, dists = [], []
         for row, meas in ranked(hull_t, C, key="distance"):
-            if ends_selector.reason_to_refuse(meta[int(ids[row])], C[row]) is None:
+            if ends_selector.reason_to_refuse(meta[int(ids[row])]) is None:
                 rows.append(row)
                 dists.append(float(meas.normalised[0]))
             if len(rows) >= width:
@@ -93,9 +93,9 @@ def transition(catalog: Catalog, a_ids: Sequence[int], b_ids: Sequence[int], n: 
         path = _best_path(steps, banned, start, end, hinge)
         if path is None:
             return Outcome(picks=[], hull=hull_a, refused=ends_selector.refused)
-        selector = Selector.around(rules, catalog, ends)
+        selector = Selector(rules, catalog, ends)
         refused_at = next((k for k, j in enumerate(path)
-                           if not selector.offer(steps[k].meta[int(steps[k].ids[j])], steps[k].C[j])), None)
+                           if not selector.offer(steps[k].meta[int(steps[k].ids[j])])), None)
         if refused_at is None:
             break
         banned[refused_at].add(path[refused_at])

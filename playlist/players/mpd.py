@@ -241,6 +241,9 @@ class HidingCatalog:
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
         return self.catalog.vectors(ids)
 
+    def recording_vectors(self, ids: Sequence[int]) -> np.ndarray:
+        return self.catalog.recording_vectors(ids)
+
     def meta(self, ids: Sequence[int]) -> dict[int, TrackMeta]:
         return self.catalog.meta(ids)
 

@@ -40,7 +40,9 @@ def linked_catalog(library, links: Links) -> ArrayCatalog:
         raise SubsonicError(f"no song of the Subsonic server at {links.server} is linked to an indexed track",
                             fix="run `myna subsonic link` (with --prefix where the server's files are here, or "
                                 "--stream)")
-    got, X = library.vectors(local)
+    got, raw = store.embeddings(local)
+    X = library.to_space(raw) if len(got) else raw
+    streamed_raw = streamed_X
     if len(streamed_ids):
         streamed_X = library.to_space(streamed_X)
     tracks = store.tracks_by_id(got)
@@ -48,8 +50,11 @@ def linked_catalog(library, links: Links) -> ArrayCatalog:
             for t in (tracks[int(i)] for i in got)]
     meta += [TrackMeta(id=i, path=Path("subsonic") / tag["id"], title=tag.get("title"), artist=tag.get("artist"),
                        album=tag.get("album"), duration=tag.get("duration")) for i, tag in zip(streamed_ids, tags)]
-    vectors = np.vstack([X, streamed_X]) if len(streamed_ids) and len(got) else (X if len(got) else streamed_X)
-    return ArrayCatalog(np.array([*got, *streamed_ids], dtype=np.int64), vectors, meta)
+    def both(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.vstack([a, b]) if len(streamed_ids) and len(got) else (a if len(got) else b)
+
+    return ArrayCatalog(np.array([*got, *streamed_ids], dtype=np.int64), both(X, streamed_X), meta,
+                        recording=both(raw, streamed_raw))
 
 
 @dataclass
