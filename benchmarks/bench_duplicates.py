@@ -4,8 +4,9 @@
 `playlist/geometry/selection.py` refuses a candidate that is the same recording as a
 playlist track: cosine >= `duplicate_cosine` (the same audio in another file), or the same
 title, artist and duration and cosine >= `tag_duplicate_cosine` (another rip). Those
-cosines are taken in the library's similarity space (playlist/library/space.py). This
-bench measures both sides of each threshold on real music:
+cosines are of the model's own vectors (`Catalog.recording_vectors`); the bench also shows
+them in the library's similarity space (playlist/library/space.py), where searches run, as
+the alternative. It measures both sides of each threshold on real music:
 
 - copies: a seeded sample of --data's tracks re-encoded as a user's library holds them
   (MP3, Ogg Vorbis, Opus, AAC, FLAC 3 dB quieter, FLAC with 0.5 s of lead-in silence, FLAC
@@ -152,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
                       f"{int((pairs >= t).sum())} / {int((one_game >= t).sum())} / {int((close >= t).sum())}"]
         print(f"| {t:.3f} | {' | '.join(cells)} |")
     rules = SelectionRules()
-    print(f"\nshipped rules: duplicate_cosine {rules.duplicate_cosine}, tag_duplicate_cosine {rules.tag_duplicate_cosine}")
+    print(f"\nshipped rules (raw cosine): duplicate_cosine {rules.duplicate_cosine}, "
+          f"tag_duplicate_cosine {rules.tag_duplicate_cosine}")
 
 
 if __name__ == "__main__":
