@@ -131,6 +131,21 @@ def test_resuming_a_plain_run_with_distillation_is_one_clear_error(library, tmp_
         train(_cfg(library, tmp_path, "plain", steps=6), resume=True)
 
 
+def test_a_run_resumes_with_new_teacher_weights_but_not_other_teachers(library, tmp_path):
+    from myna_rpe.training.loop import resume_config
+
+    run = tmp_path / "pair"
+    train(_cfg(library, tmp_path, "pair", distill="musicnn-msd=0.3,chroma", steps=3))
+    with pytest.raises(MynaError, match="other distillation teachers") as err:
+        resume_config(run, {"distill": "chroma,musicnn-msd"})  # the same head size, rows swapped
+    assert "--distill musicnn-msd:max_pool,chroma:chroma" in err.value.fix
+    with pytest.raises(MynaError, match="other distillation teachers"):
+        resume_config(run, {"distill": "musicnn-msd:penultimate,chroma"})
+    cfg = resume_config(run, {"distill": "musicnn-msd:max_pool=1,chroma=0.5", "steps": 5})
+    assert cfg.distill_specs() == [("musicnn-msd", "max_pool", 1.0), ("chroma", "chroma", 0.5)]
+    assert train(cfg, resume=True).step == 5
+
+
 @pytest.mark.parametrize("spec", ["musicnn", "musicnn-msd:logits", "vggish", "chroma:max_pool", "musicnn-msd:chroma",
                                   "musicnn-msd,", "chroma,vggish=1"])
 def test_unknown_teacher_or_layer_is_refused(tmp_path, spec):

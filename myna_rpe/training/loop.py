@@ -437,7 +437,7 @@ class Trainer:
             raise CheckpointError(f"the checkpoint was trained {was} --distill", directory,
                                   f"resume {was} --distill (as the run began), or start a new run with another --out")
         if head and head["weight"].shape[0] != self.module.distill_head.out_features:
-            raise CheckpointError("the checkpoint was distilled from another teacher layer", directory,
+            raise CheckpointError("the checkpoint was distilled from another teacher or layer", directory,
                                   "resume with the run's own --distill, or start a new run with another --out")
         saved, _, _ = load_checkpoint(directory)  # verifies the weights against config.json
         self.encoder.load_state_dict(saved.state_dict())
@@ -612,6 +612,14 @@ def resume_config(run_dir: Path, *overrides: dict[str, Any], source: str | Path 
             f"cannot resume with changed model/frontend settings: {', '.join(changed)}",
             run_dir, "drop those flags, or start a new run with another --out",
         )
+    # the distillation head's rows are the teachers' targets in order: weights may change, teachers not
+    began = [spec[:2] for spec in TrainConfig.from_sources(saved).distill_specs()]
+    now = [spec[:2] for spec in cfg.distill_specs()]
+    if began and now and began != now:
+        names = lambda specs: ",".join(f"{t}:{layer}" for t, layer in specs)  # noqa: E731
+        raise MynaError(f"cannot resume with other distillation teachers ({names(now)}; the run has {names(began)})",
+                        run_dir, f"resume with --distill {names(began)} (weights may change), or start a new run "
+                                 "with another --out")
     return cfg
 
 
