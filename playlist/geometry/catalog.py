@@ -112,18 +112,18 @@ class LibraryCatalog:
         return self.library.search(np.asarray(queries, dtype=np.float32), k)
 
     def vectors(self, ids: Sequence[int]) -> np.ndarray:
-        missing = [int(i) for i in ids if int(i) not in self._cache]
-        if missing:
-            got, X = self.library.vectors(missing)
-            self._cache.update({int(i): x.astype(np.float64) for i, x in zip(got, X)})
-        return np.stack([self._cache[int(i)] for i in ids]) if len(ids) else np.zeros((0, self.dim))
+        return self._cached(self._cache, ids, self.library.vectors)
 
     def recording_vectors(self, ids: Sequence[int]) -> np.ndarray:
-        missing = [int(i) for i in ids if int(i) not in self._raw]
+        return self._cached(self._raw, ids, self.store.embeddings)  # stored L2-normalised, before the space
+
+    def _cached(self, cache: dict[int, np.ndarray], ids: Sequence[int], fetch) -> np.ndarray:
+        """Rows of `ids` from `cache`, fetching the missing ones with `fetch(ids) -> (ids, rows)`."""
+        missing = [int(i) for i in ids if int(i) not in cache]
         if missing:
-            got, X = self.store.embeddings(missing)  # stored L2-normalised, before the space
-            self._raw.update({int(i): x.astype(np.float64) for i, x in zip(got, X)})
-        return np.stack([self._raw[int(i)] for i in ids]) if len(ids) else np.zeros((0, self.dim))
+            got, X = fetch(missing)
+            cache.update({int(i): x.astype(np.float64) for i, x in zip(got, X)})
+        return np.stack([cache[int(i)] for i in ids]) if len(ids) else np.zeros((0, self.dim))
 
     def meta(self, ids: Sequence[int]) -> dict[int, TrackMeta]:
         tracks = self.store.tracks_by_id(ids)

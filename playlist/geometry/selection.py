@@ -83,9 +83,11 @@ class Selector:
         return False
 
     def reason_to_refuse(self, track: TrackMeta) -> str | None:
+        return self._reason(track, self._vector(track))
+
+    def _reason(self, track: TrackMeta, vector: np.ndarray) -> str | None:
         if track.id in self.taken:
             return "already in the playlist"
-        vector = self._vector(track)
         if self._same_tags_and_audio(track, vector):
             return "duplicate recording (same title, artist and duration, similar audio)"
         if self.vectors and float(np.max(np.stack(self.vectors) @ vector)) >= self.rules.duplicate_cosine:
@@ -103,12 +105,12 @@ class Selector:
 
     def offer(self, track: TrackMeta) -> bool:
         """Accept the track if allowed (and remember it); count the reason if not."""
-        reason = self.reason_to_refuse(track)
+        vector = self._vector(track)
+        reason = self._reason(track, vector)
         if reason is not None:
             self.refused[reason] += 1
             return False
         self.taken.add(track.id)
-        vector = self._vector(track)
         self._remember(track, vector)
         self.vectors.append(vector)
         if track.artist:
