@@ -21,7 +21,9 @@ Reported:
   games is chosen and scored on the held-out game; the mean of those scores estimates what
   choosing by this protocol delivers on an unseen game, and the folds show how stable the
   choice is;
-- each candidate minus the first (the current default), paired, with the same bootstrap.
+- each candidate minus the first (the current default), paired, with the same bootstrap;
+- with `--versus NAME=REF`, candidate NAME minus candidate REF the same way (an ablation
+  against the recipe it changes; "NAME in library space" names a row of --library-space).
 """
 
 from __future__ import annotations
@@ -65,6 +67,20 @@ def loo_selection(game_map: dict[str, dict[str, float]]) -> tuple[float, dict[st
     return float(np.mean(scores)), chosen
 
 
+def paired_difference(row: dict[str, np.ndarray], ref: dict[str, np.ndarray], games: list[str], boot) -> tuple[float, float, float]:
+    """Row minus reference, games equal, with the interval of `boot` over the per-query differences."""
+    diff = [row[g] - ref[g] for g in games]
+    lo, hi = np.quantile(boot(diff), [0.025, 0.975])
+    return float(np.mean([x.mean() for x in diff])), float(lo), float(hi)
+
+
+def _pair(text: str) -> tuple[str, str]:
+    name, sep, ref = text.partition("=")
+    if not sep or not name or not ref:
+        raise argparse.ArgumentTypeError(f"expected NAME=REF (two row names), got {text!r}")
+    return name, ref
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, action="append", required=True, help="held-out folder (repeat)")
@@ -74,10 +90,17 @@ def main(argv: list[str] | None = None) -> None:
                     help="also score each candidate in the pool's similarity space (as `myna` searches a library "
                          "of these tracks: playlist/library/space.py), as a candidate of its own")
     ap.add_argument("--musicnn-layers", type=br._layer_list, default=["max_pool", "penultimate", "taggram"])
+    ap.add_argument("--versus", action="append", type=_pair, default=[], metavar="NAME=REF",
+                    help="also print NAME minus REF, paired (repeat; e.g. an ablation against its own recipe)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
+    names = [spec.rpartition("=")[0].split("@")[0] for spec in args.checkpoint]
+    names += [f"{n} in library space" for n in names] if args.library_space else []
+    for pair in args.versus:  # checked before hours of embedding, not after
+        if missing := [n for n in pair if n not in names]:
+            ap.error(f"--versus {'='.join(pair)}: no candidate named {missing[0]!r} (candidates: {', '.join(dict.fromkeys(names))})")
 
     from myna_rpe.evaluation.features import EmbeddingCache, default_cache_dir
 
@@ -164,11 +187,18 @@ def main(argv: list[str] | None = None) -> None:
     for name in merged:
         if name == ref:
             continue
-        diff = [merged[name][g] - merged[ref][g] for g in games]
-        lo, hi = np.quantile(boot(diff), [0.025, 0.975])
-        d = float(np.mean([x.mean() for x in diff]))
+        d, lo, hi = paired_difference(merged[name], merged[ref], games, boot)
         out["differences"][name] = {"map": d, "ci": [lo, hi]}
         print(f"| {name} | {d:+.3f} [{lo:+.3f}, {hi:+.3f}] |")
+    if args.versus:
+        print("\npaired differences between named candidates (each with its seeds' mean): row minus reference\n")
+        print("| row | reference | Δ mAP, games equal |")
+        print("|---|---|---|")
+        out["versus"] = {}
+        for name, other in args.versus:
+            d, lo, hi = paired_difference(merged[name], merged[other], games, boot)
+            out["versus"][f"{name} - {other}"] = {"map": d, "ci": [lo, hi]}
+            print(f"| {name} | {other} | {d:+.3f} [{lo:+.3f}, {hi:+.3f}] |")
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
 

@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from bench_key import MAJOR, MINOR, estimate_key, pitch_class_weights, transpose  # noqa: E402
-from bench_selection import loo_selection, two_level_boot  # noqa: E402
+from bench_selection import loo_selection, paired_difference, two_level_boot  # noqa: E402
 
 
 def test_leave_one_game_out_chooses_on_the_other_games_only():
@@ -47,6 +47,27 @@ def test_bootstrap_draws_depend_only_on_the_seed_and_the_games_sizes():
     b = two_level_boot([v + 0.1 for v in row], np.random.default_rng(5))
     np.testing.assert_allclose(b - a, 0.1)
 
+
+
+def test_paired_difference_is_games_equal_and_sees_through_shared_game_noise():
+    # two rows that share every game's level and query noise and differ by +0.02 on one game only:
+    # paired, the games-equal difference is 0.02 / 3 and its interval is narrow although the
+    # rows' own intervals are wide (the point of --versus for an ablation)
+    rng = np.random.default_rng(4)
+    games = ["a", "b", "c"]
+    ref = {g: np.clip(m + 0.2 * rng.standard_normal(n), 0, 1) for g, m, n in zip(games, (0.2, 0.5, 0.8), (3, 10, 40))}
+    row = {g: v + (0.02 if g == "a" else 0.0) for g, v in ref.items()}
+
+    def boot(per_game):
+        return two_level_boot(per_game, np.random.default_rng(0))
+
+    d, lo, hi = paired_difference(row, ref, games, boot)
+    assert d == pytest.approx(0.02 / 3)
+    assert 0.0 <= lo <= d <= hi <= 0.02
+    back, blo, bhi = paired_difference(ref, row, games, boot)
+    assert back == pytest.approx(-d) and blo == pytest.approx(-hi) and bhi == pytest.approx(-lo)
+    own = np.quantile(boot([row[g] for g in games]), [0.025, 0.975])
+    assert np.ptp(own) > 10 * (hi - lo)
 
 @pytest.mark.parametrize("mode,profile", [(0, MAJOR), (1, MINOR)])
 def test_key_estimate_follows_the_rotated_profile(mode, profile):
