@@ -48,7 +48,6 @@ def test_bootstrap_draws_depend_only_on_the_seed_and_the_games_sizes():
     np.testing.assert_allclose(b - a, 0.1)
 
 
-
 def test_paired_difference_is_games_equal_and_sees_through_shared_game_noise():
     # two rows that share every game's level and query noise and differ by +0.02 on one game only:
     # paired, the games-equal difference is 0.02 / 3 and its interval is narrow although the
@@ -68,6 +67,7 @@ def test_paired_difference_is_games_equal_and_sees_through_shared_game_noise():
     assert back == pytest.approx(-d) and blo == pytest.approx(-hi) and bhi == pytest.approx(-lo)
     own = np.quantile(boot([row[g] for g in games]), [0.025, 0.975])
     assert np.ptp(own) > 10 * (hi - lo)
+
 
 @pytest.mark.parametrize("mode,profile", [(0, MAJOR), (1, MINOR)])
 def test_key_estimate_follows_the_rotated_profile(mode, profile):
