@@ -57,7 +57,7 @@ def paired_difference(a: dict, b: dict, key: str = "ap", seed: int = 0, n_boot: 
 def quality(args, embedder, tracks) -> None:
     from myna_rpe.budget import DENSE, TokenBudget
     from myna_rpe.embed import Embedder, file_log_mel
-    from myna_rpe.evaluation.features import mfcc_stats_of_mel
+    from myna_rpe.track_stats import mfcc_stats_of_mel
 
     mels, mfcc = [], []
     for i, t in enumerate(tracks):

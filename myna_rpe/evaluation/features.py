@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Callable, Literal, Protocol
 
 import numpy as np
-from scipy.fft import dct
 
 from myna_rpe.config import FrontendConfig
 from myna_rpe.errors import AudioError
@@ -112,6 +111,25 @@ class MfccFeatures:
         return mfcc_stats(wave, self.frontend, self.n_mfcc)
 
 
+@dataclass(frozen=True)
+class TrackStatsFeatures:
+    """The sound statistics a library keeps beside each model vector (`myna_rpe.track_stats`)."""
+
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
+
+    @property
+    def id(self) -> str:
+        from myna_rpe.track_stats import ID
+
+        return f"track-stats-{ID}-{hashlib.sha1(repr(self.frontend).encode()).hexdigest()[:8]}"
+
+    def __call__(self, path: Path) -> np.ndarray:
+        from myna_rpe.embed import file_log_mel
+        from myna_rpe.track_stats import track_stats
+
+        return track_stats(file_log_mel(path, self.frontend)[0], self.frontend)
+
+
 class MusicnnFeatures:
     """A MusiCNN layer (the teacher, as AudioMuse-AI uses it): the mean over the track's 3-s patches.
 
@@ -160,20 +178,9 @@ class MusicnnFeatures:
 
 def mfcc_stats(wave: np.ndarray, frontend: FrontendConfig, n_mfcc: int = 20) -> np.ndarray:
     from myna_rpe.frontend import log_mel
+    from myna_rpe.track_stats import mfcc_stats_of_mel
 
     return mfcc_stats_of_mel(log_mel(wave, frontend), n_mfcc)
-
-
-def mfcc_stats_of_mel(mel, n_mfcc: int = 20) -> np.ndarray:
-    """The statistics from a log-mel (n_mels, T) already computed (tensor or array)."""
-    mel = np.asarray(mel.detach().cpu().numpy() if hasattr(mel, "detach") else mel, dtype=np.float64)
-    mfcc = dct(mel, type=2, norm="ortho", axis=0)[:n_mfcc]
-    rows = [mfcc]
-    for _ in range(2):
-        prev = rows[-1]
-        rows.append(np.gradient(prev, axis=1) if prev.shape[1] > 1 else np.zeros_like(prev))
-    stacked = np.concatenate(rows, axis=0)
-    return np.concatenate([stacked.mean(axis=1), stacked.std(axis=1)]).astype(np.float32)
 
 
 def default_cache_dir() -> Path:
