@@ -120,15 +120,16 @@ def index_cmd(
 
     from myna_rpe.checkpoint_config import checkpoint_model_id
     from playlist.library.indexer import IndexOptions, LazyEmbedder, index_library
+    from playlist.library.track_vectors import TrackEmbedder, track_model_id
 
     chosen = token_budget(budget, draws, spread)
 
     def load():  # torch and the model only when a file needs embedding, or the model changed
         from myna_rpe.embed import Embedder
 
-        return Embedder.load(checkpoint, device=device, budget=chosen)
+        return TrackEmbedder(Embedder.load(checkpoint, device=device, budget=chosen))
 
-    embedder = LazyEmbedder(load, checkpoint_model_id(checkpoint, chosen))
+    embedder = LazyEmbedder(load, track_model_id(checkpoint_model_id(checkpoint, chosen)))
     options = IndexOptions(workers=workers, batch_size=batch_size, retry_errors=retry_errors, index=spec)
     with progress("tracks") as bar:
         report = index_library(library, embedder, db_dir=db_dir, options=options, progress=_RichHook(bar))

@@ -192,15 +192,15 @@ class Embedder:
 
     def embed_batch(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         """(B, dim): each waveform embedded whole, in one forward pass for the batch."""
-        return self._finite(self.embed_mels([self.mels(w) for w in waves]))
+        return self.finite(self.embed_mels([self.mels(w) for w in waves]))
 
     def embed_waveform(self, wave: np.ndarray) -> np.ndarray:
         return self.embed_batch([wave])[0]
 
     def embed_file(self, path: str | Path, offset: float = 0.0, duration: float | None = None) -> np.ndarray:
-        return self._finite(self.embed_mels([file_log_mel(path, self.config.frontend, offset, duration)[0]]))[0]
+        return self.finite(self.embed_mels([file_log_mel(path, self.config.frontend, offset, duration)[0]]))[0]
 
-    def _finite(self, vectors: np.ndarray) -> np.ndarray:
+    def finite(self, vectors: np.ndarray) -> np.ndarray:
         """`vectors`, or a CheckpointError: finite audio gave NaN or infinity, so the weights are broken."""
         if not np.isfinite(vectors).all():
             raise CheckpointError(f"model {self.model_id} gives non-finite embeddings (NaN or infinity)",

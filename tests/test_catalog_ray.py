@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from myna_rpe.embed import Embedder
+from playlist.library.track_vectors import TrackEmbedder
 from myna_rpe.errors import LibraryError
 from playlist.library.catalog_import import import_catalog
 from playlist.library.catalog_ray import embed_catalog
@@ -73,7 +74,7 @@ def vectors_by_path(db_dir: Path, model: str | None = None) -> dict[str, np.ndar
 
 def test_imported_vectors_equal_myna_index_and_leave_nothing_to_do(lib: Path, catalogue: Path, checkpoint: Path,
                                                                    tmp_path: Path) -> None:
-    embedder = Embedder.load(checkpoint)
+    embedder = TrackEmbedder(Embedder.load(checkpoint))  # as `myna index` embeds
     index_library(lib, embedder, db_dir=tmp_path / "indexed", options=IndexOptions(workers=0, batch_size=4))
     report = import_catalog(lib, catalogue, db_dir=tmp_path / "imported")
     assert (report.rows, report.imported, report.failed_rows) == (ALL_FILES, len(GOOD_FILES), len(BAD_FILES))
@@ -124,7 +125,7 @@ def test_a_killed_run_resumes_and_a_rerun_embeds_only_what_changed(lib: Path, ch
     # The import takes, for the rewritten file, the row whose fingerprint matches it.
     report = import_catalog(lib, out, db_dir=tmp_path / "store")
     assert report.imported == len(GOOD_FILES) + 1
-    index_library(lib, Embedder.load(checkpoint), db_dir=tmp_path / "indexed", options=IndexOptions(workers=0))
+    index_library(lib, TrackEmbedder(Embedder.load(checkpoint)), db_dir=tmp_path / "indexed", options=IndexOptions(workers=0))
     assert np.allclose(vectors_by_path(tmp_path / "store")[GOOD_FILES[1][0]],
                        vectors_by_path(tmp_path / "indexed")[GOOD_FILES[1][0]], atol=1e-5)
 

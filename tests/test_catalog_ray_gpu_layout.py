@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from myna_rpe.embed import Embedder
+from playlist.library.track_vectors import TrackEmbedder
 from playlist.library.catalog_ray import embed_catalog
 from playlist.library.catalog_shards import iter_rows, shard_paths
 from tests.library_helpers import BAD_FILES, GOOD_FILES, make_test_library, save_tiny_checkpoint
@@ -29,7 +30,7 @@ def test_decode_tasks_feed_one_actor_per_gpu_and_give_the_same_vectors(tmp_path:
     report = embed_catalog(lib, tmp_path / "shards", checkpoint=checkpoint, gpu_device="cpu")
     assert (report.gpus, report.workers) == (2, 2)
     assert (report.embedded, report.failed) == (len(GOOD_FILES), len(BAD_FILES))
-    embedder = Embedder.load(checkpoint)
+    embedder = TrackEmbedder(Embedder.load(checkpoint))  # as the actors embed
     for _, row in iter_rows(shard_paths(tmp_path / "shards")):
         if row["error"] is None:
             alone = embedder.embed_file(lib / row["path"])

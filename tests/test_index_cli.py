@@ -212,3 +212,14 @@ def LibraryStoreReader(root: Path):
     from playlist.library.store import LibraryStore
 
     return LibraryStore.open(root / ".myna", readonly=True)
+
+
+def test_the_library_keeps_sound_statistics_beside_the_model_vectors(indexed: tuple[Path, Path]) -> None:
+    from myna_rpe import track_stats
+    from playlist.library.track_vectors import stats_dim
+    from tests.library_helpers import tiny_embedder
+
+    root, _ = indexed
+    with LibraryStoreReader(root) as store:
+        assert stats_dim(store.model_config) == track_stats.DIM
+        assert store.dim == tiny_embedder().dim + track_stats.DIM

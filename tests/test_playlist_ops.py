@@ -165,8 +165,11 @@ def test_array_catalog_metadata_defaults() -> None:
     np.testing.assert_allclose(cat.recording_vectors([9]), [[0, 1]])  # no other space: the same vectors
     spaced = ArrayCatalog(np.array([5, 9]), np.eye(2), recording=np.array([[3.0, 4.0], [0.0, 2.0]]))
     np.testing.assert_allclose(spaced.recording_vectors([5]), [[0.6, 0.8]])
-    with pytest.raises(ValueError, match="do not match"):
+    with pytest.raises(ValueError, match="3 recording vectors for 2 vectors"):
         ArrayCatalog(np.array([5, 9]), np.eye(2), recording=np.eye(3))
+    # the encoder's part alone may be narrower than the vectors searched (sound statistics beside it)
+    narrow = ArrayCatalog(np.array([5, 9]), np.eye(3)[:2], recording=np.array([[1.0], [2.0]]))
+    np.testing.assert_allclose(narrow.recording_vectors([9]), [[1.0]])
 
 
 def test_selector_needs_tags_duration_and_audio_to_agree_for_a_duplicate() -> None:

@@ -23,6 +23,7 @@ from playlist.geometry.fill import fill
 from playlist.geometry.transition import transition
 from playlist.library import Library
 from playlist.library.outside import embed_outside
+from playlist.library.track_vectors import encoder_part, stats_dim
 from playlist.subsonic.client import Credentials, SubsonicClient, SubsonicError
 from playlist.subsonic.credentials import ENV_PASSWORD, login_path
 from playlist.subsonic.links import Links, PathMap, links_path
@@ -318,7 +319,9 @@ def test_songs_not_here_are_embedded_by_streaming(served, env, linked, capsys, m
         catalog = ArrayCatalog(np.append(ids, 10**9), np.vstack([X, local]),
                                [*metas.values(), TrackMeta(id=10**9, path=Path("stray"), title="Stray",
                                                            artist="Nobody", duration=2.0)],
-                               recording=np.vstack([raw, streamed.vectors[stray]]))  # duplicates: the model's own
+                               # duplicates: the encoder's own part of the rows
+                               recording=encoder_part(np.vstack([raw, streamed.vectors[stray]]),
+                                                      stats_dim(lib.store.model_config)))
         want = extend(catalog, [10**9], 3)
     code, out = myna(capsys, "subsonic", "mix", "Nobody - Stray", "--n", "3", *env)
     assert code == 0, out

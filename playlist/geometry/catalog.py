@@ -65,12 +65,13 @@ class ArrayCatalog:
 
     def __init__(self, ids: np.ndarray, vectors: np.ndarray, tracks: Sequence[TrackMeta] | None = None,
                  recording: np.ndarray | None = None):
-        """`recording`: the model's own vectors where `vectors` are in a library's space (rows alike)."""
+        """`recording`: the model's own vectors where `vectors` are in a library's space (the same
+        rows; the encoder's part alone where the library keeps sound statistics beside it)."""
         X = np.asarray(vectors, dtype=np.float32)
         X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
         R = X if recording is None else np.asarray(recording, dtype=np.float32)
-        if R.shape != X.shape:
-            raise ValueError(f"recording vectors {R.shape} do not match the vectors {X.shape}")
+        if len(R) != len(X):
+            raise ValueError(f"{len(R)} recording vectors for {len(X)} vectors")
         self.R = R / np.maximum(np.linalg.norm(R, axis=1, keepdims=True), 1e-12)
         self.ids = np.asarray(ids, dtype=np.int64)
         self.X = X
@@ -115,7 +116,13 @@ class LibraryCatalog:
         return self._cached(self._cache, ids, self.library.vectors)
 
     def recording_vectors(self, ids: Sequence[int]) -> np.ndarray:
-        return self._cached(self._raw, ids, self.store.embeddings)  # stored L2-normalised, before the space
+        return self._cached(self._raw, ids, self._encoder_rows)  # before the space
+
+    def _encoder_rows(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        from playlist.library.track_vectors import encoder_part, stats_dim
+
+        got, X = self.store.embeddings(ids)
+        return got, encoder_part(X, stats_dim(self.store.model_config))
 
     def _cached(self, cache: dict[int, np.ndarray], ids: Sequence[int], fetch) -> np.ndarray:
         """Rows of `ids` from `cache`, fetching the missing ones with `fetch(ids) -> (ids, rows)`."""

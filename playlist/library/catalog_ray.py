@@ -146,10 +146,11 @@ class EmbedActor:
         import torch
 
         from myna_rpe.embed import Embedder
+        from playlist.library.track_vectors import TrackEmbedder
 
         if threads:
             torch.set_num_threads(threads)
-        self.embedder = Embedder.load(checkpoint, device=device, budget=budget)
+        self.embedder = TrackEmbedder(Embedder.load(checkpoint, device=device, budget=budget))
         self.decode = decode
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -205,10 +206,12 @@ def embed_catalog(source: str | Path, out_dir: str | Path, *, checkpoint: str | 
     remove_temporaries(out_dir)
 
     from myna_rpe.embed import Embedder
+    from playlist.library.track_vectors import TrackEmbedder
 
-    embedder = Embedder.load(checkpoint, budget=budget)  # on the driver: a bad checkpoint fails before Ray starts
+    # on the driver: a bad checkpoint fails before Ray starts
+    embedder = TrackEmbedder(Embedder.load(checkpoint, budget=budget))
     meta = CatalogMeta(model_id=embedder.model_id, dim=embedder.dim, source=str(expand_user(source).resolve()),
-                       model_config={**embedder.config.to_dict(), "budget": budget.to_dict()})
+                       model_config=embedder.record())
     previous = read_meta(out_dir)
     if previous is not None and previous.model_id != meta.model_id:
         raise LibraryError(f"these shards were made by model {previous.model_id}, this run uses {meta.model_id}",

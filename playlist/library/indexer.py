@@ -47,6 +47,7 @@ from playlist.library.lock import LibraryLock
 from playlist.library.scan import FileStat, Skipped, content_hash, walk_library
 from playlist.library.store import LibraryStore, TrackInfo, default_db_dir
 from playlist.library.tags import Tags, read_tags
+from playlist.library.track_vectors import model_record
 from playlist.library.vector_index import IndexSpec
 from myna_rpe.worker_guard import started_pool
 
@@ -197,9 +198,7 @@ def _choose_model(store: LibraryStore, embedder: LazyEmbedder, report: IndexRepo
     models = {m.model_id: m for m in store.models()}
     if embedder.model_id is None or embedder.model_id not in models:
         loaded = embedder.get()
-        budget = getattr(loaded, "budget", None)
-        recorded = {**loaded.config.to_dict(), **({"budget": budget.to_dict()} if budget is not None else {})}
-        store.set_model(loaded.model_id, recorded, loaded.dim)
+        store.set_model(loaded.model_id, model_record(loaded), loaded.dim)
     elif embedder.model_id != store.model_id:
         store.set_model(embedder.model_id)
     report.model_id = store.model_id

@@ -33,6 +33,7 @@ from playlist.library.space import Space
 from playlist.library.sqlite_guard import damaged
 from playlist.library.store import LibraryStore, Track, l2_normalise
 from playlist.library.store_db import DB_FILENAME
+from playlist.library.track_vectors import stats_dim
 from playlist.library.vector_index import (
     RERANK_FACTOR,
     IndexSpec,
@@ -92,7 +93,7 @@ def rebuild_index(store: LibraryStore, spec: IndexSpec, save: bool = True) -> tu
     space with it). The caller holds the lock when saving."""
     generation = store.generation
     ids, X = store.embeddings()
-    space = Space.fit(X)
+    space = Space.fit(X, stats_dim(store.model_config))
     index = build_index(ids, space.apply(X) if len(X) else X, spec)
     if save:
         checksum = write_index_atomic(index, index_path(store))

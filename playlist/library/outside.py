@@ -37,6 +37,7 @@ def library_embedder(store: LibraryStore, checkpoint: Path | None, device: str, 
     from myna_rpe.budget import DENSE, TokenBudget
     from myna_rpe.checkpoint_config import checkpoint_model_id
     from myna_rpe.embed import Embedder
+    from playlist.library.track_vectors import TrackEmbedder, stats_dim, track_model_id
 
     recorded = (store.model_config or {}).get("budget")
     try:
@@ -44,10 +45,14 @@ def library_embedder(store: LibraryStore, checkpoint: Path | None, device: str, 
     except (TypeError, ValueError):
         raise damaged(store.db_dir / DB_FILENAME, f"model {store.model_id}'s token budget {recorded!r} is not one") \
             from None
+    # a library indexed with sound statistics beside the vectors (track_vectors), or one from before them
+    with_stats = stats_dim(store.model_config) > 0
     expected = checkpoint_model_id(checkpoint, budget)
+    expected = track_model_id(expected) if with_stats else expected
     if expected is not None and expected != store.model_id:
         raise _wrong_model(store, path, expected, why)
     embedder = Embedder.load(checkpoint, device=device, budget=budget)
+    embedder = TrackEmbedder(embedder) if with_stats else embedder
     if embedder.model_id != store.model_id:
         raise _wrong_model(store, path, embedder.model_id, why)
     return embedder

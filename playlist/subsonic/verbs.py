@@ -17,6 +17,7 @@ import numpy as np
 
 from playlist.geometry.catalog import ArrayCatalog, TrackMeta
 from playlist.geometry.extend import extend
+from playlist.library.track_vectors import encoder_part, stats_dim
 from playlist.geometry.fill import fill
 from playlist.geometry.hull import HullTolerance
 from playlist.geometry.region import Outcome
@@ -53,8 +54,11 @@ def linked_catalog(library, links: Links) -> ArrayCatalog:
     def both(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.vstack([a, b]) if len(streamed_ids) and len(got) else (a if len(got) else b)
 
+    def recording(rows: np.ndarray) -> np.ndarray:  # the encoder's part: what tells recordings apart
+        return encoder_part(rows, stats_dim(store.model_config)) if len(rows) else rows
+
     return ArrayCatalog(np.array([*got, *streamed_ids], dtype=np.int64), both(X, streamed_X), meta,
-                        recording=both(raw, streamed_raw))
+                        recording=both(recording(raw), recording(streamed_raw)))
 
 
 @dataclass

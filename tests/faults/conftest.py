@@ -19,9 +19,11 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="package")
 def embedder(checkpoint: Path):
+    """As `myna index` embeds: the model's vector with the sound statistics beside it."""
     from myna_rpe.embed import Embedder
+    from playlist.library.track_vectors import TrackEmbedder
 
-    return Embedder.load(checkpoint)
+    return TrackEmbedder(Embedder.load(checkpoint))
 
 
 @pytest.fixture(scope="package")

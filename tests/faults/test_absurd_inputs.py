@@ -12,20 +12,33 @@ from playlist.library.vector_index import build_index, search
 from tests.cli_helpers import myna, wide_console  # noqa: F401  (fixture)
 
 
+@pytest.fixture
+def model(checkpoint):
+    """The researcher's Embedder itself (the library's rows wrap it: track_vectors.TrackEmbedder)."""
+    from myna_rpe.embed import Embedder
+
+    return Embedder.load(checkpoint)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_a_waveform_that_is_not_finite_is_refused(embedder, bad: float) -> None:
+def test_a_waveform_that_is_not_finite_is_refused(model, bad: float) -> None:
     wave = np.zeros(16000, dtype=np.float32)
     wave[100] = bad
     with pytest.raises(AudioError, match="NaN or infinite samples"):
-        embedder.embed_waveform(wave)
+        model.embed_waveform(wave)
 
 
-def test_a_model_that_gives_nan_is_named(embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_model_that_gives_nan_is_named(model, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     from myna_rpe.errors import CheckpointError
+    from playlist.library.track_vectors import TrackEmbedder
 
-    monkeypatch.setattr(type(embedder), "embed_mels", lambda self, mels: np.full((len(mels), 4), np.nan))
+    monkeypatch.setattr(type(model), "embed_mels", lambda self, mels: np.full((len(mels), 4), np.nan))
     with pytest.raises(CheckpointError, match="non-finite embeddings"):
-        embedder.embed_waveform(np.zeros(16000, dtype=np.float32))
+        model.embed_waveform(np.zeros(16000, dtype=np.float32))
+    from tests.library_helpers import write_track
+
+    with pytest.raises(CheckpointError, match="non-finite embeddings"):  # a file, as a library embeds one
+        TrackEmbedder(model).embed_file(write_track(tmp_path / "a.flac", 0, 2.0))
 
 
 def test_the_store_refuses_a_vector_that_is_not_finite(tmp_path) -> None:
