@@ -188,7 +188,7 @@ def _print_status(db_dir: Path, model: str | None) -> None:
             ("tracks", str(store.count_tracks())),
             ("embedded", str(store.count_embeddings())),
             ("errors", str(len(store.errors()))),
-            ("model", f"{store.model_id or '–'} (dim {store.dim or '–'})"
+            ("model", f"{store.model_id or '–'} ({_dim_label(store)})"
                       + ("" if store.model_id == store.current_model else f"; the current model is {store.current_model}")),
             ("budget", _budget_label((store.model_config or {}).get("budget"))),
             ("index", _index_label(store, spec, index_is_fresh(store, spec))),
@@ -235,6 +235,15 @@ def _print_model_sets(sets) -> None:
         table.add_row(m.model_id + (" (current)" if m.current else ""), str(m.count), str(m.dim or "–"),
                       _budget_label((m.config or {}).get("budget")), added)
     console.print(table)
+
+
+def _dim_label(store) -> str:
+    from playlist.library.track_vectors import stats_dim
+
+    n_stats = stats_dim(store.model_config)
+    if not store.dim or not n_stats:
+        return f"dim {store.dim or '–'}"
+    return f"dim {store.dim}: {store.dim - n_stats} from the model + {n_stats} sound statistics"
 
 
 def _budget_label(recorded: dict | None) -> str:

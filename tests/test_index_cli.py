@@ -223,3 +223,5 @@ def test_the_library_keeps_sound_statistics_beside_the_model_vectors(indexed: tu
     with LibraryStoreReader(root) as store:
         assert stats_dim(store.model_config) == track_stats.DIM
         assert store.dim == tiny_embedder().dim + track_stats.DIM
+    status = myna("index", root, "--status")
+    assert f"{tiny_embedder().dim} from the model + {track_stats.DIM} sound statistics" in status.stdout, status.stdout
