@@ -12,9 +12,10 @@ Precision = share of the added tracks that come from the playlist's game (with n
 hidden this is also the recall of the hidden half). Every game weighs the same; the interval
 is a 95% bootstrap over the draws within each game.
 
-`myna` searches in the library's similarity space (playlist/library/space.py); the indexed
-model's own vectors are also ranked by numpy, by raw cosine (the behaviour before that space)
-and in the space, as the same-run baseline. Peers in the same run, ranked by numpy over the
+`myna` searches in the library's similarity space (playlist/library/space.py), with the sound
+statistics beside the model's vectors (playlist/library/track_vectors.py); the indexed model's
+own vectors are also ranked by numpy, by raw cosine (the behaviour before that space), in the
+space without the statistics (before them) and with them, as the same-run baselines. Peers in the same run, ranked by numpy over the
 same candidates (every track not in the playlist): the centroid of the playlist's vectors (cosine, standardised over all tracks) for
 the hand-crafted librosa MFCC+chroma+contrast vector, the MFCC statistics and MusiCNN (MSD; its
 max_pool and penultimate layers averaged over 3-s patches, as AudioMuse-AI uses it), and musly's
@@ -37,6 +38,7 @@ from bench_retrieval import HandcraftedFeatures, MuslyTimbre, discover, embed_al
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from playlist.library.space import Space  # noqa: E402
+from playlist.library.track_vectors import encoder_part, stats_dim  # noqa: E402
 
 MIN_TRACKS = 4
 
@@ -78,18 +80,20 @@ def extend_with_cli(tracks, playlist: list[int], n: int, strategy: str, store: P
     return [Path(p) for p in added if p is not None]
 
 
-def store_vectors(store: Path, tracks) -> np.ndarray:
-    """The stored (L2-normalised) vectors of `tracks`, in their order, from the store `myna index` wrote."""
+def store_vectors(store: Path, tracks) -> tuple[np.ndarray, int]:
+    """The stored (L2-normalised) rows of `tracks`, in their order, from the store `myna index` wrote,
+    and how many of each row's values are sound statistics."""
     from playlist.library.store import LibraryStore
 
     with LibraryStore.open(store, readonly=True) as st:
         by_path = {os.path.realpath(t.path): t.id for t in st.tracks()}
         ids, X = st.embeddings()
+        n_stats = stats_dim(st.model_config)
     row = {int(i): r for r, i in enumerate(ids)}
     missing = [t.path for t in tracks if by_path.get(os.path.realpath(t.path)) not in row]
     if missing:
         raise SystemExit(f"{len(missing)} tracks have no stored embedding, e.g. {missing[0]}")
-    return X[[row[by_path[os.path.realpath(t.path)]] for t in tracks]]
+    return X[[row[by_path[os.path.realpath(t.path)]] for t in tracks]], n_stats
 
 
 def centroid_picks(Z: np.ndarray, playlist: list[int], n: int) -> list[int]:
@@ -148,10 +152,16 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"{ex.id}: {len(tracks) - len(kept)} tracks did not decode")
         peers[name] = ("centroid", standardise(X))
     # the indexed model's own vectors, ranked by numpy: by raw cosine (how `myna` searched before
-    # the library's space) and in the space, so the CLI rows have their baseline in the same run
-    raw = store_vectors(args.store, tracks)
-    peers["model centroid, raw cosine (before the library space)"] = ("centroid", raw)
-    peers["model centroid, library space (numpy)"] = ("centroid", Space.fit(raw).apply(raw))
+    # the library's space), in the space (before the sound statistics) and with the statistics
+    # as `myna` joins them, so the CLI rows have their baselines in the same run
+    rows_stored, n_stats = store_vectors(args.store, tracks)
+    encoder = encoder_part(rows_stored, n_stats)
+    peers["model centroid, raw cosine (before the library space)"] = ("centroid", encoder)
+    peers["model centroid, library space, model vector alone (before the statistics)"] = (
+        "centroid", Space.fit(encoder).apply(encoder))
+    if n_stats:
+        peers["model centroid, library space with the sound statistics (numpy)"] = (
+            "centroid", Space.fit(rows_stored, n_stats).apply(rows_stored))
     if not args.no_musly and MuslyTimbre.available():
         musly = MuslyTimbre()
         X, kept, _ = embed_all(tracks, musly, cache, dataset)

@@ -43,6 +43,7 @@ from bench_retrieval import discover  # noqa: E402
 from playlist.geometry.selection import SelectionRules  # noqa: E402
 from playlist.library.space import Space  # noqa: E402
 from playlist.library.store import LibraryStore  # noqa: E402
+from playlist.library.track_vectors import encoder_part  # noqa: E402
 
 SR = 44100
 # name -> (extension, how the decoded original becomes the copy)
@@ -106,14 +107,15 @@ def main(argv: list[str] | None = None) -> None:
 
     originals = [lib / "originals" / f"{i:04d}{t.path.suffix}" for i, t in enumerate(tracks)]
     stand_in = [type("T", (), {"path": p})() for p in originals + [c for _, _, c in copies]]
-    raw = store_vectors(store, stand_in)
+    stored, n_stats = store_vectors(store, stand_in)
+    raw = encoder_part(stored, n_stats)  # the encoder's part: what the duplicate rules read
     with LibraryStore.open(store, readonly=True) as st:
         seconds = {os.path.realpath(t.path): t.duration for t in st.tracks()}
     durations = np.array([seconds[os.path.realpath(p)] or np.nan for p in originals])
-    space = Space.fit(raw)  # what `myna` fits: every stored vector of the library
+    space = Space.fit(stored, n_stats)  # what `myna` fits: every stored row of the library
     n = len(tracks)
     rows = {}
-    for name, X in (("raw cosine", raw), ("library space", space.apply(raw))):
+    for name, X in (("raw cosine", raw), ("library space", space.apply(stored))):
         X = X / np.linalg.norm(X, axis=1, keepdims=True)
         S = X[:n] @ X[:n].T
         iu = np.triu_indices(n, 1)

@@ -193,10 +193,22 @@ def main(argv: list[str] | None = None) -> None:
           f"piece (mean ± std over folds); chance {np.bincount(y).max() / len(y):.3f}\n")
     print("| row | accuracy |")
     print("|---|---|")
+    from myna_rpe.evaluation.features import EncoderFeatures, TrackStatsFeatures
+    from playlist.library.track_vectors import track_rows
+
+    stats = None
     for label, ex in rows:
         X, kept, _ = br.embed_all(tracks, ex, cache, dataset)
         acc, sd = probe(X, y[kept], groups[kept])
         print(f"| {label} | {acc:.3f} ± {sd:.3f} |", flush=True)
+        if isinstance(ex, EncoderFeatures) and not label.startswith("untrained"):
+            # the row a library keeps for the track: the vector with the sound statistics beside it
+            if stats is None:
+                stats, stats_kept, _ = br.embed_all(tracks, TrackStatsFeatures(), cache, dataset)
+                if len(stats_kept) != len(tracks):
+                    raise SystemExit(f"sound statistics: {len(tracks) - len(stats_kept)} excerpts did not decode")
+            acc, sd = probe(track_rows(X, stats[kept]), y[kept], groups[kept])
+            print(f"| {label} with statistics (as a library keeps it) | {acc:.3f} ± {sd:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ All tracks of every --data folder form one pool (a game is a top-level folder; 1
 whole pool (same-game retrieval, as bench_retrieval.py scores it), giving an average precision
 per query and a mAP per game. Candidates are the --checkpoint rows; `NAME@SEED=PATH` rows are
 seeds of one candidate, which enters with its mean over seeds. With --library-space each
-candidate also enters searched in the pool's similarity space (the pool as one library, as
-`myna` searches it: playlist/library/space.py). Peers (MFCC statistics, the
+candidate also enters searched in the pool's similarity space (the pool as one library:
+playlist/library/space.py), with the encoder's vector alone ("in library space") and, as
+`myna index` stores tracks and `myna` searches them, with the sound statistics beside it
+("with statistics in library space": playlist/library/track_vectors.py). Peers (MFCC statistics, the
 hand-crafted vector, musly, MusiCNN, the untrained twin) are scored in the same run.
 
 Reported:
@@ -39,7 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_retrieval as br  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from myna_rpe import track_stats  # noqa: E402
+from myna_rpe.evaluation.features import TrackStatsFeatures  # noqa: E402
 from playlist.library.space import Space  # noqa: E402
+from playlist.library.track_vectors import track_rows  # noqa: E402
 
 
 def per_game_ap(S: np.ndarray, tracks) -> dict[str, np.ndarray]:
@@ -97,7 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     names = [spec.rpartition("=")[0].split("@")[0] for spec in args.checkpoint]
-    names += [f"{n} in library space" for n in names] if args.library_space else []
+    if args.library_space:
+        names += [f"{n} in library space" for n in names] + [f"{n} with statistics in library space" for n in names]
     for pair in args.versus:  # checked before hours of embedding, not after
         if missing := [n for n in pair if n not in names]:
             ap.error(f"--versus {'='.join(pair)}: no candidate named {missing[0]!r} (candidates: {', '.join(dict.fromkeys(names))})")
@@ -123,7 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     candidates = {spec.rpartition("=")[0].replace("@", "#") for spec in args.checkpoint}
     rows: dict[str, dict[str, np.ndarray]] = {}
     space_rows: list[str] = []
-    for label, _desc, ex in br.extractors(ex_args):
+
+    def pool_vectors(label: str, ex) -> np.ndarray:
         vecs, kept = [], []
         for ds in dict.fromkeys(datasets):
             idx = [i for i, d in enumerate(datasets) if d == ds]
@@ -132,7 +139,11 @@ def main(argv: list[str] | None = None) -> None:
             kept += [idx[j] for j in k]
         if len(kept) != len(tracks):
             raise SystemExit(f"{label}: {len(tracks) - len(kept)} tracks did not decode")
-        X = np.concatenate(vecs)
+        return np.concatenate(vecs)
+
+    stats = None  # the sound statistics a library keeps beside the vectors, computed once
+    for label, _desc, ex in br.extractors(ex_args):
+        X = pool_vectors(label, ex)
         sims = ([ex.similarity(X)] if isinstance(ex, br.MuslyTimbre)
                 else [br.cosine_matrix(X)] if label in candidates
                 else [br.cosine_matrix(X), br.cosine_matrix(br.standardise(X))])
@@ -143,7 +154,13 @@ def main(argv: list[str] | None = None) -> None:
             base, _, seed = label.partition("#")
             in_space = f"{base} in library space" + (f"#{seed}" if seed else "")
             rows[in_space] = per_game_ap(br.cosine_matrix(Space.fit(U).apply(U)), tracks)
-            space_rows.append(in_space)
+            # as `myna index` stores them (track_vectors) and `myna` searches them
+            if stats is None:
+                stats = pool_vectors("sound statistics", TrackStatsFeatures())
+            T = track_rows(X, stats)
+            with_stats = in_space.replace(" in library space", " with statistics in library space")
+            rows[with_stats] = per_game_ap(br.cosine_matrix(Space.fit(T, track_stats.DIM).apply(T)), tracks)
+            space_rows += [in_space, with_stats]
 
     candidates |= set(space_rows)
     # seeds of one candidate: per-query AP averaged over seeds
