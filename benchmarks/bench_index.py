@@ -12,7 +12,9 @@ is the floor no model can beat. Then `index_library` end to end (scan, hash, tag
 embed, commit, FAISS) into a fresh store, with the untrained `mini` encoder (the size meant
 for the default CPU model; weights do not change the cost) and the `tiny` one (to show the
 pipeline's own overhead), under the default token budget and once dense (every patch),
-and once with decoding inline (workers=0) to show the overlap. `--library DIR` indexes a
+and once with decoding inline (workers=0) to show the overlap; each with the sound statistics
+beside the vector, as `myna index` keeps them, and the last model once without them (their cost;
+"in the model s" counts them). `--library DIR` indexes a
 folder of real music instead. Peer, where `pymusly` is installed (an optional benchmark
 dependency): musly's timbre analysis of every whole file, decoded by the same decoder in
 the same worker pool (musly's own decoder needs the ffmpeg program); MusiCNN (MSD, the tagger
@@ -160,13 +162,16 @@ def musicnn_only(files: list[Path], workers: int) -> tuple[float, float]:
     return time.perf_counter() - t, model_s
 
 
-def end_to_end(root: Path, size: str, workers: int, dense: bool = False) -> tuple[float, IndexReport]:
+def end_to_end(root: Path, size: str, workers: int, dense: bool = False, stats: bool = True) -> tuple[float, IndexReport]:
     from myna_rpe.budget import DENSE
     from myna_rpe.embed import Embedder
+    from playlist.library.track_vectors import TrackEmbedder
 
     embedder = Embedder.random(EncoderConfig(model=ModelConfig.from_preset(size, "alibi2d")))
     if dense:
         embedder = embedder.with_budget(DENSE)
+    if stats:  # as `myna index` embeds: the sound statistics beside the vector
+        embedder = TrackEmbedder(embedder)
     with tempfile.TemporaryDirectory() as db:
         t = time.perf_counter()
         report = index_library(root, embedder, db_dir=Path(db), options=IndexOptions(workers=workers))
@@ -267,13 +272,15 @@ def main() -> None:
         print(f"| MusiCNN (MSD) every 3-s patch, whole files, same decoder ({args.workers} workers; the teacher, "
               f"AudioMuse-AI's tagger) | {mc_s:.1f} | {len(files) / mc_s:.2f} | {mc_s / dec_s:.2f} | {mc_model:.1f} | – |",
               flush=True)
-    runs = [(m, args.workers, False) for m in args.models]
-    runs += [] if args.no_dense else [(args.models[-1], args.workers, True)]
-    runs += [] if args.no_inline else [(args.models[-1], 0, False)]
-    for size, workers, dense in runs:
-        secs, report = end_to_end(root, size, workers, dense)
+    runs = [(m, args.workers, False, True) for m in args.models]
+    runs += [(args.models[-1], args.workers, False, False)]  # the model's vector alone: what the statistics cost
+    runs += [] if args.no_dense else [(args.models[-1], args.workers, True, True)]
+    runs += [] if args.no_inline else [(args.models[-1], 0, False, True)]
+    for size, workers, dense, stats in runs:
+        secs, report = end_to_end(root, size, workers, dense, stats)
         label = (f"end to end, {size} model, {'dense' if dense else 'default budget'}, "
-                 + (f"{workers} decode workers" if workers else "decoding inline"))
+                 + (f"{workers} decode workers" if workers else "decoding inline")
+                 + ("" if stats else ", without the sound statistics"))
         wait = f"{report.decode_wait_seconds:.1f}" + (" (decoding)" if not workers else "")
         print(f"| {label} | {secs:.1f} | {report.embedded / secs:.2f} | {secs / dec_s:.2f} | "
               f"{report.model_seconds:.1f} | {wait} |", flush=True)
