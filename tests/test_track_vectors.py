@@ -17,6 +17,7 @@ from playlist.library.store import l2_normalise
 from playlist.library.track_vectors import TrackEmbedder, encoder_part, model_record, split, stats_dim, track_model_id
 from tests.conftest import sine
 from tests.library_helpers import tiny_embedder
+from tests.test_space import same_group_at_1
 
 SR = 16000
 A, C, E, G = 9, 0, 4, 7  # pitch classes
@@ -78,12 +79,6 @@ def grouped_rows(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     S[np.arange(100), 1 + labels] = 1.0
     S[:, 1:] += rng.normal(scale=0.2, size=(100, 5))
     return l2_normalise(np.concatenate([Z, S], axis=1)), labels
-
-
-def same_group_at_1(X: np.ndarray, labels: np.ndarray) -> float:
-    S = X @ X.T
-    np.fill_diagonal(S, -np.inf)
-    return float(np.mean(labels[S.argmax(axis=1)] == labels))
 
 
 def test_the_space_standardises_the_statistics_on_the_library_and_joins_them() -> None:
