@@ -114,3 +114,31 @@ def test_a_space_with_statistics_survives_its_json_and_refuses_damage() -> None:
     damaged = dict(space.to_json(), stats_scale=Space.fit(X[:1], n_stats=5).to_json()["stats_scale"])
     assert Space.from_json(damaged, 14) is None  # the statistics' sizes disagree
     assert Space.from_json({k: v for k, v in space.to_json().items() if k != "stats_mean"}, 14) is None
+
+
+def test_a_library_from_before_the_statistics_keeps_working_and_is_embedded_again_once(tmp_path: Path) -> None:
+    from myna_rpe.embed import Embedder
+    from playlist.library import Library
+    from playlist.library.indexer import IndexOptions, index_library
+    from playlist.library.outside import embed_outside
+    from tests.library_helpers import GOOD_FILES, make_test_library, save_tiny_checkpoint
+
+    lib = make_test_library(tmp_path / "lib").root
+    checkpoint = save_tiny_checkpoint(tmp_path / "ckpt")
+    plain = Embedder.load(checkpoint)
+    index_library(lib, plain, options=IndexOptions(workers=0))  # as `myna index` did before the statistics
+    song = lib / GOOD_FILES[0][0]
+
+    def outside_equals_stored(n_stats: int) -> None:
+        with Library.open(lib / ".myna") as library:
+            assert stats_dim(library.store.model_config) == n_stats
+            _, X = library.vectors([library.store.track_by_path(song).id])
+            # a file from outside is embedded as the library's set was: the same vector as the stored track
+            assert np.allclose(embed_outside(library, song, checkpoint), X[0], atol=1e-4)
+
+    outside_equals_stored(0)
+    report = index_library(lib, TrackEmbedder(plain), options=IndexOptions(workers=0))
+    assert report.model_changed and report.embedded == len(GOOD_FILES) and report.kept_models == [plain.model_id]
+    outside_equals_stored(track_stats.DIM)
+    again = index_library(lib, TrackEmbedder(plain), options=IndexOptions(workers=0))
+    assert again.embedded == 0 and again.unchanged == len(GOOD_FILES)
