@@ -57,12 +57,12 @@ class Space:
         plain = cls(np.zeros(dim, np.float32), np.eye(dim, dtype=np.float32), *_library_stats(X, n_stats))
         if n < 2:
             return plain
-        X = plain.join(X)
-        mean = X.mean(axis=0, dtype=np.float64)
-        gram = np.zeros((dim, dim))
+        total, gram = np.zeros(dim), np.zeros((dim, dim))
         for start in range(0, n, _BLOCK):  # in blocks: 10^6 tracks never become a float64 copy
-            block = X[start:start + _BLOCK].astype(np.float64)
+            block = plain.join(X[start:start + _BLOCK]).astype(np.float64)
+            total += block.sum(axis=0)
             gram += block.T @ block
+        mean = total / n
         cov = (gram - n * np.outer(mean, mean)) / (n - 1)
         prior = np.trace(cov) / dim
         if prior <= 0:  # every vector the same
@@ -124,11 +124,15 @@ class Space:
 def _library_stats(X: np.ndarray, n_stats: int) -> tuple[np.ndarray, np.ndarray]:
     """(mean, scale) of the statistics over the library, shrunk towards the reference's (0, 1)
     by PSEUDO_TRACKS tracks' worth, as the space's mean and covariance are."""
-    _, S = split(X, n_stats)
-    n = len(S)
+    n = len(X)
     if n == 0 or n_stats == 0:
         return np.zeros(n_stats, np.float32), np.ones(n_stats, np.float32)
+    total, squares = np.zeros(n_stats), np.zeros(n_stats)
+    for start in range(0, n, _BLOCK):
+        S = split(X[start:start + _BLOCK], n_stats)[1].astype(np.float64)
+        total += S.sum(axis=0)
+        squares += (S * S).sum(axis=0)
     w = n / (n + PSEUDO_TRACKS)
-    mean = w * S.mean(axis=0, dtype=np.float64)
-    var = w * S.var(axis=0, dtype=np.float64) + (1 - w)
+    mean = w * total / n
+    var = w * np.maximum(squares / n - (total / n) ** 2, 0.0) + (1 - w)
     return mean.astype(np.float32), np.sqrt(np.maximum(var, 1e-6)).astype(np.float32)
