@@ -23,7 +23,7 @@ held-out games the same statistics standardised by the training tracks alone add
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -54,7 +54,8 @@ class Space:
         values of each its sound statistics (`track_vectors`)."""
         X = np.asarray(X, dtype=np.float32)
         n, dim = X.shape
-        plain = cls(np.zeros(dim, np.float32), np.eye(dim, dtype=np.float32), *_library_stats(X, n_stats))
+        stats_mean, stats_scale = _library_stats(X, n_stats)
+        plain = replace(cls.identity(dim), stats_mean=stats_mean, stats_scale=stats_scale)
         if n < 2:
             return plain
         total, gram = np.zeros(dim), np.zeros((dim, dim))

@@ -52,8 +52,7 @@ class TrackEmbedder:
 
     def record(self) -> dict:
         """What a store or a catalogue records about this model."""
-        return {**self.config.to_dict(), "budget": self.budget.to_dict(),
-                RECORD_KEY: {"id": track_stats.ID, "dim": track_stats.DIM}}
+        return {**model_record(self.embedder), RECORD_KEY: {"id": track_stats.ID, "dim": track_stats.DIM}}
 
     def embed_mels(self, mels: Sequence) -> np.ndarray:
         if not len(mels):
