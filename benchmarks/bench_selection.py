@@ -24,8 +24,9 @@ Reported:
   choosing by this protocol delivers on an unseen game, and the folds show how stable the
   choice is;
 - each candidate minus the first (the current default), paired, with the same bootstrap;
-- with `--versus NAME=REF`, candidate NAME minus candidate REF the same way (an ablation
-  against the recipe it changes; "NAME in library space" names a row of --library-space).
+- with `--versus NAME=REF`, row NAME minus row REF the same way (an ablation against the
+  recipe it changes, or a candidate against a peer; "NAME in library space" names a row of
+  --library-space, a peer is named as its row is, e.g. "hand-crafted", "MusiCNN-MSD max_pool").
 """
 
 from __future__ import annotations
@@ -96,18 +97,12 @@ def main(argv: list[str] | None = None) -> None:
                          "of these tracks: playlist/library/space.py), as a candidate of its own")
     ap.add_argument("--musicnn-layers", type=br._layer_list, default=["max_pool", "penultimate", "taggram"])
     ap.add_argument("--versus", action="append", type=_pair, default=[], metavar="NAME=REF",
-                    help="also print NAME minus REF, paired (repeat; e.g. an ablation against its own recipe)")
+                    help="also print NAME minus REF, paired (repeat; e.g. an ablation against its own recipe, "
+                         "or a candidate against a peer such as hand-crafted)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    names = [spec.rpartition("=")[0].split("@")[0] for spec in args.checkpoint]
-    if args.library_space:
-        names += [f"{n} in library space" for n in names] + [f"{n} with statistics in library space" for n in names]
-    for pair in args.versus:  # checked before hours of embedding, not after
-        if missing := [n for n in pair if n not in names]:
-            ap.error(f"--versus {'='.join(pair)}: no candidate named {missing[0]!r} (candidates: {', '.join(dict.fromkeys(names))})")
-
     from myna_rpe.evaluation.features import EmbeddingCache, default_cache_dir
 
     tracks, datasets = [], []
@@ -127,6 +122,14 @@ def main(argv: list[str] | None = None) -> None:
         random_size="mini", random_pe="alibi2d",
     )
     candidates = {spec.rpartition("=")[0].replace("@", "#") for spec in args.checkpoint}
+    row_specs = br.extractors(ex_args)
+    names = [spec.rpartition("=")[0].split("@")[0] for spec in args.checkpoint]
+    if args.library_space:
+        names += [f"{n} in library space" for n in names] + [f"{n} with statistics in library space" for n in names]
+    names += [label for label, _d, _e in row_specs if label not in candidates]  # peers
+    for pair in args.versus:  # checked before hours of embedding, not after
+        if missing := [n for n in pair if n not in names]:
+            ap.error(f"--versus {'='.join(pair)}: no row named {missing[0]!r} (rows: {', '.join(dict.fromkeys(names))})")
     rows: dict[str, dict[str, np.ndarray]] = {}
     space_rows: list[str] = []
 
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         return np.concatenate(vecs)
 
     stats = None  # the sound statistics a library keeps beside the vectors, computed once
-    for label, _desc, ex in br.extractors(ex_args):
+    for label, _desc, ex in row_specs:
         X = pool_vectors(label, ex)
         sims = ([ex.similarity(X)] if isinstance(ex, br.MuslyTimbre)
                 else [br.cosine_matrix(X)] if label in candidates
@@ -208,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
         out["differences"][name] = {"map": d, "ci": [lo, hi]}
         print(f"| {name} | {d:+.3f} [{lo:+.3f}, {hi:+.3f}] |")
     if args.versus:
-        print("\npaired differences between named candidates (each with its seeds' mean): row minus reference\n")
+        print("\npaired differences between named rows (a candidate with its seeds' mean): row minus reference\n")
         print("| row | reference | Δ mAP, games equal |")
         print("|---|---|---|")
         out["versus"] = {}

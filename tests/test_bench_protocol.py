@@ -92,3 +92,21 @@ def test_transposition_moves_the_pitch_classes_and_leaves_drums(tmp_path):
     assert before[[0, 4, 7]].all() and before.sum() == pytest.approx(3 * 0.5)  # drums not counted
     drums = [m.note for m in mido.MidiFile(str(dst)).tracks[0] if m.type == "note_on" and m.channel == 9]
     assert drums == [36]
+
+
+def test_versus_names_a_peer_and_refuses_an_unknown_row_before_any_embedding(tmp_path, capsys, monkeypatch):
+    import bench_selection
+    from myna_rpe.audio import write_audio
+    from myna_rpe.embed import DEFAULT_CHECKPOINT
+
+    for name in ("g1/a.wav", "g1/b.wav", "g2/c.wav"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        write_audio(tmp_path / name, np.zeros(1600, np.float32), 16000)
+    monkeypatch.setattr(bench_selection.br, "embed_all", lambda *a, **k: pytest.fail("embedded before the check"))
+    with pytest.raises(SystemExit):
+        bench_selection.main(["--data", str(tmp_path), "--checkpoint", f"current={DEFAULT_CHECKPOINT}",
+                              "--versus", "current=hand-crafted", "--versus", "current=MusiCNN-MSD max_pool",
+                              "--versus", "current=handcrafted"])
+    err = capsys.readouterr().err
+    assert "--versus current=handcrafted: no row named 'handcrafted'" in err
+    assert "hand-crafted" in err.split("(rows:")[1]
