@@ -355,7 +355,14 @@ def fetch_deb(package: str, cache: Path) -> Path:
     found = sorted(cache.glob(f"{package}_*.deb"))
     if not found:
         print(f"apt-get download {package}", file=sys.stderr)
-        subprocess.run(["apt-get", "download", package], cwd=cache, check=True)
+        try:
+            subprocess.run(["apt-get", "download", package], cwd=cache, check=True)
+        except FileNotFoundError:
+            raise SystemExit(f"apt-get download {package}: apt-get is not installed (a Debian or Ubuntu "
+                             f"machine is needed; or copy the .deb into {cache})") from None
+        except subprocess.CalledProcessError as exc:
+            raise SystemExit(f"apt-get download {package} failed (exit {exc.returncode}): is the Debian archive "
+                             f"reachable and the package in it? What was fetched stays in {cache}") from None
         found = sorted(cache.glob(f"{package}_*.deb"))
     return found[-1]
 
