@@ -68,23 +68,3 @@ def test_music_folder_only_and_training_copies_left_out(tmp_path, monkeypatch, c
     tracks = br.discover(out / "fresh", out / "manifest.tsv")
     assert [(t.work, t.variant) for t in tracks] == [("fake-data", "fake-data/boss.ogg"), ("fake-data", "fake-data/theme.ogg")]
     assert (out / "fresh" / "fake-data" / "theme.ogg").resolve() == (music / "theme.ogg").resolve()
-
-
-def test_a_failed_download_is_one_line_that_keeps_the_cache(tmp_path, monkeypatch):
-    import pytest
-
-    (tmp_path / "kept-data_1_all.deb").write_bytes(b"")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "apt-get"
-    fake.write_text("#!/bin/sh\necho 'E: Unable to locate package' >&2\nexit 100\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", str(bin_dir))
-    with pytest.raises(SystemExit) as failed:
-        bts.fetch_deb("missing-data", tmp_path)
-    assert str(failed.value).startswith("apt-get download missing-data failed (exit 100)")
-    assert str(tmp_path) in str(failed.value)
-    assert bts.fetch_deb("kept-data", tmp_path).name == "kept-data_1_all.deb"  # the cache answers without apt
-    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
-    with pytest.raises(SystemExit, match="apt-get is not installed"):
-        bts.fetch_deb("missing-data", tmp_path)

@@ -291,3 +291,21 @@ def test_dep5_patterns_written_with_dot_slash_and_stanzas_without_licence(tmp_pa
     rows, excluded = _select(cache, render=False)
     assert rows["music/theme.ogg"].licence == "CC-BY-SA-3.0" and rows["music/theme.ogg"].copyright == "Askyel"
     assert excluded["music/loop.mod"].startswith("its DEP-5 stanza (Files: data/music/loop.mod) names no licence")
+
+
+def test_a_failed_download_is_one_line_that_keeps_the_cache(tmp_path, monkeypatch):
+    (tmp_path / "kept-data_1_all.deb").write_bytes(b"")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "apt-get"
+    fake.write_text("#!/bin/sh\necho 'E: Unable to locate package' >&2\nexit 100\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    with pytest.raises(SystemExit) as failed:
+        bts.fetch_deb("missing-data", tmp_path)
+    assert str(failed.value).startswith("apt-get download missing-data failed (exit 100)")
+    assert str(tmp_path) in str(failed.value)
+    assert bts.fetch_deb("kept-data", tmp_path).name == "kept-data_1_all.deb"  # the cache answers without apt
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    with pytest.raises(SystemExit, match="apt-get is not installed"):
+        bts.fetch_deb("missing-data", tmp_path)
