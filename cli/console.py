@@ -31,6 +31,11 @@ from myna_rpe.text import VisibleLogHandler, visible
 
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """"1 track", "3 tracks", "1 entry", "2 entries"."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def styled(*parts: str | tuple[str, str]) -> Text:
     """One line of pieces, each text or (text, style), every piece shown with `visible`."""
     return Text.assemble(*((visible(p), "") if isinstance(p, str) else (visible(p[0]), p[1]) for p in parts))

@@ -291,16 +291,22 @@ def similar_cmd(
     """The tracks of the library closest to TRACK (cosine similarity of embeddings).
 
     A file that is not in the library is embedded now with the library's model (not stored)."""
+    from myna_rpe.audio import AUDIO_EXTENSIONS
     from myna_rpe.errors import LibraryError
     from playlist.library import Library
     from playlist.library.outside import embed_outside, is_outside
 
     path = expand_user(track)
-    with Library.open(_db_dir(library, db, (path,) if path.exists() else ()), model=model) as lib:
+    # A path that does not exist (a typo) still finds its library from the folders it names.
+    path_like = path.exists() or "/" in track or path.suffix.lower() in AUDIO_EXTENSIONS
+    with Library.open(_db_dir(library, db, (path,) if path_like else ()), model=model) as lib:
         if is_outside(lib.store, path):
             results = lib.nearest(embed_outside(lib, path, checkpoint, device), n)
             return _print_similar(f"similar to {path.name}  (not in the library: embedded now, not stored)", results)
         hits = lib.store.find(track)
+        if not hits and path_like and not path.exists():
+            raise LibraryError("no such file, and no library track's path or \"artist - title\" contains it",
+                               path=track, fix=f"check the name; the library is {lib.store.root}")
         if not hits:
             raise LibraryError(f"no track matches {track!r}", path=lib.store.root,
                                fix="give a path inside the library or part of \"artist - title\"")

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from cli.app import app
-from cli.console import console, err_console, styled
+from cli.console import console, counted, err_console, styled
 from cli.values import MAX_TRACKS, existing_folder, number, output_file
 from cli.values import device as device_option
 from myna_rpe.fileio import expand_user
@@ -73,7 +73,8 @@ def _load(lib, m3u: Path):
     rows = [(_where(s.entry.source, s.entry.line or 0), s.entry.location, s.reason) for s in skipped]
     rows = sorted(rows + [(_where(w.source, w.line), w.text, w.reason) for w in playlist.warnings])
     if rows:
-        table = Table(title=f"{m3u.name}: {len(skipped)} entries skipped, {len(playlist.warnings)} lines ignored",
+        table = Table(title=f"{m3u.name}: {counted(len(skipped), 'entry', 'entries')} skipped, "
+                            f"{counted(len(playlist.warnings), 'line')} ignored",
                       title_style="yellow")
         table.add_column("line", justify="right")  # "nested.m3u:3" for a line of a nested playlist
         table.add_column("entry")
@@ -107,7 +108,7 @@ def _rules(max_per_artist: int | None, max_per_album: int | None):
 def _describe(name: str, hull, n_ids: int) -> None:
     source = {"playlist": "median neighbour distance", "fallback": "library's neighbour distance (one track)",
               "given": "given"}[hull.scale_source]
-    console.print(styled((name, "bold"), f": {n_ids} tracks, span dimension {hull.rank} of {hull.dim}, "
+    console.print(styled((name, "bold"), f": {counted(n_ids, 'track')}, span dimension {hull.rank} of {hull.dim}, "
                                 f"scale {hull.scale:.4f} ({source})"))
 
 

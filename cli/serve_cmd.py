@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from cli.app import app
-from cli.console import console, err_console
+from cli.console import console, counted, err_console
 
 
 @app.command("serve")
@@ -39,7 +39,7 @@ def serve_cmd(
         if playlist is not None:
             ids, skipped = service.call_now(service.resolve_file, playlist)
             if skipped:
-                err_console.print(f"{playlist.name}: {len(skipped)} entries skipped (first: line {skipped[0][0]}, "
+                err_console.print(f"{playlist.name}: {counted(len(skipped), 'entry', 'entries')} skipped (first: line {skipped[0][0]}, "
                                   f"{skipped[0][2]})", style="yellow", highlight=False)
         try:
             sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)

@@ -73,6 +73,8 @@ def test_similar_failures_are_one_line(indexed: tuple[Path, Path], tmp_path: Pat
     one_line_error(myna("similar", "no such song", "--library", root), "no track matches")
     one_line_error(myna("similar", "Ärtist", "--library", root), "tracks match", "be more specific")
     one_line_error(myna("similar", "x", cwd=tmp_path), "no library store found", "no default library set")
+    typo = root / "日本" / "曲 .mp3"  # a mistyped path finds its library from the folders it names
+    one_line_error(myna("similar", typo, cwd=tmp_path), f"{typo}: no such file", f"the library is {root}")
     one_line_error(myna("index", tmp_path, "--status"), "no library index here")
 
 

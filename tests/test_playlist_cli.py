@@ -152,6 +152,33 @@ def test_foreign_paths_match_by_unique_tail(library, tmp_path) -> None:
     assert len(skipped) == 1 and skipped[0].entry.line == 3
 
 
+def test_skipped_entries_say_why_each_file_is_not_in_the_library(tmp_path) -> None:
+    """A file that exists but is not a library track: outside the library, unreadable when
+    indexed (with the indexer's reason), not audio, or new since the last `myna index`."""
+    from playlist.geometry.catalog import resolve_playlist
+
+    root = tmp_path / "my music"
+    synthetic_store(root, SyntheticSpec(dim=4, genres=1, styles_per_genre=1, artists_per_style=1,
+                                        tracks_per_artist=2, album_size=2))
+    for name in ("broken.ogg", "notes.txt", "new song.flac"):
+        (root / name).write_bytes(b"x")
+    (tmp_path / "elsewhere.mp3").write_bytes(b"x")
+    with LibraryStore.open(root / ".myna") as store:
+        store.record_error("broken.ogg", 1, 0, "cannot open: the file ends before any audio")
+        pl = tmp_path / "p.m3u"
+        first = store.tracks()[0]
+        pl.write_text("\n".join([f"my music/{first.rel_path}", "elsewhere.mp3",
+                                 "my music/broken.ogg", "my music/notes.txt", "my music/new song.flac"]) + "\n",
+                      encoding="utf-8")
+        ids, skipped = resolve_playlist(read_m3u(pl), store, store.embedded_ids())
+    assert ids == [first.id]
+    reasons = [s.reason for s in skipped]
+    assert reasons == [f"outside the library ({root.resolve()}): only its tracks can be used",
+                       "could not be indexed: cannot open: the file ends before any audio",
+                       "not an audio file",
+                       f"not indexed yet (run `myna index '{root.resolve()}'`)"]
+
+
 # ---------------------------------------------------------------------------- finding the store
 
 
@@ -183,7 +210,7 @@ def test_the_default_library_is_the_last_resort_and_db_wins(library, tmp_path, m
                           env={**os.environ, "COLUMNS": "400"})
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 1 and len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: no library store found (tried: above the playlist's tracks (2 folders); "
+    assert lines[0].startswith("error: no library store found (tried: above the tracks named (2 folders); "
                                f"above {pl.parent}; above the current folder {tmp_path}; no default library set)")
     assert "myna config default-library" in lines[0]
 
@@ -200,7 +227,7 @@ def test_the_default_library_is_the_last_resort_and_db_wins(library, tmp_path, m
     result = runner.invoke(app, ["playlist", "check", str(pl), "artist0000/album0/01.flac",
                                  "--db", str(other / ".myna")])
     assert result.exit_code == 0, result.output
-    assert "old.m3u: 1 tracks" in result.output
+    assert "old.m3u: 1 track," in result.output
 
 
 def test_config_shows_sets_and_unsets_the_default_library(library, tmp_path, _private_user_config) -> None:

@@ -9,6 +9,7 @@ implementations: `ArrayCatalog` over plain arrays (tests, benchmarks) and
 
 from __future__ import annotations
 
+import shlex
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
+from myna_rpe.audio import AUDIO_EXTENSIONS
 from playlist.m3u import PlaylistEntry
 from playlist.library.vector_index import build_index, search
 
@@ -182,6 +184,7 @@ def resolve_playlist(entries: Sequence[PlaylistEntry], store, embedded: set[int]
     ids: list[int] = []
     skipped: list[Skipped] = []
     by_tail: dict[tuple[str, ...], list[int]] | None = None
+    errors: dict[str, str] | None = None
     for entry in entries:
         track = store.track_by_path(entry.path) if entry.path is not None else None
         if track is None and (entry.path is not None or entry.foreign):
@@ -189,7 +192,9 @@ def resolve_playlist(entries: Sequence[PlaylistEntry], store, embedded: set[int]
                 by_tail = _tail_index(store)
             track = _match_tail(entry, by_tail, store)
         if track is None:
-            skipped.append(Skipped(entry, _why_not_found(entry)))
+            if errors is None:
+                errors = {e.rel_path: e.message for e in store.errors()}
+            skipped.append(Skipped(entry, _why_not_found(entry, store.root, errors)))
         elif track.id not in embedded:
             skipped.append(Skipped(entry, "indexed but not embedded with the current model (run `myna index`)"))
         elif track.id not in ids:
@@ -197,7 +202,7 @@ def resolve_playlist(entries: Sequence[PlaylistEntry], store, embedded: set[int]
     return ids, skipped
 
 
-def _why_not_found(entry: PlaylistEntry) -> str:
+def _why_not_found(entry: PlaylistEntry, root: Path, errors: dict[str, str]) -> str:
     if entry.path is None:
         return entry.note or "not a local file"
     if entry.path.suffix.lower() in PLAYLIST_SUFFIXES:
@@ -209,7 +214,15 @@ def _why_not_found(entry: PlaylistEntry) -> str:
         return "file not found"
     except OSError as exc:  # a symlink loop, a name too long, no permission...
         return f"cannot be opened ({exc.strerror})"
-    return "not in the library index (run `myna index`)"
+    try:
+        rel = entry.path.absolute().resolve().relative_to(root).as_posix()
+    except ValueError:
+        return f"outside the library ({root}): only its tracks can be used"
+    if rel in errors:
+        return f"could not be indexed: {errors[rel]}"
+    if entry.path.suffix.lower() not in AUDIO_EXTENSIONS:
+        return "not an audio file"
+    return f"not indexed yet (run `myna index {shlex.quote(str(root))}`)"
 
 
 _TAIL = 4

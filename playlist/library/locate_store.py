@@ -58,7 +58,7 @@ def locate_store(db: Path | None = None, *, entries: Iterable[Path] = (), near: 
     if found is not None:
         return found
     if n_folders:
-        tried.append(f"above the playlist's tracks ({n_folders} folder{'s' if n_folders > 1 else ''})")
+        tried.append(f"above the tracks named ({n_folders} folder{'s' if n_folders > 1 else ''})")
     cwd = Path.cwd()
     for folder in dict.fromkeys([*(Path(f).absolute() for f in near), cwd]):
         if (found := find_db_dir(folder)) is not None:
