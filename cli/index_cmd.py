@@ -14,7 +14,7 @@ from rich.table import Table
 from cli.app import app
 from cli.console import console, err_console, progress
 from cli.token_budget import BUDGET, DRAWS, SPREAD, token_budget
-from cli.values import MAX_BATCH, MAX_TRACKS, folder_to_create
+from cli.values import MAX_BATCH, MAX_TRACKS, folder_to_create, output_file
 from cli.values import device as device_option
 from myna_rpe.fileio import expand_user
 
@@ -287,6 +287,11 @@ def similar_cmd(
                                            help="For a file outside the library: the checkpoint of the library's "
                                                 "model, to embed it (default: the bundled model)."),
     device: str = typer.Option("cpu", "--device", callback=device_option, help="torch device, for a file outside the library."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Also write an m3u8: TRACK first, then the similar "
+                                                              "tracks, best first (an instant mix)."),
+    absolute: bool = typer.Option(False, "--absolute", help="With --out: absolute paths instead of relative ones."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON lines (one object a track) "
+                                                       "instead of a table, for scripts."),
 ) -> None:
     """The tracks of the library closest to TRACK (cosine similarity of embeddings).
 
@@ -296,13 +301,17 @@ def similar_cmd(
     from playlist.library import Library
     from playlist.library.outside import embed_outside, is_outside
 
+    if out is not None:
+        output_file("--out", out, (".m3u8", ".m3u"))
+    show = _json_similar if as_json else _print_similar
     path = expand_user(track)
     # A path that does not exist (a typo) still finds its library from the folders it names.
     path_like = path.exists() or "/" in track or path.suffix.lower() in AUDIO_EXTENSIONS
     with Library.open(_db_dir(library, db, (path,) if path_like else ()), model=model) as lib:
         if is_outside(lib.store, path):
             results = lib.nearest(embed_outside(lib, path, checkpoint, device), n)
-            return _print_similar(f"similar to {path.name}  (not in the library: embedded now, not stored)", results)
+            show(f"similar to {path.name}  (not in the library: embedded now, not stored)", results)
+            return _write_mix(out, path.absolute(), None, results, absolute)
         hits = lib.store.find(track)
         if not hits and path_like and not path.exists():
             raise LibraryError("no such file, and no library track's path or \"artist - title\" contains it",
@@ -316,7 +325,31 @@ def similar_cmd(
                                fix="be more specific, or give the file path")
         query = hits[0]
         results = lib.similar(query.id, n)
-    _print_similar(f"similar to {query.label}  ({query.rel_path})", results)
+    show(f"similar to {query.label}  ({query.rel_path})", results)
+    _write_mix(out, query.path, query, results, absolute)
+
+
+def _json_similar(title: str, results) -> None:
+    import json
+
+    for t, score in results:
+        print(json.dumps({"cosine": round(score, 6), "path": str(t.path), "artist": t.artist, "title": t.title,
+                          "album": t.album, "duration": t.duration}, ensure_ascii=False))
+
+
+def _write_mix(out: Path | None, first: Path, first_track, results, absolute: bool) -> None:
+    """TRACK, then the similar tracks, as an m3u8 (nothing without --out)."""
+    if out is None:
+        return
+    from playlist.m3u import PlaylistEntry, write_m3u8
+
+    def entry(path: Path, t) -> PlaylistEntry:
+        return PlaylistEntry(location=str(path), path=path, duration=t and t.duration, artist=t and t.artist,
+                             title=t and t.title)
+
+    entries = [entry(first, first_track), *(entry(t.path, t) for t, _ in results)]
+    write_m3u8(out, entries, absolute=absolute)
+    err_console.print(f"wrote {len(entries)} entries to {out}", highlight=False)
 
 
 def _print_similar(title: str, results) -> None:

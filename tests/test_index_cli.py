@@ -68,6 +68,25 @@ def test_similar_by_tags_and_by_path(indexed: tuple[Path, Path], tmp_path: Path)
     assert len([line for line in by_path.stdout.splitlines() if line.startswith("│")]) == len(GOOD_FILES) - 1
 
 
+def test_similar_writes_an_instant_mix_and_prints_json(indexed: tuple[Path, Path], tmp_path: Path) -> None:
+    import json
+
+    from playlist.m3u import read_m3u
+
+    root, _ = indexed
+    mix = tmp_path / "mixes" / "mix.m3u8"
+    result = myna("similar", "Ärtist - Söng", "-n", "3", "--library", root, "--json", "--out", mix)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 3 and rows[0]["cosine"] >= rows[1]["cosine"] >= rows[2]["cosine"]
+    assert all(Path(r["path"]).is_file() and r["path"].startswith(str(root)) for r in rows)
+    entries = read_m3u(mix)  # the track itself first, then the results in their order
+    assert [e.path for e in entries] == [(root / "Ärtist" / "Älbum" / "01 Söng.mp3").resolve(), *(Path(r["path"]).resolve() for r in rows)]
+    assert "../" in mix.read_text(encoding="utf-8")  # relative to the playlist's folder
+    bad = myna("similar", "Ärtist - Söng", "--library", root, "--out", tmp_path / "mix.txt")
+    assert bad.returncode == 2 and "end the name with .m3u8 or .m3u" in bad.stderr
+
+
 def test_similar_failures_are_one_line(indexed: tuple[Path, Path], tmp_path: Path) -> None:
     root, _ = indexed
     one_line_error(myna("similar", "no such song", "--library", root), "no track matches")
