@@ -331,10 +331,18 @@ def similar_cmd(
 
 def _json_similar(title: str, results) -> None:
     import json
+    import sys
 
     for t, score in results:
-        print(json.dumps({"cosine": round(score, 6), "path": str(t.path), "artist": t.artist, "title": t.title,
-                          "album": t.album, "duration": t.duration}, ensure_ascii=False))
+        row = {"cosine": round(score, 6), "path": str(t.path), "artist": t.artist, "title": t.title,
+               "album": t.album, "duration": t.duration}
+        line = json.dumps(row, ensure_ascii=False)  # control characters come out escaped, never raw
+        if not line.isascii():
+            try:
+                line.encode(sys.stdout.encoding or "utf-8")
+            except UnicodeEncodeError:  # a terminal that cannot show it, or a lone surrogate: \u escapes
+                line = json.dumps(row)
+        print(line)
 
 
 def _write_mix(out: Path | None, first: Path, first_track, results, absolute: bool) -> None:
