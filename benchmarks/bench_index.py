@@ -4,6 +4,8 @@
     python benchmarks/bench_index.py --n 24          # fewer tracks (a shared or slow CPU)
     python benchmarks/bench_index.py --quick         # seconds: 8 short tracks, 1e4/1e5 vectors
     python benchmarks/bench_index.py --library runs/default-data/heldout --vectors   # real music
+    python benchmarks/bench_index.py --library DIR --models mini --no-dense --no-musicnn --no-inline \
+        --vectors --workers 1 --sweep-workers 2 1 2    # how many decode workers (each beside its decode-only floor)
 
 Part 1, indexing: a generated library (synthetic music from `myna_rpe.synth`, 44.1 kHz
 stereo, formats cycling mp3/flac/ogg/m4a, kept in --dir for reruns). Baseline measured in
@@ -237,6 +239,8 @@ def main() -> None:
     ap.add_argument("--library", type=Path, default=None, help="index this folder of real music instead")
     ap.add_argument("--no-dense", action="store_true", help="skip the dense (no token budget) run")
     ap.add_argument("--no-musicnn", action="store_true", help="skip the MusiCNN peer")
+    ap.add_argument("--sweep-workers", type=int, nargs="+", default=[],
+                    help="also time decode-only and the last model end to end with these decode worker counts")
     ap.add_argument("--quick", action="store_true", help="8 tracks of 20-30 s, 1e4/1e5 vectors, tiny model")
     args = ap.parse_args()
     if args.quick:
@@ -276,7 +280,12 @@ def main() -> None:
     runs += [(args.models[-1], args.workers, False, False)]  # the model's vector alone: what the statistics cost
     runs += [] if args.no_dense else [(args.models[-1], args.workers, True, True)]
     runs += [] if args.no_inline else [(args.models[-1], 0, False, True)]
+    runs += [(args.models[-1], w, False, True) for w in args.sweep_workers]
     for size, workers, dense, stats in runs:
+        if workers in args.sweep_workers and workers != args.workers:  # its own floor, in the same run
+            w_dec, _ = decode_only(files, workers)
+            print(f"| decode only ({workers} workers) | {w_dec:.1f} | {len(files) / w_dec:.2f} | "
+                  f"{w_dec / dec_s:.2f} | – | – |", flush=True)
         secs, report = end_to_end(root, size, workers, dense, stats)
         label = (f"end to end, {size} model, {'dense' if dense else 'default budget'}, "
                  + (f"{workers} decode workers" if workers else "decoding inline")

@@ -71,7 +71,7 @@ def index_cmd(
     rebuild_index: bool = typer.Option(False, "--rebuild-index", help="Rebuild the FAISS index from the store only."),
     index_type: IndexType | None = typer.Option(None, "--index-type",
                                                 help="flat (exact, default), hnsw or ivf (approximate, large libraries)."),
-    workers: int | None = typer.Option(None, "--workers", min=0, help="Decoding processes (0 = decode inline); default: a quarter of the cores, at least 1."),
+    workers: int | None = typer.Option(None, "--workers", min=0, help="Decoding processes (0 = decode inline); default: three quarters of the cores, at least 1."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, max=MAX_BATCH, help="Tracks per forward pass and per commit."),
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Try again files that failed before."),
     model: str | None = typer.Option(None, "--model", help="With --status or --rebuild-index: that model's set "

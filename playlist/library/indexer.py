@@ -387,14 +387,16 @@ def _short(message: str, path: str) -> str:
 
 
 def default_workers(device: str = "cpu", cpus: int | None = None) -> int:
-    """Decode processes for a run. Decoding plus the log-mel costs about a fifth of the
-    `mini` encoder's CPU time per track, so on a CPU a quarter of the cores (at least one)
-    keeps the model fed, and the run lowers the encoder's torch threads to the cores left.
-    A GPU model is fast: give decoding every core but one."""
+    """Decode processes for a run. Under the token budget the `mini` encoder costs about a
+    fifth of what decoding plus the log-mel cost per track, so on a CPU three quarters of the
+    cores decode (at least one; on 2 cores both, which made a run of real music 25-35 %
+    faster than one worker: benchmarks/README.md, "Decode workers"), and the run lowers the
+    encoder's torch threads to the cores left (at least one). A GPU model is fast: give
+    decoding every core but one."""
     cpus = cpus or os.cpu_count() or 1
     if device != "cpu":
         return max(1, min(8, cpus - 1))
-    return max(1, cpus // 4)
+    return max(1, min(16, cpus - cpus // 4))
 
 
 Prepare = Callable[[str, FrontendConfig], Prepared]
