@@ -203,8 +203,9 @@ def check_cmd(
 ) -> None:
     """Is each TRACK inside, near or outside the playlist's hull? With normalised distances.
 
-    A file that is not in the library is embedded now with the library's model (not stored)."""
-    from myna_rpe.errors import LibraryError
+    A file that is not in the library is embedded now with the library's model (not stored).
+    A TRACK that cannot be checked is one error line after the others' verdicts (exit 1)."""
+    from myna_rpe.errors import AudioError, LibraryError, MynaError
     from playlist.geometry.catalog import LibraryCatalog, TrackMeta
     from playlist.geometry.extend import check
     from playlist.library.outside import embed_outside, is_outside
@@ -215,28 +216,41 @@ def check_cmd(
         wanted: list[int] = []
         outside: list[tuple[TrackMeta, object]] = []
         order: list[int] = []
+        failed: list[MynaError] = []  # a track that cannot be checked does not hold up the others
         for query in tracks:
             path = expand_user(query)
             if is_outside(lib.store, path):  # ids below 0 are never a library track's
                 meta = TrackMeta(id=-1 - len(outside), path=path.absolute(), title=f"{path.name} (not in the library)")
-                outside.append((meta, embed_outside(lib, path, checkpoint, device)))
+                try:
+                    outside.append((meta, embed_outside(lib, path, checkpoint, device)))
+                except AudioError as exc:
+                    failed.append(exc)
+                    continue
                 order.append(meta.id)
                 continue
             hits = lib.store.find(query)
             if len(hits) != 1:
-                raise LibraryError(f"{len(hits)} library tracks match {query!r}",
-                                   fix="give the file's path or a more specific 'artist - title'")
-            if hits[0].id not in embedded:
-                raise LibraryError("this track has no embedding with the current model", hits[0].path,
-                                   "run `myna index` to finish indexing")
-            wanted.append(hits[0].id)
-            order.append(hits[0].id)
+                failed.append(LibraryError(f"{len(hits)} library tracks match {query!r}",
+                                           fix="give the file's path or a more specific 'artist - title'"))
+            elif hits[0].id not in embedded:
+                failed.append(LibraryError("this track has no embedding with the current model", hits[0].path,
+                                           "run `myna index` to finish indexing"))
+            else:
+                wanted.append(hits[0].id)
+                order.append(hits[0].id)
+        if failed and not order:
+            raise failed[0] if len(failed) == 1 else MynaError(
+                f"none of the {len(failed)} tracks can be checked; the first: {failed[0]}")
         outcome = check(LibraryCatalog(lib), ids, wanted, tolerance=_tolerance(near, off_span), outside=outside)
     rank = {track_id: k for k, track_id in enumerate(order)}
     outcome.picks.sort(key=lambda p: rank[p.id])  # in the order the tracks were given
     _describe(playlist.name, outcome.hull, len(ids))
     outcome.picks = [replace(p, note="in the playlist") if p.id in ids else p for p in outcome.picks]
     _print_picks(outcome, "verdicts")
+    for exc in failed:
+        err_console.print(styled(("error:", "red"), f" {exc}"), highlight=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
 
 
 @playlist_app.command("expand")

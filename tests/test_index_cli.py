@@ -227,6 +227,15 @@ def test_similar_and_check_take_a_file_outside_the_library_without_storing_it(in
     wrong = save_tiny_checkpoint(tmp_path / "other", seed=3)
     one_line_error(myna("similar", outside / "copy.flac", "--library", root, "-c", wrong),
                    "copy.flac: this file is not in the library", "pass --checkpoint")
+    one_line_error(myna("playlist", "check", playlist, outside / "copy.flac", "-c", wrong), "pass --checkpoint")
+
+    (outside / "cut.ogg").write_bytes(b"OggS" + bytes(200))  # tracks that cannot be checked do not hold up the rest
+    mixed = myna("playlist", "check", playlist, outside / "cut.ogg", "Ärtist - Söng", "no such song", "-c", ckpt)
+    assert mixed.returncode == 1 and "Traceback" not in mixed.stderr
+    assert len(_rows(mixed)) == 1 and "Söng" in _rows(mixed)[0]
+    errors = [line for line in mixed.stderr.splitlines() if line.strip()]
+    assert len(errors) == 2 and all(line.startswith("error:") for line in errors), mixed.stderr
+    assert f"{outside / 'cut.ogg'}:" in errors[0] and "0 library tracks match 'no such song'" in errors[1]
 
 
 def LibraryStoreReader(root: Path):
