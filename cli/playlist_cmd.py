@@ -208,11 +208,12 @@ def check_cmd(
     from myna_rpe.errors import AudioError, LibraryError, MynaError
     from playlist.geometry.catalog import LibraryCatalog, TrackMeta
     from playlist.geometry.extend import check
-    from playlist.library.outside import embed_outside, is_outside
+    from playlist.library.outside import is_outside, outside_embedder
 
     with _open_library(db, playlist, model=model) as lib:
         _, ids = _load(lib, playlist)
         embedded = lib.store.embedded_ids()
+        embed_outside = outside_embedder(lib, checkpoint, device)
         wanted: list[int] = []
         outside: list[tuple[TrackMeta, object]] = []
         order: list[int] = []
@@ -222,7 +223,7 @@ def check_cmd(
             if is_outside(lib.store, path):  # ids below 0 are never a library track's
                 meta = TrackMeta(id=-1 - len(outside), path=path.absolute(), title=f"{path.name} (not in the library)")
                 try:
-                    outside.append((meta, embed_outside(lib, path, checkpoint, device)))
+                    outside.append((meta, embed_outside(path)))
                 except AudioError as exc:
                     failed.append(exc)
                     continue

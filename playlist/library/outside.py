@@ -10,6 +10,7 @@ is used only if checkpoint + recorded budget give exactly the store's model id.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,19 @@ def is_outside(store: LibraryStore, path: Path) -> bool:
 def embed_outside(library, path: Path, checkpoint: Path | None, device: str = "cpu") -> np.ndarray:
     """The embedding of `path` by the store's model (its recorded budget), in the library's
     space (`playlist.library.opened.Library.to_space`), L2-normalised."""
-    embedder = library_embedder(library.store, checkpoint, device, path, "this file is not in the library")
-    return library.to_space(embedder.embed_file(path))[0]
+    return outside_embedder(library, checkpoint, device)(path)
+
+
+def outside_embedder(library, checkpoint: Path | None, device: str = "cpu") -> Callable[[Path], np.ndarray]:
+    """`embed_outside` for several files: the model is loaded once, at the first file."""
+    loaded = []
+
+    def embed(path: Path) -> np.ndarray:
+        if not loaded:
+            loaded.append(library_embedder(library.store, checkpoint, device, path, "this file is not in the library"))
+        return library.to_space(loaded[0].embed_file(path))[0]
+
+    return embed
 
 
 def library_embedder(store: LibraryStore, checkpoint: Path | None, device: str, path: Path, why: str):
