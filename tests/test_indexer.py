@@ -366,7 +366,7 @@ def test_an_empty_library_gives_an_empty_index(tmp_path: Path, embedder: Embedde
 def test_default_worker_count_follows_cores_and_device() -> None:
     from playlist.library.indexer import default_workers
 
-    assert [default_workers("cpu", cpus=c) for c in (1, 2, 4, 16, 64)] == [1, 2, 3, 12, 16]
+    assert [default_workers("cpu", cpus=c) for c in (1, 2, 4, 8, 16)] == [1, 2, 3, 6, 8]
     assert (default_workers("cuda", cpus=2), default_workers("cuda", cpus=32)) == (1, 8)
 
 

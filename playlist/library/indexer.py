@@ -392,11 +392,11 @@ def default_workers(device: str = "cpu", cpus: int | None = None) -> int:
     cores decode (at least one; on 2 cores both, which made a run of real music 25-35 %
     faster than one worker: benchmarks/README.md, "Decode workers"), and the run lowers the
     encoder's torch threads to the cores left (at least one). A GPU model is fast: give
-    decoding every core but one."""
+    decoding every core but one. At most 8 either way: a worker holds ~400 MiB."""
     cpus = cpus or os.cpu_count() or 1
     if device != "cpu":
         return max(1, min(8, cpus - 1))
-    return max(1, min(16, cpus - cpus // 4))
+    return max(1, min(8, cpus - cpus // 4))
 
 
 Prepare = Callable[[str, FrontendConfig], Prepared]
