@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from cli.console import console, err_console, progress, styled
+from cli.eval_tables import results_table
 
 _TASKS = ("multiclass", "multilabel", "regression")
 
@@ -19,8 +20,6 @@ def eval_pyjama(annotations: Path | None, audio: Path | None, field: str | None,
     from myna_rpe.evaluation.dl101 import evaluate_dl101, load_dl101
     from myna_rpe.evaluation.features import EmbeddingCache, default_cache_dir
     from myna_rpe.evaluation.runner import make_extractor, untrained_twin, write_report
-
-    from cli.eval_cmd import results_table
 
     for flag, value in (("--annotations", annotations), ("--audio", audio), ("--field", field)):
         if value is None:
