@@ -311,7 +311,7 @@ def similar_cmd(
         if is_outside(lib.store, path):
             results = lib.nearest(embed_outside(lib, path, checkpoint, device), n)
             show(f"similar to {path.name}  (not in the library: embedded now, not stored)", results)
-            return _write_mix(out, path.absolute(), None, results, absolute)
+            return _write_mix(out, path.absolute(), results, absolute)
         hits = lib.store.find(track)
         if not hits and path_like and not path.exists():
             raise LibraryError("no such file, and no library track's path or \"artist - title\" contains it",
@@ -326,7 +326,7 @@ def similar_cmd(
         query = hits[0]
         results = lib.similar(query.id, n)
     show(f"similar to {query.label}  ({query.rel_path})", results)
-    _write_mix(out, query.path, query, results, absolute)
+    _write_mix(out, query, results, absolute)
 
 
 def _json_similar(title: str, results) -> None:
@@ -345,17 +345,15 @@ def _json_similar(title: str, results) -> None:
         print(line)
 
 
-def _write_mix(out: Path | None, first: Path, first_track, results, absolute: bool) -> None:
-    """TRACK, then the similar tracks, as an m3u8 (nothing without --out)."""
+def _write_mix(out: Path | None, first, results, absolute: bool) -> None:
+    """TRACK (a library track, or the path of a file outside it), then the similar tracks, as
+    an m3u8 (nothing without --out)."""
     if out is None:
         return
     from playlist.m3u import PlaylistEntry, write_m3u8
 
-    def entry(path: Path, t) -> PlaylistEntry:
-        return PlaylistEntry(location=str(path), path=path, duration=t and t.duration, artist=t and t.artist,
-                             title=t and t.title)
-
-    entries = [entry(first, first_track), *(entry(t.path, t) for t, _ in results)]
+    head = PlaylistEntry(location=str(first), path=first) if isinstance(first, Path) else PlaylistEntry.of_track(first)
+    entries = [head, *(PlaylistEntry.of_track(t) for t, _ in results)]
     write_m3u8(out, entries, absolute=absolute)
     err_console.print(f"wrote {len(entries)} entries to {out}", highlight=False)
 

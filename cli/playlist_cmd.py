@@ -138,9 +138,7 @@ def _print_picks(outcome, title: str) -> None:
 def _entries_for(picks):
     from playlist.m3u import PlaylistEntry
 
-    return [PlaylistEntry(location=str(p.track.path), path=p.track.path, duration=p.track.duration,
-                          artist=p.track.artist, title=p.track.title if p.track.title else None)
-            for p in picks]
+    return [PlaylistEntry.of_track(p.track) for p in picks]
 
 
 _M3U_SUFFIXES = (".m3u8", ".m3u")

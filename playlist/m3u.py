@@ -69,6 +69,12 @@ class PlaylistEntry:
     attributes: tuple[tuple[str, str], ...] = ()
     source: Path | None = None
 
+    @classmethod
+    def of_track(cls, track) -> PlaylistEntry:
+        """The entry naming a library track (anything with path, duration, artist and title)."""
+        return cls(location=str(track.path), path=Path(track.path), duration=track.duration, artist=track.artist,
+                   title=track.title or None)
+
     @property
     def name(self) -> str:
         """The file name, also for Windows paths that cannot be resolved here."""

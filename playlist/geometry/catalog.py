@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from myna_rpe.audio import AUDIO_EXTENSIONS
+from myna_rpe.errors import LibraryError
 from playlist.m3u import PlaylistEntry
 from playlist.library.vector_index import build_index, search
 
@@ -194,7 +195,7 @@ def resolve_playlist(entries: Sequence[PlaylistEntry], store, embedded: set[int]
         if track is None:
             if errors is None:
                 errors = {e.rel_path: e.message for e in store.errors()}
-            skipped.append(Skipped(entry, _why_not_found(entry, store.root, errors)))
+            skipped.append(Skipped(entry, _why_not_found(entry, store, errors)))
         elif track.id not in embedded:
             skipped.append(Skipped(entry, "indexed but not embedded with the current model (run `myna index`)"))
         elif track.id not in ids:
@@ -202,7 +203,7 @@ def resolve_playlist(entries: Sequence[PlaylistEntry], store, embedded: set[int]
     return ids, skipped
 
 
-def _why_not_found(entry: PlaylistEntry, root: Path, errors: dict[str, str]) -> str:
+def _why_not_found(entry: PlaylistEntry, store, errors: dict[str, str]) -> str:
     if entry.path is None:
         return entry.note or "not a local file"
     if entry.path.suffix.lower() in PLAYLIST_SUFFIXES:
@@ -215,14 +216,14 @@ def _why_not_found(entry: PlaylistEntry, root: Path, errors: dict[str, str]) -> 
     except OSError as exc:  # a symlink loop, a name too long, no permission...
         return f"cannot be opened ({exc.strerror})"
     try:
-        rel = entry.path.absolute().resolve().relative_to(root).as_posix()
-    except ValueError:
-        return f"outside the library ({root}): only its tracks can be used"
+        rel = store.rel_path(entry.path)
+    except LibraryError:
+        return f"outside the library ({store.root}): only its tracks can be used"
     if rel in errors:
         return f"could not be indexed: {errors[rel]}"
     if entry.path.suffix.lower() not in AUDIO_EXTENSIONS:
         return "not an audio file"
-    return f"not indexed yet (run `myna index {shlex.quote(str(root))}`)"
+    return f"not indexed yet (run `myna index {shlex.quote(str(store.root))}`)"
 
 
 _TAIL = 4

@@ -100,8 +100,7 @@ def write_import(report: ImportReport, out: Path) -> Path:
             path=out,
             fix="index the folder that holds these songs (`myna index`), or check their tags",
         )
-    entries = [PlaylistEntry(location=str(t.path), path=Path(t.path), duration=t.duration,
-                             artist=t.artist, title=t.title) for t in tracks]
+    entries = [PlaylistEntry.of_track(t) for t in tracks]
     report.out = write_m3u8(out, entries)
     return report.out
 

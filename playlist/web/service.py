@@ -187,8 +187,7 @@ class LibraryService:
 
     def m3u8(self, ids: Sequence[int]) -> bytes:
         """The playlist as UTF-8 m3u8 with absolute paths (the browser saves it anywhere)."""
-        entries = [PlaylistEntry(location=str(t.path), path=t.path, duration=t.duration, artist=t.artist,
-                                 title=t.title or None) for t in (self.tracks[int(i)] for i in ids)]
+        entries = [PlaylistEntry.of_track(self.tracks[int(i)]) for i in ids]
         with tempfile.TemporaryDirectory(prefix="myna-save-") as folder:
             return write_m3u8(Path(folder) / "playlist.m3u8", entries, absolute=True).read_bytes()
 
