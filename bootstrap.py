@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+NEEDED_GIB = 3  # the installed .venv with the test extras, torch's CPU build included (2.4 GiB measured)
 
 
 def ensure_env(extras: str) -> None:
@@ -36,14 +38,24 @@ def ensure_env(extras: str) -> None:
         return
     if not PYTHON.exists():
         print(f"creating virtual environment in {VENV}", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
+        try:
+            venv.EnvBuilder(with_pip=True).create(VENV)
+        except (OSError, subprocess.CalledProcessError) as err:
+            sys.exit(f"bootstrap: could not create {VENV}: {err}; fix that and run ./bootstrap.py again")
     print(f"installing myna-rpe {spec} (pinned by constraints.txt)", flush=True)
     # torch is pinned to the CPU build (2.13.0); an unpinned torch would pull GBs of CUDA.
-    subprocess.run(
+    pip = subprocess.run(
         [str(PYTHON), "-m", "pip", "install", "--quiet", "-c", "constraints.txt", "-e", spec],
         cwd=ROOT,
-        check=True,
     )
+    if pip.returncode != 0:
+        # pip has printed its reason; add the free space (a full disk is the commonest cause) and the way on.
+        free_gib = shutil.disk_usage(VENV).free / 2**30
+        sys.exit(
+            f"bootstrap: installing failed (pip exited {pip.returncode}, its reason is above); "
+            f"{free_gib:.1f} GiB free where {VENV} lives, and the environment needs about {NEEDED_GIB} GiB. "
+            f"Fix the cause and run ./bootstrap.py again; it picks up where this stopped."
+        )
     stamp.write_text(digest.hexdigest())
 
 
@@ -60,4 +72,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        sys.exit("bootstrap: interrupted; run it again to go on (a finished install is kept)")
