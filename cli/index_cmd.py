@@ -74,6 +74,9 @@ def index_cmd(
     workers: int | None = typer.Option(None, "--workers", min=0, help="Decoding processes (0 = decode inline); default: three quarters of the cores, at least 1."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, max=MAX_BATCH, help="Tracks per forward pass and per commit."),
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Try again files that failed before."),
+    prune: bool = typer.Option(False, "--prune", help="Remove the tracks of missing files even when they are all, "
+                               "or half or more, of the library's (a run refuses that otherwise: an unmounted drive "
+                               "looks the same)."),
     model: str | None = typer.Option(None, "--model", help="With --status or --rebuild-index: that model's set "
                                                            "(an id or its prefix); default: the current model."),
     drop_model: str | None = typer.Option(None, "--drop-model", help="Delete one model's embeddings and index "
@@ -130,7 +133,8 @@ def index_cmd(
         return TrackEmbedder(Embedder.load(checkpoint, device=device, budget=chosen))
 
     embedder = LazyEmbedder(load, track_model_id(checkpoint_model_id(checkpoint, chosen)))
-    options = IndexOptions(workers=workers, batch_size=batch_size, retry_errors=retry_errors, index=spec)
+    options = IndexOptions(workers=workers, batch_size=batch_size, retry_errors=retry_errors, prune=prune,
+                           index=spec)
     with progress("tracks") as bar:
         report = index_library(library, embedder, db_dir=db_dir, options=options, progress=_RichHook(bar))
 
@@ -148,6 +152,12 @@ def index_cmd(
     else:
         table.add_row("time", f"{report.seconds:.2f} s")
     console.print(table)
+    if report.files == 0 and not report.skipped:
+        from myna_rpe.audio import AUDIO_EXTENSIONS
+
+        err_console.print(f"no audio files under {library} (looked for {' '.join(sorted(AUDIO_EXTENSIONS))}; "
+                          f"names starting with a dot are skipped) — is it the right folder?",
+                          style="yellow", highlight=False)
     problems = report.failed + report.known_errors + len(report.skipped)
     if problems:
         err_console.print(f"{problems} file(s) could not be indexed; see `myna index {library} --errors`",

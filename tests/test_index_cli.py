@@ -255,3 +255,23 @@ def test_the_library_keeps_sound_statistics_beside_the_model_vectors(indexed: tu
         assert store.dim == tiny_embedder().dim + track_stats.DIM
     status = myna("index", root, "--status")
     assert f"{tiny_embedder().dim} from the model + {track_stats.DIM} sound statistics" in status.stdout, status.stdout
+
+
+def test_an_emptied_library_is_not_forgotten_without_prune(indexed: tuple[Path, Path], tmp_path: Path) -> None:
+    _, ckpt = indexed
+    root = tmp_path / "mount point"
+    make_test_library(root)
+    assert myna("index", root, "-c", ckpt, "--workers", "0").returncode == 0
+    away = tmp_path / "away"
+    shutil.move(root / "Band", away)
+    shutil.rmtree(root / "broken")
+    for entry in root.iterdir():
+        if entry.name != ".myna":
+            shutil.move(entry, away / entry.name)
+    refused = myna("index", root, "-c", ckpt, "--workers", "0")  # as if the drive were unmounted
+    one_line_error(refused, f"{root}: {len(GOOD_FILES)} of the store's {len(GOOD_FILES)} tracks are missing",
+                   "nothing was changed", "is a drive unmounted", f"`myna index '{root}' --prune`")
+    pruned = myna("index", root, "-c", ckpt, "--workers", "0", "--prune")
+    assert pruned.returncode == 0, pruned.stderr
+    assert f"│ removed                   │ {len(GOOD_FILES)} " in pruned.stdout
+    assert f"no audio files under {root} (looked for .aac " in pruned.stderr

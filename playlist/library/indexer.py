@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import random
+import shlex
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -105,6 +106,7 @@ class IndexOptions:
     prefetch_batches: int = 2  # batches decoded ahead of the model
     index: IndexSpec | None = None  # None: the type chosen before (flat for a new store)
     retry_errors: bool = False  # decode again files that failed before even if unchanged
+    prune: bool = False  # remove the missing tracks even when they are all, or most, of the store's
     rebuild_index: bool = False  # rebuild the FAISS index even if it is fresh
     seed: int = 0  # order in which batches are processed (shuffled, so the ETA is honest)
 
@@ -150,6 +152,7 @@ class _Plan:
     delete: list[int] = field(default_factory=list)
     stale_errors: list[str] = field(default_factory=list)
     embed: list[tuple[FileStat, str]] = field(default_factory=list)
+    stored: int = 0  # tracks in the store before this run
 
 
 def index_library(root: str | Path, embedder: EmbedderLike | LazyEmbedder, db_dir: str | Path | None = None,
@@ -172,6 +175,8 @@ def index_library(root: str | Path, embedder: EmbedderLike | LazyEmbedder, db_di
         files, report.skipped = walk_library(root)
         report.files = len(files)
         plan = _plan(store, files, options, report, progress)
+        if not options.prune:
+            _refuse_mass_removal(root, len(plan.delete), plan.stored)
         _apply_cheap_changes(store, plan, report)
         if plan.embed:
             jobs = _read_tags(plan.embed, progress)
@@ -234,8 +239,8 @@ def drop_store_model(db_dir: str | Path, model: str) -> tuple[str, int, str | No
 
 def _plan(store: LibraryStore, files: list[FileStat], options: IndexOptions, report: IndexReport,
           progress: ProgressHook | None) -> _Plan:
-    plan = _Plan()
     by_path = {t.rel_path: t for t in store.tracks()}
+    plan = _Plan(stored=len(by_path))
     embedded = store.embedded_ids()
     known_errors = {e.rel_path: e for e in store.errors()}
     new_files: list[tuple[FileStat, str]] = []
@@ -290,6 +295,23 @@ def _plan(store: LibraryStore, files: list[FileStat], options: IndexOptions, rep
     plan.delete = [t.id for ts in gone_by_hash.values() for t in ts]
     plan.stale_errors = [rel for rel in known_errors if rel not in present]
     return plan
+
+
+MASS_REMOVAL_MIN = 10  # below this, losing half a small library is ordinary tidying
+
+
+def _refuse_mass_removal(root: Path, missing: int, stored: int) -> None:
+    """An unmounted drive or an emptied mount point looks like a library whose files were all
+    deleted; removing their tracks would throw away every embedding. So a run that would remove
+    all of the store's tracks, or half or more of them (at least MASS_REMOVAL_MIN), stops
+    before changing anything unless `--prune` says the files are really gone."""
+    if missing == 0 or (missing < stored and (missing < MASS_REMOVAL_MIN or 2 * missing < stored)):
+        return
+    raise LibraryError(
+        f"{missing} of the store's {stored} tracks are missing from the folder; nothing was changed",
+        path=root,
+        fix=f"is a drive unmounted or a folder moved elsewhere? Bring it back and run again; "
+            f"if those files are really gone, `myna index {shlex.quote(str(root))} --prune` removes their tracks")
 
 
 def _unreadable_now(rel_path: str, skipped: list[Skipped]) -> bool:

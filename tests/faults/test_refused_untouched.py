@@ -136,3 +136,42 @@ def test_a_folder_that_is_really_gone_still_loses_its_tracks(indexed: Path, embe
     report = index_library(indexed, embedder, options=IndexOptions(workers=0))
     gone = [rel for rel in before["tracks"] if rel.startswith("Band/")]
     assert gone and report.removed == len(gone)
+
+
+def test_a_library_whose_files_all_vanished_keeps_its_tracks_until_prune(indexed: Path, embedder,
+                                                                        tmp_path: Path) -> None:
+    """An unmounted drive shows an empty mount point: the run refuses rather than forgetting
+    every embedding; `--prune` (the user saying the files are really gone) removes them."""
+    before = store_state(indexed / ".myna")
+    away = tmp_path / "away"
+    away.mkdir()
+    for entry in indexed.iterdir():
+        if entry.name != ".myna":
+            shutil.move(entry, away / entry.name)
+    n = len(before["tracks"])
+    with pytest.raises(LibraryError, match=rf"{n} of the store's {n} tracks are missing from the folder; "
+                                           rf"nothing was changed — is a drive unmounted.*--prune"):
+        index_library(indexed, embedder, options=IndexOptions(workers=0))
+    assert_same_store(store_state(indexed / ".myna"), before)
+    for entry in away.iterdir():  # mounted again: nothing to redo
+        shutil.move(entry, indexed / entry.name)
+    report = index_library(indexed, embedder, options=IndexOptions(workers=0))
+    assert (report.removed, report.embedded) == (0, 0)
+    for entry in indexed.iterdir():
+        if entry.name != ".myna":
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    report = index_library(indexed, embedder, options=IndexOptions(workers=0, prune=True))
+    assert report.removed == n and store_state(indexed / ".myna")["tracks"] == {}
+
+
+@pytest.mark.parametrize(("missing", "stored", "refused"), [
+    (0, 0, False), (1, 1, True), (3, 3, True), (2, 3, False),  # all of a small library: refused
+    (9, 10, False), (10, 20, True), (10, 21, False), (50, 100, True), (49, 100, False)])
+def test_mass_removal_rule(missing: int, stored: int, refused: bool) -> None:
+    from playlist.library.indexer import _refuse_mass_removal
+
+    if refused:
+        with pytest.raises(LibraryError, match="--prune"):
+            _refuse_mass_removal(Path("/music"), missing, stored)
+    else:
+        _refuse_mass_removal(Path("/music"), missing, stored)
