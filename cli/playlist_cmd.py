@@ -11,9 +11,10 @@ from rich.table import Table
 
 from cli.app import app
 from cli.console import console, counted, err_console, styled
-from cli.values import MAX_TRACKS, existing_folder, number, output_file
+from cli.values import MAX_TRACKS, existing_folder, number, output_file, same_file
 from cli.values import device as device_option
 from myna_rpe.fileio import expand_user
+from myna_rpe.text import visible
 
 playlist_app = typer.Typer(
     help="Playlists as regions (convex hulls) of the library's embedding space.",
@@ -55,9 +56,10 @@ def _open_library(db: Path | None, *playlists: Path, model: str | None = None):
     return Library.open(locate_store(db, entries=tracks, near=[m.parent for m in playlists]), model=model)
 
 
-def _load(lib, m3u: Path):
+def _load(lib, m3u: Path, out: Path | None = None):
     """(entries, track ids found in the index); prints the skipped entries and the ignored
     lines with their line numbers and reasons (warnings: the good entries are used).
+    `out`, the playlist the command will write, must not be one that `m3u` includes.
 
     Entries without an #EXTINF get the library's tags, so rewritten playlists show names."""
     from myna_rpe.errors import PlaylistError
@@ -65,6 +67,9 @@ def _load(lib, m3u: Path):
     from playlist.m3u import read_playlist
 
     playlist = read_playlist(m3u)
+    if out is not None and any(same_file(out, nested) for nested in playlist.nested):
+        raise typer.BadParameter(f"{visible(out)} is a playlist that {visible(m3u)} includes, so it is an input and "
+                                 "would be replaced: choose another name", param_hint="--out")
     entries = playlist.entries
     if not entries:
         raise PlaylistError("the playlist has no track entries (only comments or blank lines)", m3u,
@@ -179,7 +184,7 @@ def extend_cmd(
         raise PlaylistError(f"unknown strategy {strategy!r}", fix=f"choose one of {', '.join(STRATEGIES)}")
     out = _out(out, playlist.with_name(f"{playlist.stem}.extended.m3u8"), playlist)
     with _open_library(db, playlist, model=model) as lib:
-        entries, ids = _load(lib, playlist)
+        entries, ids = _load(lib, playlist, out)
         outcome = extend(LibraryCatalog(lib), ids, n, strategy=strategy,
                          rules=_rules(max_per_artist, max_per_album), tolerance=_tolerance(near, off_span),
                          seed=seed)
@@ -271,7 +276,7 @@ def expand_cmd(
 
     out = _out(out, playlist.with_name(f"{playlist.stem}.expanded.m3u8"), playlist)
     with _open_library(db, playlist, model=model) as lib:
-        entries, ids = _load(lib, playlist)
+        entries, ids = _load(lib, playlist, out)
         outcome = expand(LibraryCatalog(lib), ids, n, margin=margin, max_distance=max_distance,
                          rules=_rules(max_per_artist, max_per_album), seed=seed)
     _describe(playlist.name, outcome.hull, len(ids))
@@ -297,8 +302,8 @@ def transition_cmd(
 
     out = _out(out, a.with_name(f"{a.stem}-to-{b.stem}.m3u8"), a, b)
     with _open_library(db, a, b, model=model) as lib:
-        entries_a, ids_a = _load(lib, a)
-        entries_b, ids_b = _load(lib, b)
+        entries_a, ids_a = _load(lib, a, out)
+        entries_b, ids_b = _load(lib, b, out)
         outcome = transition(LibraryCatalog(lib), ids_a, ids_b, n, smoothness=smoothness,
                              rules=_rules(max_per_artist, max_per_album))
     _describe(a.name, outcome.hull, len(ids_a))
@@ -324,7 +329,7 @@ def fill_cmd(
 
     out = _out(out, target.with_name(f"{target.stem}.filled.m3u8"), target)
     with _open_library(db, target, model=model) as lib:
-        _, ids = _load(lib, target)
+        _, ids = _load(lib, target, out)
         outcome = fill(LibraryCatalog(lib), ids, n, max_distance=max_distance,
                        rules=_rules(max_per_artist, max_per_album), seed=seed)
     _describe(target.name, outcome.hull, len(ids))

@@ -103,13 +103,13 @@ def output_file(flag: str, out: Path, suffixes: Sequence[str], inputs: Sequence[
                                          "folder", param_hint=flag)
             break
     for source in inputs:
-        if _same_file(out, source):
+        if same_file(out, source):
             raise typer.BadParameter(f"{visible(out)} is an input of this command and would be replaced: choose another "
                                      "name", param_hint=flag)
     return out
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
     try:
         return a.exists() and b.exists() and a.samefile(b)
     except OSError:

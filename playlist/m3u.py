@@ -33,7 +33,7 @@ import re
 import stat
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from urllib.parse import unquote_to_bytes, urlsplit
 
@@ -95,6 +95,7 @@ class LineWarning:
 class M3U:
     entries: list[PlaylistEntry]
     warnings: list[LineWarning]
+    nested: list[Path] = field(default_factory=list)  # the nested playlists read (resolved): inputs too
 
 
 def read_m3u(path: str | Path) -> list[PlaylistEntry]:
@@ -118,6 +119,7 @@ class _Budget:
     """What one `read_playlist` may still read, over the playlist and all its nested ones."""
 
     top: Path
+    nested: list[Path] = field(default_factory=list)  # read so far (resolved)
     nested_reads: int = MAX_NESTED_READS
     bytes: int = MAX_BYTES
 
@@ -139,8 +141,9 @@ def read_playlist(path: str | Path) -> M3U:
     path = Path(path)
     entries: list[PlaylistEntry] = []
     warnings: list[LineWarning] = []
-    _read_into(path, entries, warnings, chain=(), budget=_Budget(path))
-    return M3U(entries, warnings)
+    budget = _Budget(path)
+    _read_into(path, entries, warnings, chain=(), budget=budget)
+    return M3U(entries, warnings, budget.nested)
 
 
 def _read_regular(path: Path, budget: _Budget) -> bytes:
@@ -187,6 +190,8 @@ def _read_into(path: Path, entries: list[PlaylistEntry], warnings: list[LineWarn
     source = path if chain else None
     raw = _read_regular(path, budget)
     here = path.resolve()  # the file was opened, so its path holds no link loop
+    if chain:
+        budget.nested.append(here)
     chain = (*chain, here)
     base = here.parent
     info: Extinf | None = None

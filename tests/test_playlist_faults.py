@@ -151,6 +151,24 @@ def test_out_naming_an_input_is_refused_and_the_input_kept(library, verb, tmp_pa
     assert playlist.read_bytes() == before
 
 
+@pytest.mark.parametrize("verb", ["extend", "expand", "fill", "transition"])
+def test_out_naming_a_nested_playlist_is_refused_and_it_is_kept(library, verb, tmp_path, capsys) -> None:
+    lists = library / "lists"
+    inner = lists / "inner.m3u8"
+    inner.write_text("#EXTM3U\n" + "".join(f"../{g}\n" for g in GOOD[:2]), encoding="utf-8")
+    outer = lists / "outer.m3u"
+    outer.write_text(f"inner.m3u8\n../{GOOD[2]}\n", encoding="utf-8")
+    before = inner.read_bytes()
+    args = verb_args(verb, outer, library, tmp_path)
+    args[-1] = str(lists / "sub" / ".." / "inner.m3u8")  # the same file by another name
+    (lists / "sub").mkdir(exist_ok=True)
+    code, output = myna(capsys, "playlist", *args)
+    assert code == 2 and "Traceback" not in output, output
+    line = _usage_error(output)
+    assert "--out" in line and f"is a playlist that {outer} includes" in line and "choose another name" in line
+    assert inner.read_bytes() == before
+
+
 @pytest.mark.parametrize(("args", "expect"), [
     (["plot", "{pl}", "--out", "{tmp}/x.xyz"], "unknown file type '.xyz'"),
     (["plot", "{pl}", "--out", "{tmp}/map"], "unknown file type '(none)'"),
