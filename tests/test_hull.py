@@ -158,6 +158,13 @@ def test_scale_uses_distinct_tracks_and_falls_back() -> None:
     assert meas.verdict == [Verdict.INSIDE, Verdict.OUTSIDE]
     dup = PlaylistHull(np.array([[1.0, 1.0], [1.0, 1.0]]), fallback_scale=2.0)
     assert dup.rank == 0 and dup.scale_source == "fallback"
+    # Two copies of one track whose stored vectors differ by float32 rounding are one track too.
+    a, b = np.random.default_rng(0).normal(size=(2, 272)).astype(np.float32)
+    copy = a + np.float32(2e-7) * np.abs(a) * (np.arange(272) % 3 == 0)
+    assert np.any(copy != a)
+    near = PlaylistHull(np.stack([a, copy, b]))
+    assert len(near.distinct) == 2 and near.rank == 1
+    assert near.scale == pytest.approx(float(np.linalg.norm(a.astype(np.float64) - b)))
     with pytest.raises(ValueError):
         PlaylistHull(np.zeros((0, 3)))
 

@@ -18,7 +18,10 @@ from scipy.optimize import linprog
 # Relative thresholds for Wolfe's algorithm (in units of the largest squared vertex norm).
 _GAP_TOL = 1e-12   # stop when the Frank-Wolfe gap is this small: the face is optimal
 _ZERO_WEIGHT = 1e-12  # weights below this leave the active set
-_DUPLICATE_TOL = 1e-9  # vertices closer than this × the playlist's diameter are one point
+# Vertices closer than this × the playlist's diameter are one point. Library vectors are
+# float32 and pass through the library's space, so two copies of one track can differ by
+# ~1e-7 of the diameter; different recordings, even re-encodings of one, differ by >1e-3.
+_DUPLICATE_TOL = 1e-5
 
 
 @dataclass
