@@ -297,6 +297,7 @@ def transition_cmd(
     model: str | None = ModelOption,
 ) -> None:
     """An ordered bridge of N tracks from playlist A to playlist B."""
+    from myna_rpe.errors import PlaylistError
     from playlist.geometry.catalog import LibraryCatalog
     from playlist.geometry.transition import transition
 
@@ -307,7 +308,20 @@ def transition_cmd(
         outcome = transition(LibraryCatalog(lib), ids_a, ids_b, n, smoothness=smoothness,
                              rules=_rules(max_per_artist, max_per_album))
     _describe(a.name, outcome.hull, len(ids_a))
+    if not outcome.picks:
+        if outcome.info.get("free_tracks") == 0:
+            raise PlaylistError(f"no bridge: every library track is in {a.name} or {b.name}", out,
+                                "index more music, or bridge shorter playlists; nothing was written")
+        refused = ", ".join(f"{k} × {why}" for why, k in sorted(outcome.refused.items()))
+        raise PlaylistError(f"no bridge: some step has no track the rules allow ({refused or 'none near'})", out,
+                            "relax --max-per-artist / --max-per-album, or ask for a shorter --n; nothing was written")
     _print_picks(outcome, f"bridge {a.stem} → {b.stem} (distances to the interpolated hull at t)")
+    if len(outcome.picks) < n:
+        free = int(outcome.info["free_tracks"])
+        why = (f"only {free} library tracks are outside {a.name} and {b.name}" if free < n else
+               "no longer one was found that repeats no track and keeps the rules")
+        err_console.print(f"the bridge has {len(outcome.picks)} tracks, not {n}: {why}", style="yellow",
+                          highlight=False)
     bridge = _entries_for(outcome.picks)
     _write(out, [*entries_a, *bridge, *entries_b] if full else bridge, absolute, dry_run)
 

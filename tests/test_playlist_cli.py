@@ -109,6 +109,14 @@ def test_expand_transition_fill_and_plot(library, tmp_path) -> None:
     result = runner.invoke(app, ["playlist", "transition", str(a), str(b), "--n", "5", "--full",
                                  "--out", str(tmp_path / "full.m3u8")])
     assert len(read_m3u(tmp_path / "full.m3u8")) == 17
+    free = len(lib.ids) - 12
+    result = runner.invoke(app, ["playlist", "transition", str(a), str(b), "--n", str(free + 3),
+                                 "--out", str(tmp_path / "long.m3u8")])
+    assert result.exit_code == 0, result.output
+    bridge = read_m3u(tmp_path / "long.m3u8")
+    assert 5 <= len(bridge) < free and len({e.path for e in bridge}) == len(bridge)
+    assert (f"the bridge has {len(bridge)} tracks, not {free + 3}: only {free} library tracks are outside "
+            "a.m3u8 and b.m3u8") in result.output
 
     result = runner.invoke(app, ["playlist", "fill", str(a), "--n", "6", "--max-distance", "3"])
     assert result.exit_code == 0, result.output

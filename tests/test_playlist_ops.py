@@ -131,6 +131,16 @@ def test_transition_walks_from_a_to_b(lib, catalog) -> None:
     assert out.info["max_step"] < out.info["gap_ab"]  # no single step crosses the whole gap
 
 
+def test_transition_longer_than_the_free_tracks_uses_them_all(lib) -> None:
+    small = ArrayCatalog(lib.ids[:14], lib.vectors[:14], lib.tracks[:14])
+    a, b = lib.ids[:2].tolist(), lib.ids[2:4].tolist()
+    for n in (10, 11, 40):  # 10 tracks are neither in A nor in B
+        got = [p.id for p in transition(small, a, b, n).picks]
+        assert sorted(got) == sorted(lib.ids[4:14].tolist()), n
+    nothing = transition(ArrayCatalog(lib.ids[:4], lib.vectors[:4], lib.tracks[:4]), a, b, 5)
+    assert nothing.picks == [] and nothing.info == {"free_tracks": 0.0}
+
+
 def test_match_playlists_covers_both_sides() -> None:
     A = np.array([[0.0, 0], [1, 0], [2, 0]])
     B = np.array([[2.1, 1], [0.1, 1]])

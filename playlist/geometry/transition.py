@@ -50,17 +50,41 @@ def match_playlists(A: np.ndarray, B: np.ndarray) -> list[tuple[int, int]]:
 def transition(catalog: Catalog, a_ids: Sequence[int], b_ids: Sequence[int], n: int,
                smoothness: float = 1.0, width: int = 30, per_query: int = 20,
                rules: SelectionRules | None = None, tolerance: HullTolerance | None = None) -> Outcome:
-    """`n` ordered tracks leading from A to B. Each pick is measured against the hull of
-    the interpolated playlist W_t of its own step (its note says which t)."""
+    """`n` ordered tracks leading from A to B. Each pick is measured against the hull of the
+    interpolated playlist W_t of its own step (its note says which t).
+
+    Fewer when no bridge of n exists: fewer library tracks than n are outside A and B, or
+    the steps' candidates cannot give n tracks without repeating one or breaking the rules.
+    Then the longest bridge found is returned (a binary search over the length), and
+    `info["free_tracks"]` says how many tracks were outside A and B."""
     hull_a = playlist_hull(catalog, a_ids, tolerance)
     hull_b = playlist_hull(catalog, b_ids, tolerance)
+    ends = {int(i) for i in a_ids} | {int(i) for i in b_ids}
+    free = len(set(catalog.all_ids().tolist()) - ends)
+    best = Outcome(picks=[], hull=hull_a, info={"free_tracks": float(free)})
+    lo, hi = 0, min(n, free) + 1  # a bridge of lo tracks exists; none of hi was found
+    length = hi - 1
+    while lo < length:
+        found = _bridge(catalog, hull_a, hull_b, ends, length, smoothness, width, per_query,
+                        rules or SelectionRules(), tolerance)
+        if found.picks:
+            lo, best = length, found
+            best.info["free_tracks"] = float(free)
+        else:
+            hi, best.refused = length, found.refused or best.refused
+        length = (lo + hi) // 2
+    return best
+
+
+def _bridge(catalog: Catalog, hull_a: PlaylistHull, hull_b: PlaylistHull, ends: set[int], n: int,
+            smoothness: float, width: int, per_query: int, rules: SelectionRules,
+            tolerance: HullTolerance | None) -> Outcome:
+    """The bridge of exactly n tracks (no picks: none was found)."""
     A, B = hull_a.points, hull_b.points
     pairs = match_playlists(A, B)
     ia, ib = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
     scale = 0.5 * (hull_a.scale + hull_b.scale)
     stride = float(np.mean(np.linalg.norm(A[ia] - B[ib], axis=1))) / (n + 1)
-    ends = {int(i) for i in a_ids} | {int(i) for i in b_ids}
-    rules = rules or SelectionRules()
     ends_selector = Selector(rules, catalog, ends)
 
     steps: list[_Step] = []
@@ -79,8 +103,8 @@ def transition(catalog: Catalog, a_ids: Sequence[int], b_ids: Sequence[int], n: 
             if len(rows) >= width:
                 break
         steps.append(_Step(t, hull_t, ids[rows], C[rows], np.array(dists), meta))
-    if any(len(s.ids) == 0 for s in steps):
-        return Outcome(picks=[], hull=hull_a, info={"steps": 0.0})
+    if len(set().union(*(s.ids.tolist() for s in steps))) < n:  # no track may repeat: there are too few
+        return Outcome(picks=[], hull=hull_a, refused=ends_selector.refused)
     start = A[int(np.argmin(np.linalg.norm(A - steps[0].hull.points.mean(axis=0), axis=1)))]
     end = B[int(np.argmin(np.linalg.norm(B - steps[-1].hull.points.mean(axis=0), axis=1)))]
 
