@@ -13,6 +13,7 @@ whole track: `Embedder.load(..., budget=DENSE).embed_file(path)`.
 from __future__ import annotations
 
 import argparse
+import sys
 
 import av
 import numpy as np
@@ -42,15 +43,24 @@ def main() -> None:
     session = ort.InferenceSession(args.model, providers=["CPUExecutionProvider"])
     meta = session.get_modelmeta().custom_metadata_map
     sample_rate, min_samples = int(meta["sample_rate"]), int(meta["min_samples"])
-    rows = []
+    dim = session.get_outputs()[0].shape[-1]
+    rows, failed = [], 0
     for path in args.files:
-        wave = decode(path, sample_rate)
+        try:
+            wave = decode(path, sample_rate)
+        except (av.error.FFmpegError, OSError, IndexError) as exc:  # IndexError: no audio stream
+            print(f"{path}: cannot decode ({exc}); its row is NaN", file=sys.stderr)
+            rows.append(np.full(dim, np.nan, np.float32))
+            failed += 1
+            continue
         if len(wave) < min_samples:
             wave = np.pad(wave, (0, min_samples - len(wave)))
         rows.append(session.run(["embedding"], {"wave": wave})[0])
         print(f"{path}: {len(wave) / sample_rate:.1f} s -> {rows[-1].shape[0]} dims, first {rows[-1][:4].round(3)}")
     if args.out:
         np.save(args.out, np.stack(rows))
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

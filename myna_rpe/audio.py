@@ -44,11 +44,12 @@ _PREROLL_S = 0.5
 # Below this offset, seeking saves little; decode from the start and trim.
 _MIN_SEEK_S = 2.0
 
-_FIX_DECODE = "re-encode or replace the file, or remove it from the library"
+# Worded for every command that reads audio (embed, index, check...), not only a library's.
+_FIX_DECODE = "re-encode or replace the file, or leave it out"
 # Below this a header's sample rate is no audio anyone records (telephony is 8 kHz): it would
 # make the resampler multiply a small file into gigabytes.
 _MIN_RATE_HZ = 4000
-_FIX_KIND = "remove it from the library, or give it the extension of what it is"
+_FIX_KIND = "give it the extension of what it is, or leave it out"
 _FIX_LINK = "point the link at an audio file, or remove it"
 
 # Everything a path can be instead of decodable audio: kind -> (what it is, the fix). The

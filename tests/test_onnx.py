@@ -93,3 +93,11 @@ def test_example_runs_a_file_without_torch(exported, tmp_path):
     reference = Embedder.load(checkpoint, budget=DENSE).embed_file(song)
     np.testing.assert_allclose(rows[0], reference, atol=1e-4)
     assert rows.shape == (2, 64) and np.isfinite(rows).all()
+    corrupt = tmp_path / "corrupt.mp3"
+    corrupt.write_bytes(b"ID3\x04\x00" + bytes(range(256)) * 40)
+    run = subprocess.run([sys.executable, str(EXAMPLE), str(out), str(corrupt), str(song),
+                          "--out", str(tmp_path / "e2.npy")], capture_output=True, text=True)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert f"{corrupt}: cannot decode (" in run.stderr
+    rows = np.load(tmp_path / "e2.npy")
+    assert np.isnan(rows[0]).all() and np.allclose(rows[1], reference, atol=1e-4)
