@@ -38,7 +38,7 @@ def embed(
     from myna_rpe.fileio import atomic_write
 
     if out is not None:
-        output_file("--out", out, (".npy",), files)
+        output_file("--out", out, (".npy",), files, probe=True)
     embedder = Embedder.load(checkpoint, budget=token_budget(budget, draws, spread))
     vectors: list[np.ndarray | None] = []
     failed: list[AudioError] = []

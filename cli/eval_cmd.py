@@ -84,9 +84,9 @@ def eval_command(
         raise typer.BadParameter(f"{protocol!r}; choose budget, whole or chunks", param_hint="--protocol")
     if grid not in ("default", "quick"):
         raise typer.BadParameter(f"{grid!r}; choose default or quick", param_hint="--grid")
-    output_file("--out", out, (".json",))
+    output_file("--out", out, (".json",), probe=True)
     if plot is not None:
-        output_file("--plot", plot, (".png",), inputs=(out,))
+        output_file("--plot", plot, (".png",), inputs=(out,), probe=True)
     folder_to_create("--cache-dir", cache_dir)
     chosen = None if baselines == "auto" else () if baselines == "none" else _names("--baselines", baselines, _BASELINES)
     if plot is not None and chosen is not None:
@@ -129,12 +129,12 @@ def eval_command(
             current["task"] = bar.add_task(description, total=total)
 
         report = run_eval(cfg, Progress(start=start, advance=lambda: bar.advance(current["task"])))
-    write_report(report, out)
-    console.print(results_table(report))
+    console.print(results_table(report))  # first: should the write fail after all, the results are on screen
     if report["label_fractions"]:
         console.print(fractions_table(report))
     if report["noise"]:
         console.print(noise_table(report))
+    write_report(report, out)
     for name, result in report["datasets"].items():
         for note in result["notes"]:
             err_console.print(styled((f"{name}:", "yellow"), f" {note}"), highlight=False)

@@ -57,8 +57,8 @@ def eval_pyjama(annotations: Path | None, audio: Path | None, field: str | None,
         "datasets": {dataset.name: result},
         "baselines": baselines,
     }
+    console.print(results_table(report))  # first: should the write fail after all, the results are on screen
     write_report(report, out)
-    console.print(results_table(report))
     for note in result["notes"]:
         err_console.print(styled((f"{dataset.name}:", "yellow"), f" {note}"), highlight=False)
     console.print(f"{dataset.name}: {dataset.task}, split: {dataset.split_source}")

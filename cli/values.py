@@ -12,6 +12,7 @@ goes through `number`; int options may keep `min=`.
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -87,10 +88,13 @@ def device(value: str | None) -> str | None:
     return value
 
 
-def output_file(flag: str, out: Path, suffixes: Sequence[str], inputs: Sequence[Path] = ()) -> Path:
+def output_file(flag: str, out: Path, suffixes: Sequence[str], inputs: Sequence[Path] = (),
+                probe: bool = False) -> Path:
     """Check an output path before any work: a known suffix, not a folder, not one of the
     inputs (writing it would replace what was read). Missing parent folders are created
-    when the file is written."""
+    when the file is written. `probe`, for commands whose work takes long (eval, embed):
+    also try writing a file where it will go, so a read-only or full place fails now, not
+    after the work."""
     if out.is_dir():
         raise typer.BadParameter(f"{visible(out)} is a folder: give a file name", param_hint=flag)
     if out.suffix.lower() not in suffixes:
@@ -106,7 +110,21 @@ def output_file(flag: str, out: Path, suffixes: Sequence[str], inputs: Sequence[
         if same_file(out, source):
             raise typer.BadParameter(f"{visible(out)} is an input of this command and would be replaced: choose another "
                                      "name", param_hint=flag)
+    if probe:
+        _probe_write(flag, out)
     return out
+
+
+def _probe_write(flag: str, out: Path) -> None:
+    """Create and remove a small file in the folder `out` goes to (its nearest existing one:
+    the missing ones are made later), which is what the atomic write will do there."""
+    folder = next(p for p in out.absolute().parents if p.exists())
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".myna-probe-"):
+            pass
+    except OSError as exc:
+        raise typer.BadParameter(f"{visible(out)} cannot be written ({exc.strerror or exc}): choose a writable "
+                                 "place, or free space there", param_hint=flag) from None
 
 
 def same_file(a: Path, b: Path) -> bool:

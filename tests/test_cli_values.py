@@ -29,6 +29,9 @@ from tests.cli_helpers import myna
     (["eval", "gtzan", "--data-dir", "{tmp}", "--device", "bogus"], "'--device'", "not a device"),
     (["eval", "gtzan", "--data-dir", "{tmp}", "--out", "{tmp}"], "--out", "is a folder"),
     (["eval", "gtzan", "--data-dir", "{tmp}", "--plot", "{tmp}/p.txt"], "--plot", "end the name with .png"),
+    # a place no file can be made (as a read-only folder, even for root): refused before the run, not after
+    (["eval", "gtzan", "--data-dir", "{tmp}", "--out", "/proc/myna/r.json"], "--out", "cannot be written ("),
+    (["embed", "{wav}", "--out", "/proc/e.npy"], "--out", "cannot be written ("),
     (["eval", "gtzan", "--data-dir", "{tmp}", "--cache-dir", "{wav}"], "--cache-dir", "is a file"),
     (["index", "{tmp}", "--db", "{wav}"], "--db", "is a file: give a folder"),
     (["similar", "x", "--db", "{wav}"], "--db", "is a file: give a folder"),
