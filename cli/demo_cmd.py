@@ -7,6 +7,7 @@ album, `myna playlist extend` it, and `myna playlist plot` the result.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -16,8 +17,9 @@ from pathlib import Path
 import typer
 
 from cli.app import app
-from cli.console import console, styled
+from cli.console import console, counted, styled
 from cli.values import MAX_TRACKS
+from myna_rpe.fileio import atomic_write_text
 
 
 def _myna_command() -> str:
@@ -27,6 +29,26 @@ def _myna_command() -> str:
     if exe.name == "myna" and (on_path is None or Path(on_path).resolve() != exe.resolve()):
         return shlex.quote(os.path.relpath(exe))
     return "myna"
+
+
+_MARK = ".myna-demo"  # in the demo's folder: what it generated there, so a rerun knows the folder is its own
+
+
+def _made_by_demo(folder: Path) -> dict | None:
+    """The settings the demo generated `folder` with ({} if it stopped before finishing), None
+    for a folder that does not exist or is empty. A folder with other files is the user's:
+    the demo would replace them, so it refuses it."""
+    from myna_rpe.errors import MynaError
+
+    try:
+        mark = json.loads((folder / _MARK).read_text(encoding="utf-8"))
+        return {k: mark[k] for k in ("tracks", "seed")} if mark.get("complete") else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    if folder.is_dir() and any(folder.iterdir()):
+        raise MynaError("this folder holds files that `myna demo` did not make, and it would replace them", folder,
+                        "pass --dir with a new or empty folder")
+    return None
 
 
 def _run(args: list[str]) -> None:
@@ -47,11 +69,16 @@ def demo(
     from playlist.m3u import PlaylistEntry, write_m3u8
 
     library = folder / "library"
-    have_songs = library.exists() and any(p.suffix in AUDIO_EXTENSIONS for p in library.rglob("*"))
-    if not have_songs:
+    wanted = {"tracks": tracks, "seed": seed}
+    made = _made_by_demo(folder)
+    if made != wanted:
+        if made is not None:  # our own songs, for other settings: made again
+            shutil.rmtree(library, ignore_errors=True)
         console.rule(styled(("generating a library of synthetic songs", "bold")))
+        atomic_write_text(folder / _MARK, json.dumps({**wanted, "complete": False}))
         with console.status(f"writing {tracks} songs to {library}"):
             make_library(library, tracks, seed=seed, duration=(20.0, 45.0))
+        atomic_write_text(folder / _MARK, json.dumps({**wanted, "complete": True}))
     ckpt = ["--checkpoint", str(checkpoint)] if checkpoint else []
     _run(["index", str(library), *ckpt])
 
@@ -64,7 +91,7 @@ def demo(
     songs = songs_of[artist][:5]
     seed_list = folder / "seed.m3u8"
     write_m3u8(seed_list, [PlaylistEntry(location=str(p), path=p.resolve()) for p in songs])
-    console.print(f"seed playlist: {seed_list} ({len(songs)} songs by {artist.name})")
+    console.print(f"seed playlist: {seed_list} ({counted(len(songs), 'song')} by {artist.name})", highlight=False)
 
     extended = folder / "seed.extended.m3u8"
     db = ["--db", str(library / ".myna")]
@@ -74,4 +101,6 @@ def demo(
     console.rule(styled(("done", "bold green")))
     console.print(f"extended playlist: {extended}")
     console.print(f"map of the library: {plot}")
-    console.print(f"try: {_myna_command()} similar {shlex.quote(str(songs[0]))} --n 5 --db {library / '.myna'}")
+    # soft_wrap: a command to copy must not be broken into lines inside its quoted path
+    console.print(f"try: {_myna_command()} similar {shlex.quote(str(songs[0]))} --n 5 "
+                  f"--db {shlex.quote(str(library / '.myna'))}", soft_wrap=True, highlight=False)

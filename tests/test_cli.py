@@ -71,3 +71,20 @@ def test_demo_runs_end_to_end(tmp_path, checkpoint):
     # Run again: nothing is regenerated or re-embedded.
     again = myna("demo", "--dir", str(tmp_path / "demo"), "--tracks", "10", "--checkpoint", str(checkpoint))
     assert again.returncode == 0 and "generating" not in again.stdout
+    # Other settings: its own songs are made again, as asked.
+    other = myna("demo", "--dir", str(tmp_path / "demo"), "--tracks", "12", "--checkpoint", str(checkpoint))
+    assert other.returncode == 0 and "generating" in other.stdout, other.stderr
+    songs = [p for p in (tmp_path / "demo" / "library").rglob("*") if p.suffix in (".mp3", ".flac", ".ogg", ".m4a")]
+    assert len(songs) == 12
+
+
+def test_demo_refuses_a_folder_of_the_users(tmp_path):
+    mine = tmp_path / "mine"
+    (mine / "library").mkdir(parents=True)
+    (mine / "seed.m3u8").write_text("my playlist\n", encoding="utf-8")
+    (mine / "library" / "song.flac").write_bytes(b"not touched")
+    out = myna("demo", "--dir", str(mine), "--tracks", "8")
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert f"{mine}: this folder holds files that `myna demo` did not make" in out.stderr
+    assert (mine / "seed.m3u8").read_text(encoding="utf-8") == "my playlist\n"
+    assert sorted(p.name for p in mine.rglob("*")) == ["library", "seed.m3u8", "song.flac"]
