@@ -61,7 +61,7 @@ def embed_catalog_cmd(
 
     chosen = token_budget(budget, draws, spread)
     if out.exists() and not out.is_dir():
-        raise typer.BadParameter(f"{out} is a file: give a folder", param_hint="--out")
+        raise typer.BadParameter(f"{out} is a file: give a folder", param_hint="'--out'")
     bar = progress("tracks")
     try:
         report = embed_catalog(source, out, checkpoint=checkpoint, budget=chosen, ray_address=ray_address,

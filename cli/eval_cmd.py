@@ -25,7 +25,7 @@ def _names(flag: str, text: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
     values = tuple(v.strip() for v in text.split(",") if v.strip())
     bad = [v for v in values if v not in allowed]
     if bad or not values:
-        raise typer.BadParameter(f"{text!r}; give a comma-separated list from {', '.join(allowed)}", param_hint=flag)
+        raise typer.BadParameter(f"{text!r}; give a comma-separated list from {', '.join(allowed)}", param_hint=f"'{flag}'")
     return values
 
 
@@ -37,7 +37,7 @@ def _numbers(flag: str, text: str | None, low: float, high: float, hint: str) ->
     except ValueError:
         values = ()
     if not values or any(not (math.isfinite(v) and low <= v <= high) for v in values) or (flag == "--label-fraction" and 0.0 in values):
-        raise typer.BadParameter(f"{text!r}; give {hint}", param_hint=flag)
+        raise typer.BadParameter(f"{text!r}; give {hint}", param_hint=f"'{flag}'")
     return values
 
 
@@ -79,11 +79,11 @@ def eval_command(
     from myna_rpe.evaluation.runner import EvalConfig, Progress, run_eval, write_report
 
     if dataset not in _CHOICES:
-        raise typer.BadParameter(f"{dataset!r}; choose from {', '.join(_CHOICES)}", param_hint="DATASET")
+        raise typer.BadParameter(f"{dataset!r}; choose from {', '.join(_CHOICES)}", param_hint="'DATASET'")
     if protocol not in ("budget", "whole", "chunks"):
-        raise typer.BadParameter(f"{protocol!r}; choose budget, whole or chunks", param_hint="--protocol")
+        raise typer.BadParameter(f"{protocol!r}; choose budget, whole or chunks", param_hint="'--protocol'")
     if grid not in ("default", "quick"):
-        raise typer.BadParameter(f"{grid!r}; choose default or quick", param_hint="--grid")
+        raise typer.BadParameter(f"{grid!r}; choose default or quick", param_hint="'--grid'")
     output_file("--out", out, (".json",), probe=True)
     if plot is not None:
         output_file("--plot", plot, (".png",), inputs=(out,), probe=True)
@@ -100,7 +100,7 @@ def eval_command(
                            budget=budget_, out=out, cache_dir=cache_dir, use_cache=not no_cache, grid=grid, seed=seed,
                            device=device)
     if data_dir is None:
-        raise typer.BadParameter(f"{dataset} needs the folder holding it", param_hint="--data-dir")
+        raise typer.BadParameter(f"{dataset} needs the folder holding it", param_hint="'--data-dir'")
     cfg = EvalConfig(
         datasets=[dataset],
         data_dir=data_dir,

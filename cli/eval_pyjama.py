@@ -23,9 +23,9 @@ def eval_pyjama(annotations: Path | None, audio: Path | None, field: str | None,
 
     for flag, value in (("--annotations", annotations), ("--audio", audio), ("--field", field)):
         if value is None:
-            raise typer.BadParameter("needed for pyjama (see docs/evaluation.md, DL-101 datasets)", param_hint=flag)
+            raise typer.BadParameter("needed for pyjama (see docs/evaluation.md, DL-101 datasets)", param_hint=f"'{flag}'")
     if task is not None and task not in _TASKS:
-        raise typer.BadParameter(f"{task!r}; choose {', '.join(_TASKS)}", param_hint="--task")
+        raise typer.BadParameter(f"{task!r}; choose {', '.join(_TASKS)}", param_hint="'--task'")
     dataset = load_dl101(annotations, audio, field, task, seed=seed)  # a bad file fails before the model loads
     extractor = make_extractor(model, protocol, chunk_seconds, seed, device, budget)
     cache = EmbeddingCache(cache_dir or default_cache_dir()) if use_cache else None

@@ -12,7 +12,7 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from cli.app import app
-from cli.console import console, err_console, progress
+from cli.console import console, counted, err_console, progress
 from cli.token_budget import BUDGET, DRAWS, SPREAD, token_budget
 from cli.values import MAX_BATCH, MAX_TRACKS, folder_to_create, output_file
 from cli.values import device as device_option
@@ -112,7 +112,7 @@ def index_cmd(
         from playlist.library.indexer import rebuild_store_index
 
         n = rebuild_store_index(db_dir, spec, model)
-        console.print(f"rebuilt the index of {db_dir}: {n} tracks")
+        console.print(f"rebuilt the index of {db_dir}: {counted(n, 'track')}")
         return
     if library is None:
         raise LibraryError("which folder?", fix="pass the music folder: `myna index ./library`")
@@ -365,7 +365,7 @@ def _write_mix(out: Path | None, first, results, absolute: bool) -> None:
     head = PlaylistEntry(location=str(first), path=first) if isinstance(first, Path) else PlaylistEntry.of_track(first)
     entries = [head, *(PlaylistEntry.of_track(t) for t, _ in results)]
     write_m3u8(out, entries, absolute=absolute)
-    err_console.print(f"wrote {len(entries)} entries to {out}", highlight=False)
+    err_console.print(f"wrote {counted(len(entries), 'entry', 'entries')} to {out}", highlight=False)
 
 
 def _print_similar(title: str, results) -> None:

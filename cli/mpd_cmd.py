@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from cli.app import app
-from cli.console import console, err_console
+from cli.console import console, counted, err_console
 from cli.playlist_cmd import (
     AlbumCap,
     ArtistCap,
@@ -59,7 +59,7 @@ def _session(host, port, password, music_dir, mpd_conf, db):
     existing_folder("--music-dir", music_dir)
     if mpd_conf is not None and not mpd_conf.is_file():
         raise typer.BadParameter(f"{mpd_conf} is no file: give MPD's config file (e.g. /etc/mpd.conf)",
-                                 param_hint="--mpd-conf")
+                                 param_hint="'--mpd-conf'")
     address = MpdAddress.resolve(host, port, password)
     client = connect(address)
     try:
@@ -86,7 +86,7 @@ def _report(result, title: str) -> None:
                           f"(first: {result.queue.unmatched[0]})", style="yellow", highlight=False)
     outcome.picks = [replace(p, note="not queued") if p.id in result.failed_ids else p for p in outcome.picks]
     _print_picks(outcome, title)
-    console.print(f"queued {len(result.queued)} songs", highlight=False)
+    console.print(f"queued {counted(len(result.queued), 'song')}", highlight=False)
     if result.not_queued:
         err_console.print("not queued: " + ", ".join(f"{n} × {why}" for why, n in sorted(result.not_queued.items())),
                           style="yellow", highlight=False)
@@ -110,7 +110,7 @@ def extend_cmd(
     with _session(host, port, password, music_dir, mpd_conf, db) as session:
         result = session.extend(n, window=window, strategy=strategy, rules=_rules(max_per_artist, max_per_album),
                                 tolerance=_tolerance(near, off_span), seed=seed)
-    _report(result, f"{len(result.outcome.picks)} songs picked ({strategy})")
+    _report(result, f"{counted(len(result.outcome.picks), 'song')} picked ({strategy})")
 
 
 @mpd_app.command("radio")
@@ -128,7 +128,7 @@ def radio_cmd(
         console.print(f"radio: keeping {ahead} songs ahead; Ctrl-C to stop", highlight=False)
 
         def report(result) -> None:
-            _report(result, f"{len(result.queued)} songs queued")
+            _report(result, f"{counted(len(result.queued), 'song')} queued")
 
         session.radio(ahead, window=window, rules=_rules(max_per_artist, max_per_album),
                       tolerance=_tolerance(near, off_span), seed=seed, report=report)

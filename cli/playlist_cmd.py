@@ -69,7 +69,7 @@ def _load(lib, m3u: Path, out: Path | None = None):
     playlist = read_playlist(m3u)
     if out is not None and any(same_file(out, nested) for nested in playlist.nested):
         raise typer.BadParameter(f"{visible(out)} is a playlist that {visible(m3u)} includes, so it is an input and "
-                                 "would be replaced: choose another name", param_hint="--out")
+                                 "would be replaced: choose another name", param_hint="'--out'")
     entries = playlist.entries
     if not entries:
         raise PlaylistError("the playlist has no track entries (only comments or blank lines)", m3u,
@@ -158,10 +158,10 @@ def _write(out: Path, entries, absolute: bool, dry_run: bool) -> None:
     from playlist.m3u import write_m3u8
 
     if dry_run:
-        console.print(f"dry run: would write {len(entries)} entries to {out}", style="dim", highlight=False)
+        console.print(f"dry run: would write {counted(len(entries), 'entry', 'entries')} to {out}", style="dim", highlight=False)
         return
     write_m3u8(out, entries, absolute=absolute)
-    console.print(f"wrote {len(entries)} entries to {out}", highlight=False)
+    console.print(f"wrote {counted(len(entries), 'entry', 'entries')} to {out}", highlight=False)
 
 
 @playlist_app.command("extend")
@@ -189,7 +189,7 @@ def extend_cmd(
                          rules=_rules(max_per_artist, max_per_album), tolerance=_tolerance(near, off_span),
                          seed=seed)
     _describe(playlist.name, outcome.hull, len(ids))
-    _print_picks(outcome, f"{len(outcome.picks)} tracks added ({strategy})")
+    _print_picks(outcome, f"{counted(len(outcome.picks), 'track')} added ({strategy})")
     _write(out, [*entries, *_entries_for(outcome.picks)], absolute, dry_run)
 
 
@@ -280,7 +280,7 @@ def expand_cmd(
         outcome = expand(LibraryCatalog(lib), ids, n, margin=margin, max_distance=max_distance,
                          rules=_rules(max_per_artist, max_per_album), seed=seed)
     _describe(playlist.name, outcome.hull, len(ids))
-    _print_picks(outcome, f"{len(outcome.picks)} tracks added beyond the boundary")
+    _print_picks(outcome, f"{counted(len(outcome.picks), 'track')} added beyond the boundary")
     _write(out, [*entries, *_entries_for(outcome.picks)], absolute, dry_run)
 
 
@@ -320,7 +320,7 @@ def transition_cmd(
         free = int(outcome.info["free_tracks"])
         why = (f"only {free} library tracks are outside {a.name} and {b.name}" if free < n else
                "no longer one was found that repeats no track and keeps the rules")
-        err_console.print(f"the bridge has {len(outcome.picks)} tracks, not {n}: {why}", style="yellow",
+        err_console.print(f"the bridge has {counted(len(outcome.picks), 'track')}, not {n}: {why}", style="yellow",
                           highlight=False)
     bridge = _entries_for(outcome.picks)
     _write(out, [*entries_a, *bridge, *entries_b] if full else bridge, absolute, dry_run)
@@ -347,7 +347,7 @@ def fill_cmd(
         outcome = fill(LibraryCatalog(lib), ids, n, max_distance=max_distance,
                        rules=_rules(max_per_artist, max_per_album), seed=seed)
     _describe(target.name, outcome.hull, len(ids))
-    _print_picks(outcome, f"{len(outcome.picks)} tracks covering {target.stem}")
+    _print_picks(outcome, f"{counted(len(outcome.picks), 'track')} covering {target.stem}")
     _write(out, _entries_for(outcome.picks), absolute, dry_run)
 
 
@@ -385,5 +385,5 @@ def plot_cmd(
         path = plot_playlist(out, catalog.vectors(sample), catalog.vectors(ids),
                              catalog.vectors(extra) if extra else None,
                              playlist_labels=[meta[i].label for i in ids], added_labels=[meta[i].label for i in extra],
-                             title=f"{playlist.name}: {len(ids)} tracks, {len(extra)} added")
+                             title=f"{playlist.name}: {counted(len(ids), 'track')}, {len(extra)} added")
     console.print(f"wrote {path}", highlight=False)

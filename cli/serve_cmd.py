@@ -55,7 +55,7 @@ def serve_cmd(
         if host not in ("127.0.0.1", "::1", "localhost"):
             err_console.print(f"serving on {host}: other machines on your network can open this page",
                               style="yellow", highlight=False)
-        console.print(f"{len(service.ids)} tracks from {service.root}; serving {url} (Ctrl-C to stop)",
+        console.print(f"{counted(len(service.ids), 'track')} from {service.root}; serving {url} (Ctrl-C to stop)",
                       highlight=False, soft_wrap=True)
         if open_browser:
             import webbrowser

@@ -27,11 +27,11 @@ def token_budget(budget: str, draws: int, spread: str) -> TokenBudget:
             tokens = int(budget)
         except ValueError:
             raise typer.BadParameter(f"{budget!r} is not a whole number of patches or 'dense'",
-                                     param_hint="--budget") from None
+                                     param_hint="'--budget'") from None
         if tokens < 1:
-            raise typer.BadParameter(f"{tokens} must be at least 1 (or 'dense')", param_hint="--budget")
+            raise typer.BadParameter(f"{tokens} must be at least 1 (or 'dense')", param_hint="'--budget'")
     if draws < 1:
-        raise typer.BadParameter(f"{draws} must be at least 1", param_hint="--draws")
+        raise typer.BadParameter(f"{draws} must be at least 1", param_hint="'--draws'")
     if spread not in SPREADS:
-        raise typer.BadParameter(f"{spread!r}; choose {' or '.join(SPREADS)}", param_hint="--spread")
+        raise typer.BadParameter(f"{spread!r}; choose {' or '.join(SPREADS)}", param_hint="'--spread'")
     return TokenBudget(tokens=tokens, draws=draws, spread=spread)

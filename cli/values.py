@@ -50,7 +50,7 @@ def existing_folder(flag: str, path: Path | None) -> Path | None:
     """`path` if it is None or a folder; a usage error naming `flag` otherwise."""
     if path is not None and not path.is_dir():
         what = "does not exist" if not path.exists() else "is a file, not a folder"
-        raise typer.BadParameter(f"{visible(path)} {what}: give an existing folder", param_hint=flag)
+        raise typer.BadParameter(f"{visible(path)} {what}: give an existing folder", param_hint=f"'{flag}'")
     return path
 
 
@@ -63,7 +63,7 @@ def folder_to_create(flag: str, path: Path | None) -> Path | None:
         if part.exists():
             if not part.is_dir():
                 where = "is a file" if part == path else f"is under {visible(part)}, a file"
-                raise typer.BadParameter(f"{visible(path)} {where}: give a folder", param_hint=flag)
+                raise typer.BadParameter(f"{visible(path)} {where}: give a folder", param_hint=f"'{flag}'")
             break
     return path
 
@@ -96,20 +96,20 @@ def output_file(flag: str, out: Path, suffixes: Sequence[str], inputs: Sequence[
     also try writing a file where it will go, so a read-only or full place fails now, not
     after the work."""
     if out.is_dir():
-        raise typer.BadParameter(f"{visible(out)} is a folder: give a file name", param_hint=flag)
+        raise typer.BadParameter(f"{visible(out)} is a folder: give a file name", param_hint=f"'{flag}'")
     if out.suffix.lower() not in suffixes:
         raise typer.BadParameter(f"{visible(out)}: unknown file type {visible(out.suffix) or '(none)'!r}: end the name with "
-                                 f"{' or '.join(suffixes)}", param_hint=flag)
+                                 f"{' or '.join(suffixes)}", param_hint=f"'{flag}'")
     for parent in out.absolute().parents:
         if parent.exists():
             if not parent.is_dir():
                 raise typer.BadParameter(f"{visible(parent)} is a file, so {visible(out)} cannot be written: choose another "
-                                         "folder", param_hint=flag)
+                                         "folder", param_hint=f"'{flag}'")
             break
     for source in inputs:
         if same_file(out, source):
             raise typer.BadParameter(f"{visible(out)} is an input of this command and would be replaced: choose another "
-                                     "name", param_hint=flag)
+                                     "name", param_hint=f"'{flag}'")
     if probe:
         _probe_write(flag, out)
     return out
@@ -124,7 +124,7 @@ def _probe_write(flag: str, out: Path) -> None:
             pass
     except OSError as exc:
         raise typer.BadParameter(f"{visible(out)} cannot be written ({exc.strerror or exc}): choose a writable "
-                                 "place, or free space there", param_hint=flag) from None
+                                 "place, or free space there", param_hint=f"'{flag}'") from None
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -144,7 +144,7 @@ def test_errors_are_one_line(served, mpd, capsys) -> None:
         assert code == 1 and text in out and "Traceback" not in out, out
         assert len(out.strip().splitlines()) == 1, out
     code, out = myna(capsys, "mpd", "extend", *flags(server, root)[:4], "--mpd-conf", str(root / "no.conf"))
-    assert code == 2 and "Invalid value for --mpd-conf" in out and "is no file" in out, out
+    assert code == 2 and "Invalid value for '--mpd-conf'" in out and "is no file" in out, out
     mpd.clear()
     mpd.add("stray/not indexed.flac")
     code, out = myna(capsys, "mpd", "extend", "--n", "1", *flags(server, root), "--db", str(root / ".myna"))

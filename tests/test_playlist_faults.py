@@ -147,7 +147,7 @@ def test_out_naming_an_input_is_refused_and_the_input_kept(library, verb, tmp_pa
         code, output = myna(capsys, "playlist", *args)
         assert code == 2 and "Traceback" not in output, output
         line = _usage_error(output)
-        assert "--out" in line and str(target) in line and ("choose another name" in line or "end the name" in line)
+        assert "'--out'" in line and str(target) in line and ("choose another name" in line or "end the name" in line)
     assert playlist.read_bytes() == before
 
 
@@ -165,7 +165,7 @@ def test_out_naming_a_nested_playlist_is_refused_and_it_is_kept(library, verb, t
     code, output = myna(capsys, "playlist", *args)
     assert code == 2 and "Traceback" not in output, output
     line = _usage_error(output)
-    assert "--out" in line and f"is a playlist that {outer} includes" in line and "choose another name" in line
+    assert "'--out'" in line and f"is a playlist that {outer} includes" in line and "choose another name" in line
     assert inner.read_bytes() == before
 
 

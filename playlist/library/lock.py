@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from myna_rpe.errors import LibraryError
-from playlist.library.sqlite_guard import FIX_READ_ONLY
+from playlist.library.sqlite_guard import FIX_NO_STORE_HERE, FIX_READ_ONLY
 
 LOCK_FILENAME = "lock"
 
@@ -22,10 +22,14 @@ class LibraryLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        new_store = not self.path.parent.is_dir()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:  # a read-only folder (another user's library, read-only media)
+            if new_store:
+                raise LibraryError(f"cannot create the store here: {exc.strerror.lower()}", path=self.path.parent,
+                                   fix=FIX_NO_STORE_HERE) from None
             raise LibraryError(f"cannot update this store: {exc.strerror.lower()}", path=self.path.parent,
                                fix=FIX_READ_ONLY) from None
         try:

@@ -19,6 +19,7 @@ from myna_rpe.errors import LibraryError
 
 FIX_READ_ONLY = ("index a copy in a folder you can write, or keep the store elsewhere with --db PATH "
                  "(reading this store works as it is)")
+FIX_NO_STORE_HERE = "keep the store elsewhere with --db PATH, or index a copy in a folder you can write"
 FIX_DAMAGED = ("move the .myna folder aside (e.g. to .myna.damaged; `sqlite3 library.sqlite .recover` can "
                "save its rows) and run `myna index` to build a new one; your music files are not touched")
 

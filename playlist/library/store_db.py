@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from myna_rpe.errors import LibraryError
-from playlist.library.sqlite_guard import FIX_READ_ONLY, GuardedConnection, damaged, guard, sqlite_error
+from playlist.library.sqlite_guard import FIX_NO_STORE_HERE, FIX_READ_ONLY, GuardedConnection, damaged, guard, sqlite_error
 
 DB_DIRNAME = ".myna"
 DB_FILENAME = "library.sqlite"
@@ -96,7 +96,7 @@ class StoreDatabase:
             raise sqlite_error(exc, db_path) from None
         except OSError as exc:  # creating the .myna folder
             raise LibraryError(f"cannot create the store folder ({exc.strerror})", path=db_dir,
-                               fix=FIX_READ_ONLY) from None
+                               fix=FIX_NO_STORE_HERE) from None
 
     def close(self) -> None:
         self._conn.close()

@@ -37,3 +37,16 @@ def test_readers_work_on_a_read_only_store_and_index_says_one_line(lib: Path, em
         for args in (["index", ro, "-c", checkpoint, "--workers", "0"], ["index", ro, "--rebuild-index"]):
             one_line_error(myna(*args), ro / ".myna", "read-only", "--db")
     assert _snapshot(lib / ".myna") == before  # nothing was written, not even -wal/-shm
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and not can_mount(), reason="root ignores chmod; needs a bind mount")
+def test_a_read_only_library_without_a_store_says_where_else_to_keep_one(lib: Path, checkpoint: Path,
+                                                                         tmp_path: Path) -> None:
+    with read_only_view(lib, tmp_path / "ro") as ro:
+        result = myna("index", ro, "-c", checkpoint, "--workers", "0")
+        one_line_error(result, ro / ".myna", "cannot create the store here: ", "--db PATH")
+        assert "read-only file system" in result.stderr or "permission denied" in result.stderr, result.stderr
+        assert "reading this store" not in result.stderr  # there is none to read
+        elsewhere = myna("index", ro, "-c", checkpoint, "--workers", "0", "--db", tmp_path / "store")
+        assert elsewhere.returncode == 0, elsewhere.stderr
+    assert not (lib / ".myna").exists()
