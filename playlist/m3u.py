@@ -360,7 +360,8 @@ def write_m3u8(path: str | Path, entries: Iterable[PlaylistEntry], absolute: boo
 
     Paths are written relative to the playlist's folder (forward slashes, so the file
     works on every system) unless `absolute` is set or the track is on another drive.
-    Entries without a local path (URLs, foreign Windows paths) are kept as written.
+    Entries without a local path (URLs, foreign Windows paths) are kept as written. An
+    `#EXTINF` line is written for an entry with a known duration, artist, title or attribute.
     """
     out = Path(path)
     folder = out.resolve().parent
@@ -371,7 +372,8 @@ def write_m3u8(path: str | Path, entries: Iterable[PlaylistEntry], absolute: boo
         display = " - ".join(x for x in (entry.artist, entry.title) if x) or entry.name.rsplit(".", 1)[0]
         attributes = "".join(f' {key}="{_one_line(value)}"' for key, value in entry.attributes
                              if '"' not in value and _ATTRIBUTE.fullmatch(f" {key}=x") and key.isprintable())
-        lines.append(f"#EXTINF:{seconds}{attributes},{_one_line(display)}")
+        if known or entry.artist or entry.title or attributes:  # nothing known: no #EXTINF made up
+            lines.append(f"#EXTINF:{seconds}{attributes},{_one_line(display)}")
         if entry.path is None:
             lines.append(_one_line(entry.location))
         else:

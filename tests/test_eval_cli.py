@@ -123,5 +123,9 @@ def test_missing_data_is_one_red_line(tmp_path: Path, monkeypatch, capsys) -> No
     assert code == 1 and "Traceback" not in stderr and "no dataset found" in stderr
     code, _, stderr = run_cli(["eval", "emomusic", "--data-dir", str(tmp_path / "nope"), "--model", "mfcc"], monkeypatch, capsys)
     assert code == 1 and "data folder not found" in stderr
+    (tmp_path / "gtzan.tar.gz").write_bytes(b"an archive, not yet unpacked")
+    code, _, stderr = run_cli(["eval", "gtzan", "--data-dir", str(tmp_path / "gtzan.tar.gz"), "--model", "mfcc"],
+                              monkeypatch, capsys)
+    assert code == 1 and f"{tmp_path / 'gtzan.tar.gz'}: a file, not a folder — pass the folder" in stderr, stderr
     code, _, stderr = run_cli(["eval", "mtat", "--data-dir", str(tmp_path), "--model", str(tmp_path / "no-ckpt")], monkeypatch, capsys)
     assert code == 1 and "Traceback" not in stderr

@@ -139,6 +139,11 @@ def test_write_keeps_non_local_entries_verbatim(tmp_path: Path) -> None:
     assert out.read_text(encoding="utf-8").splitlines() == ["#EXTM3U", "#EXTINF:-1,Radio", "http://radio.example/live"]
     (back,) = read_m3u(out)
     assert back.path is None and back.location == "http://radio.example/live"
+    # Nothing known of an entry: its line alone, no #EXTINF made up from its name.
+    bare = [PlaylistEntry(location="http://radio.example/a.mp3", path=None),
+            PlaylistEntry(location="song.flac", path=tmp_path / "song.flac")]
+    out = write_m3u8(tmp_path / "bare.m3u8", bare)
+    assert out.read_text(encoding="utf-8").splitlines() == ["#EXTM3U", "http://radio.example/a.mp3", "song.flac"]
 
 
 def test_extinf_attributes_with_quoted_commas_are_parsed_and_written_back(tmp_path: Path) -> None:

@@ -146,7 +146,8 @@ def load_datasets(names: list[str], data_dir: Path) -> list[EvalDataset]:
     """The named datasets (NSynth and TinySOL give two tasks each); for 'all', every dataset found under data_dir."""
     data_dir = Path(data_dir).expanduser()
     if not data_dir.is_dir():
-        raise DatasetError("data folder not found", data_dir, "pass the folder holding the dataset as --data-dir")
+        what = "a file, not a folder" if data_dir.exists() else "data folder not found"
+        raise DatasetError(what, data_dir, "pass the folder holding the dataset as --data-dir")
     if names == ["all"]:
         present = [n for n, loader in LOADERS.items() if loader.locate(data_dir) is not None]
         if not present:
