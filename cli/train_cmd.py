@@ -18,6 +18,7 @@ from rich.table import Table
 
 from cli.app import app
 from cli.console import console, err_console, progress
+from cli.values import device as device_option
 from cli.values import folder_to_create
 
 
@@ -67,7 +68,8 @@ class RichReporter:
 
 
 def _train(config: Path | None, resume: bool, cache_workers: int, **settings: Any) -> None:
-    from myna_rpe.errors import SettingError
+    from myna_rpe.devices import device_problem
+    from myna_rpe.errors import MynaError, SettingError
     from myna_rpe.training.config import TrainConfig, load_config_file
     from myna_rpe.training.loop import resume_config, train
 
@@ -88,6 +90,8 @@ def _train(config: Path | None, resume: bool, cache_workers: int, **settings: An
             raise
         raise typer.BadParameter(f"{exc.message} — {exc.fix}",
                                  param_hint=" / ".join(f"'--{k.replace('_', '-')}'" for k in flagged)) from None
+    if "device" not in flags and (problem := device_problem(cfg.device)):  # a flag was checked on parsing
+        raise MynaError(f"device {problem}", config if "device" in from_file else Path(cfg.out) / "train_config.json")
     main = int(os.environ.get("RANK", "0")) == 0
     reporter = RichReporter() if main else None
     try:
@@ -128,7 +132,8 @@ def _flag_parameters() -> list[inspect.Parameter]:
         decls = [f"{name}/--no-{f.name.replace('_', '-')}"] if base is bool else [name]
         default = "" if f.default is MISSING or f.default in (None, "") else f" (default: {f.default})"
         option = typer.Option(
-            None, *decls, help=f.metadata["help"] + default, rich_help_panel=f.metadata["group"], show_default=False
+            None, *decls, help=f.metadata["help"] + default, rich_help_panel=f.metadata["group"], show_default=False,
+            callback=device_option if f.name == "device" else None,  # present here, as for index and eval
         )
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[base]))
     return params

@@ -10,6 +10,7 @@ red line naming the file (exit 1).
 from __future__ import annotations
 
 import pytest
+import torch
 
 from tests.cli_helpers import myna
 
@@ -68,7 +69,10 @@ def test_embed_offset_past_the_end_is_one_red_line(tone_file, capsys) -> None:
     (["--chunk-seconds", "1e9"], "--chunk-seconds", "must be at most 600"),
     (["--dim", "0"], "--dim", "dim is 0; it must be at least 1"),
     (["--seed", "-1"], "--seed", "seed is -1"),
-    (["--device", "bogus"], "--device", "unknown device 'bogus'"),
+    (["--device", "bogus"], "'--device'", "'bogus' is not a device: give cpu, cuda, cuda:N or mps"),
+    (["--device", "cuda:99"], "'--device'", "cuda:99: no such CUDA device here: give cpu"),
+    pytest.param(["--device", "mps"], "'--device'", "mps: Apple's MPS is not available here: give cpu",
+                 marks=pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS")),
     (["--steps", "0"], "--steps", "steps is 0"),
     (["--out", "{file}"], "--out", "is a file: give a folder"),
     (["--cache-workers", "-1"], "--cache-workers", "greater than or equal to 0"),
@@ -86,12 +90,16 @@ def test_train_flags_out_of_range_are_usage_errors(flags, option, expect, tmp_pa
     assert not out.exists()
 
 
-def test_a_bad_value_in_a_config_file_names_the_file(tmp_path, capsys) -> None:
+@pytest.mark.parametrize(("text", "expect"), [
+    ("[model]\ndim = 0\n", "dim is 0"),
+    ('[run]\ndevice = "cuda:99"\n', "device cuda:99: no such CUDA device here: give cpu"),
+])
+def test_a_bad_value_in_a_config_file_names_the_file(text, expect, tmp_path, capsys) -> None:
     config = tmp_path / "run.toml"
-    config.write_text("[model]\ndim = 0\n")
+    config.write_text(text)
     out = tmp_path / "run"
     code, output = myna(capsys, "train", "--data", str(tmp_path), "--out", str(out), "--config", str(config))
     assert code == 1 and "Traceback" not in output, output
     (line,) = [x for x in output.splitlines() if x.startswith("error:")]
-    assert str(config) in line and "dim is 0" in line, output
+    assert str(config) in line and expect in line, output
     assert not out.exists()

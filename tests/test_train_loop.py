@@ -191,6 +191,19 @@ def test_existing_run_needs_resume_and_resume_needs_a_run(library, tmp_path):
         train(_cfg(library, tmp_path, "never"), resume=True)
 
 
+@pytest.mark.parametrize(("device", "expect"), [
+    ("cuda:99", "device cuda:99: no such CUDA device here: give cpu"),
+    pytest.param("mps", "device mps: Apple's MPS is not available here: give cpu",
+                 marks=pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS")),
+])
+def test_a_device_this_machine_lacks_is_one_line_before_any_work(library, tmp_path, device, expect):
+    cfg = _cfg(library, tmp_path, "dev", device=device, cache_dir=str(tmp_path / "mels"))
+    with pytest.raises(MynaError) as err:
+        train(cfg)
+    assert str(err.value) == expect
+    assert not (tmp_path / "mels").exists() and not (tmp_path / "dev").exists()  # no mel cache built, no run
+
+
 def test_schedule_warms_up_then_decays_to_the_floor():
     cfg = TrainConfig(data="x", lr=1e-3, warmup_steps=10, steps=110, min_lr_ratio=0.1)
     lrs = [lr_at(cfg, s) for s in range(110)]

@@ -106,7 +106,7 @@ class TrainConfig:
     grad_clip: float = _f(1.0, "clip the global gradient norm to this (0 = off)", "optim")
     # -- run -------------------------------------------------------------------------
     seed: int = _f(0, "seed of data order, chunks, masks and initial weights", "run")
-    device: str = _f("auto", "auto, cpu, cuda or cuda:N", "run")
+    device: str = _f("auto", "auto, cpu, cuda, cuda:N or mps", "run")
     amp: bool = _f(True, "bf16 autocast on CUDA (never on CPU)", "run")
     checkpoint_every: int = _f(500, "save a checkpoint every N steps", "run")
     keep_checkpoints: int = _f(2, "step folders kept beside the current one", "run")

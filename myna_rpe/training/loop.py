@@ -37,6 +37,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from myna_rpe.checkpoint import build_model, load_checkpoint, save_checkpoint
+from myna_rpe.devices import device_problem
 from myna_rpe.fileio import atomic_write_bytes
 from myna_rpe.errors import CheckpointError, DatasetError, MynaError
 from myna_rpe.frontend import silence_value
@@ -116,10 +117,12 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
 
 
 def resolve_device(name: str) -> torch.device:
+    """The torch device of `name`; a device from a config file or a resumed run that this
+    machine lacks is one line here, before any work (a --device flag was checked on parsing)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise MynaError(f"device {name} requested but CUDA is not available", fix="use --device cpu")
+    if problem := device_problem(name):
+        raise MynaError(f"device {problem}")
     return torch.device(name)
 
 
