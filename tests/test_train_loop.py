@@ -204,6 +204,19 @@ def test_a_device_this_machine_lacks_is_one_line_before_any_work(library, tmp_pa
     assert not (tmp_path / "mels").exists() and not (tmp_path / "dev").exists()  # no mel cache built, no run
 
 
+def test_train_errors_name_what_train_takes(tmp_path, capsys):
+    from tests.cli_helpers import myna
+
+    missing = tmp_path / "none.hdf5"
+    code, out = myna(capsys, "train", "--data", f"hdf5:{missing}", "--out", str(tmp_path / "h"),
+                     "--cache-dir", str(tmp_path / "mels"))
+    assert (code, out.strip()) == (1, f"error: {missing}: audio file not found — pass the dataset's .hdf5 file as "
+                                      "--data hdf5:FILE")
+    code, out = myna(capsys, "train", "--out", str(tmp_path / "nonexist_run"), "--resume")
+    assert (code, out.strip()) == (1, f"error: {tmp_path / 'nonexist_run'}: no run to resume here (no "
+                                      "train_config.json) — check --out, or drop --resume to start a new run")
+
+
 def test_schedule_warms_up_then_decays_to_the_floor():
     cfg = TrainConfig(data="x", lr=1e-3, warmup_steps=10, steps=110, min_lr_ratio=0.1)
     lrs = [lr_at(cfg, s) for s in range(110)]

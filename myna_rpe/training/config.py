@@ -263,5 +263,6 @@ def load_run_config(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError, RecursionError) as exc:
-        raise MynaError(f"unreadable run config ({exc})", path, "start a new run with another --out") from None
+        reason = exc.strerror if isinstance(exc, OSError) else exc  # no "[Errno 13] ...: 'path'" repeating the path
+        raise MynaError(f"unreadable run config ({reason})", path, "start a new run with another --out") from None
     return _coerce(doc, path)

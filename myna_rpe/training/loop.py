@@ -607,6 +607,9 @@ def _saved_step(link: Path) -> int | str:
 
 def resume_config(run_dir: Path, *overrides: dict[str, Any], source: str | Path | None = None) -> TrainConfig:
     """The saved settings of a run, updated by a config file and flags; shape-defining keys must not change."""
+    if not (run_dir / "train_config.json").is_file():
+        raise MynaError("no run to resume here (no train_config.json)", run_dir,
+                        "check --out, or drop --resume to start a new run")
     saved = load_run_config(run_dir / "train_config.json")
     cfg = TrainConfig.from_sources(saved, *overrides, source=source)
     changed = [k for k in IDENTITY_KEYS if saved.get(k) != getattr(cfg, k)]
