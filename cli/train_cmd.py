@@ -78,10 +78,13 @@ def _train(config: Path | None, resume: bool, cache_workers: int, **settings: An
         if key in flags:
             folder_to_create(f"--{key.replace('_', '-')}", Path(flags[key]))
     from_file = load_config_file(config) if config is not None else {}
+    main = int(os.environ.get("RANK", "0")) == 0
+    reporter = RichReporter() if main else None
     try:
         if resume:
             out = Path(flags.get("out") or from_file.get("out") or TrainConfig.__dataclass_fields__["out"].default)
-            cfg = resume_config(out, from_file, flags, source=config)
+            cfg = resume_config(out, from_file, flags, source=config,
+                                say=reporter.message if reporter else lambda text: None)
         else:
             cfg = TrainConfig.from_sources(from_file, flags, source=config)
     except SettingError as exc:
@@ -92,8 +95,6 @@ def _train(config: Path | None, resume: bool, cache_workers: int, **settings: An
                                  param_hint=" / ".join(f"'--{k.replace('_', '-')}'" for k in flagged)) from None
     if "device" not in flags and (problem := device_problem(cfg.device)):  # a flag was checked on parsing
         raise MynaError(f"device {problem}", config if "device" in from_file else Path(cfg.out) / "train_config.json")
-    main = int(os.environ.get("RANK", "0")) == 0
-    reporter = RichReporter() if main else None
     try:
         result = train(cfg, resume=resume, reporter=reporter, cache_workers=cache_workers)
     finally:
