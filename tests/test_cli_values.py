@@ -35,6 +35,15 @@ from tests.cli_helpers import myna
     (["similar", "x", "--db", "{wav}"], "--db", "is a file: give a folder"),
     (["index", "{tmp}", "--device", "cuda:99"], "'--device'", "no such CUDA device"),
     (["similar", "x", "--n", "0"], "'--n'", "greater than or equal to 1"),
+    (["subsonic", "link", "--server", "http://127.0.0.1:99999"], "--server",
+     "'http://127.0.0.1:99999': '99999' is not a port: give a number from 1 to 65535"),
+    (["subsonic", "link", "--server", "http://[::1"], "--server", "'http://[::1' is not a URL (Invalid IPv6 URL)"),
+    (["subsonic", "extend", "x", "--server", "http://h:0"], "--server", "'0' is not a port"),
+    (["subsonic", "link", "--server", "http://a b"], "--server", "'http://a b' is not a URL"),
+    (["subsonic", "link", "--server", "http://h/?f=json"], "--server", "has a ?query or #fragment"),
+    (["subsonic", "login", "--server", "http://:4533", "--user", "u"], "--server", "has no host"),
+    (["subsonic", "proxy", "--upstream", "ftp://h"], "--upstream", "'ftp://h' is not a URL"),
+    (["subsonic", "link", "--device", "cuda:99"], "'--device'", "no such CUDA device"),
 ])
 def test_option_values_checked_before_work_exit_2(args, option, expect, tmp_path, tone_file, capsys) -> None:
     wav = tone_file()
@@ -45,6 +54,27 @@ def test_option_values_checked_before_work_exit_2(args, option, expect, tmp_path
     (line,) = [x for x in output.splitlines() if "Invalid value" in x]
     assert option in line and expect in line, output
     assert sorted(tmp_path.iterdir()) == before  # nothing written
+
+
+def test_a_subsonic_url_from_the_environment_is_checked_like_the_option(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("MYNA_SUBSONIC_URL", "notaurl")
+    code, output = myna(capsys, "subsonic", "link")
+    assert code == 2 and "Traceback" not in output, output
+    (line,) = [x for x in output.splitlines() if "Invalid value" in x]
+    assert "MYNA_SUBSONIC_URL" in line and "'notaurl' is not a URL" in line, output
+
+
+def test_a_bad_stored_subsonic_url_names_the_file(capsys) -> None:
+    from playlist.subsonic.credentials import login_path
+
+    login_path().parent.mkdir(parents=True, exist_ok=True)
+    login_path().write_text('{"url": "http://127.0.0.1:99999", "user": "u", "password": "p"}')
+    code, output = myna(capsys, "subsonic", "link")
+    assert code == 1 and "Traceback" not in output, output
+    (line,) = [x for x in output.splitlines() if x.startswith("error:")]
+    assert line == (f"error: {login_path()}: the stored Subsonic sign-in has a bad server URL: 'http://127.0.0.1:99999': "
+                    "'99999' is not a port: give a number from 1 to 65535 — run `myna subsonic login --server URL` "
+                    "again"), output
 
 
 def test_embed_offset_past_the_end_is_one_red_line(tone_file, capsys) -> None:
