@@ -51,12 +51,15 @@ class RichReporter:
             TextColumn("loss [bold]{task.fields[loss]}"),
             TextColumn("lr {task.fields[lr]}"),
             TextColumn("[cyan]{task.fields[pps]} pairs/s"),
+            compact=True,  # pairs/s is the rate
         )
         self.step_bar.start()
         self.step_task = self.step_bar.add_task("training", total=total, completed=step, loss="-", lr="-", pps="-")
 
     def step(self, m) -> None:
-        self.step_bar.update(self.step_task, completed=m.step, loss=f"{m.loss:.4f}", lr=f"{m.lr:.2e}", pps=f"{m.pairs_per_s:.1f}")
+        pps = m.pairs_per_s
+        self.step_bar.update(self.step_task, completed=m.step, loss=f"{m.loss:.4f}", lr=f"{m.lr:.1e}",
+                             pps=f"{pps:.1f}" if pps < 100 else f"{pps:.0f}")  # short: the line fits 80 columns
 
     def saved(self, path: Path, step: int) -> None:
         err_console.print(f"checkpoint at step {step}: {path}", highlight=False)

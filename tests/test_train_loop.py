@@ -279,6 +279,24 @@ def test_an_older_run_with_relative_paths_reads_them_from_where_it_began(two_fol
     assert f"reading data 'data' as {start / 'data'}" in out and "(the current folder" in out, out
 
 
+def test_the_step_bar_fits_80_columns(monkeypatch):
+    from cli.console import err_console
+    from cli.train_cmd import RichReporter
+
+    monkeypatch.setattr(err_console, "width", 80)
+    reporter = RichReporter()
+    reporter.start(0, 10000)
+    reporter.step(loop.StepMetrics(step=10000, epoch=3, loss=12.3456, nce=0, kmeans=0, hull=0, distill=0, lr=4e-6,
+                                   grad_norm=1, pairs_per_s=1234.5, chunk_frames=96))
+    with err_console.capture() as captured:
+        err_console.print(reporter.step_bar.get_renderable())
+    reporter.close()
+    line = captured.get().rstrip("\n")
+    assert len(line) <= 80 and "…" not in line, line  # nothing cut to an ellipsis
+    for part in ("training", "10000/10000", "loss 12.3456", "lr 4.0e-06", "1234 pairs/s", "eta 0:00:00"):
+        assert part in line, line
+
+
 def test_schedule_warms_up_then_decays_to_the_floor():
     cfg = TrainConfig(data="x", lr=1e-3, warmup_steps=10, steps=110, min_lr_ratio=0.1)
     lrs = [lr_at(cfg, s) for s in range(110)]
