@@ -72,9 +72,9 @@ def test_a_bad_stored_subsonic_url_names_the_file(capsys) -> None:
     code, output = myna(capsys, "subsonic", "link")
     assert code == 1 and "Traceback" not in output, output
     (line,) = [x for x in output.splitlines() if x.startswith("error:")]
-    assert line == (f"error: {login_path()}: the stored Subsonic sign-in has a bad server URL: 'http://127.0.0.1:99999': "
-                    "'99999' is not a port: give a number from 1 to 65535 — run `myna subsonic login --server URL` "
-                    "again"), output
+    assert line == (f"error: {login_path()}: the stored Subsonic sign-in has a bad server URL: "
+                    "'http://127.0.0.1:99999': '99999' is not a port: give a number from 1 to 65535 — "
+                    "run `myna subsonic login --server URL` again"), output
 
 
 def test_embed_offset_past_the_end_is_one_red_line(tone_file, capsys) -> None:

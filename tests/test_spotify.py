@@ -632,4 +632,5 @@ def test_cli_login_refuses_a_localhost_redirect_uri(tmp_path, cli_env, monkeypat
     code, _, stderr = _run_cli(monkeypatch, capsys, "spotify", "login", "--no-browser")
     assert code == 1 and [line for line in stderr.splitlines() if line.strip()] == [
         "error: redirect URI http://localhost:9090/callback: Spotify does not accept localhost — register "
-        "http://127.0.0.1:9090/callback for the app and set SPOTIPY_REDIRECT_URI=http://127.0.0.1:9090/callback"], stderr
+        "http://127.0.0.1:9090/callback for the app and set SPOTIPY_REDIRECT_URI=http://127.0.0.1:9090/callback"
+    ], stderr

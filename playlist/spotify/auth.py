@@ -181,7 +181,8 @@ def sign_in(manager: MynaPKCE) -> None:
                            fix="check the app's redirect URI and that your account is allowed to use it") from None
     except requests.exceptions.Timeout:  # requests' errors are OSErrors too: before the port's
         raise SpotifyError(f"Spotify's token endpoint {manager.OAUTH_TOKEN_URL} did not answer within "
-                           f"{manager.requests_timeout:g} s", fix="check your network connection and try again") from None
+                           f"{manager.requests_timeout:g} s",
+                           fix="check your network connection and try again") from None
     except requests.exceptions.RequestException as exc:
         raise SpotifyError(f"cannot reach Spotify's token endpoint {manager.OAUTH_TOKEN_URL} ({failure_reason(exc)})",
                            fix="check your network connection and try again") from None
