@@ -18,8 +18,7 @@ from rich.table import Table
 
 from cli.app import app
 from cli.console import console, err_console, progress
-from cli.values import device as device_option
-from cli.values import folder_to_create
+from cli.values import device_or_auto, folder_to_create
 
 
 class RichReporter:
@@ -96,7 +95,7 @@ def _train(config: Path | None, resume: bool, cache_workers: int, **settings: An
             raise
         raise typer.BadParameter(f"{exc.message} — {exc.fix}",
                                  param_hint=" / ".join(f"'--{k.replace('_', '-')}'" for k in flagged)) from None
-    if "device" not in flags and (problem := device_problem(cfg.device)):  # a flag was checked on parsing
+    if "device" not in flags and (problem := device_problem(cfg.device, auto=True)):  # a flag was checked on parsing
         raise MynaError(f"device {problem}", config if "device" in from_file else Path(cfg.out) / "train_config.json")
     try:
         result = train(cfg, resume=resume, reporter=reporter, cache_workers=cache_workers)
@@ -137,7 +136,7 @@ def _flag_parameters() -> list[inspect.Parameter]:
         default = "" if f.default is MISSING or f.default in (None, "") else f" (default: {f.default})"
         option = typer.Option(
             None, *decls, help=f.metadata["help"] + default, rich_help_panel=f.metadata["group"], show_default=False,
-            callback=device_option if f.name == "device" else None,  # present here, as for index and eval
+            callback=device_or_auto if f.name == "device" else None,  # present here, as for index and eval
         )
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[base]))
     return params

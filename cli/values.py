@@ -69,9 +69,18 @@ def folder_to_create(flag: str, path: Path | None) -> Path | None:
 
 def device(value: str | None) -> str | None:
     """A callback for `--device`: cpu, cuda, cuda:N or mps, present on this machine (and None)."""
+    return _device(value, auto=False)
+
+
+def device_or_auto(value: str | None) -> str | None:
+    """`device`, and auto (`myna train`: the GPU if there is one)."""
+    return _device(value, auto=True)
+
+
+def _device(value: str | None, auto: bool) -> str | None:  # typer passes callbacks what their signature asks
     from myna_rpe.devices import device_problem
 
-    if value is not None and (problem := device_problem(value)):
+    if value is not None and (problem := device_problem(value, auto)):
         raise typer.BadParameter(problem)
     return value
 

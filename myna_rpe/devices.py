@@ -6,10 +6,10 @@ from __future__ import annotations
 from myna_rpe.text import visible
 
 
-def device_problem(name: str) -> str | None:
-    """None when `name` (auto, cpu, cuda, cuda:N or mps) can run on this machine; else one line
-    saying what is wrong and what to give instead."""
-    if name in ("cpu", "auto"):
+def device_problem(name: str, auto: bool = False) -> str | None:
+    """None when `name` (cpu, cuda, cuda:N or mps; with `auto`, auto too: training picks the GPU
+    itself) can run on this machine; else one line saying what is wrong and what to give instead."""
+    if name == "cpu" or (auto and name == "auto"):
         return None
     import torch
 

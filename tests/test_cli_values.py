@@ -34,6 +34,7 @@ from tests.cli_helpers import myna
     (["index", "{tmp}", "--db", "{wav}"], "--db", "is a file: give a folder"),
     (["similar", "x", "--db", "{wav}"], "--db", "is a file: give a folder"),
     (["index", "{tmp}", "--device", "cuda:99"], "'--device'", "no such CUDA device"),
+    (["index", "{tmp}", "--device", "auto"], "'--device'", "'auto' is not a device: give cpu, cuda, cuda:N or mps"),
     (["similar", "x", "--n", "0"], "'--n'", "greater than or equal to 1"),
     (["subsonic", "link", "--server", "http://127.0.0.1:99999"], "--server",
      "'http://127.0.0.1:99999': '99999' is not a port: give a number from 1 to 65535"),

@@ -122,7 +122,7 @@ def resolve_device(name: str) -> torch.device:
     machine lacks is one line here, before any work (a --device flag was checked on parsing)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if problem := device_problem(name):
+    if problem := device_problem(name, auto=True):
         raise MynaError(f"device {problem}")
     return torch.device(name)
 
