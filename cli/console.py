@@ -87,15 +87,17 @@ class RateColumn(ProgressColumn):
         return Text("–" if speed is None else f"{speed:.2f} {self.unit}/s", style="cyan")
 
 
-def progress(unit: str = "items", *extra: ProgressColumn) -> Progress:
-    """A progress bar with count, rate and ETA on stderr. Use as a context manager."""
+def progress(unit: str = "items", *extra: ProgressColumn, compact: bool = False) -> Progress:
+    """A progress bar with count, rate and ETA on stderr. Use as a context manager. `compact`: for
+    many `extra` columns, one of them the rate: no rate or elapsed time of its own, and the bar
+    takes what is left, so the line still fits 80 columns."""
     return Progress(
         DescriptionColumn(),
-        BarColumn(),
+        BarColumn(bar_width=10 if compact else 40),
         MofNCompleteColumn(),
-        RateColumn(unit),
+        *(() if compact else (RateColumn(unit),)),
         *extra,
-        TimeElapsedColumn(),
+        *(() if compact else (TimeElapsedColumn(),)),
         TextColumn("eta"),
         TimeRemainingColumn(),
         console=err_console,

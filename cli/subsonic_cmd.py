@@ -4,6 +4,7 @@ gives any such server sonic similarity. Thin: sign in, open the library, call
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,7 @@ from cli.playlist_cmd import (
     _rules,
     _tolerance,
 )
+from cli.values import device as device_option
 from cli.values import existing_folder, number
 
 subsonic_app = typer.Typer(help="Sonic playlists on a Subsonic / OpenSubsonic server (Navidrome, Gonic, Airsonic, "
@@ -43,17 +45,21 @@ _STYLE = {"path": "green", "isrc": "green", "artist+title": "cyan"}
 
 
 def _url(flag: str, url: str | None) -> str | None:
-    if url is not None and not url.startswith(("http://", "https://")):
-        raise typer.BadParameter(f"{url!r} is not a URL: give the server's address, e.g. http://127.0.0.1:4533",
-                                 param_hint=flag)
+    """`url` (None too) if it is a server's base URL; a usage error naming `flag` otherwise."""
+    from playlist.subsonic.credentials import url_problem
+
+    if url is not None and (problem := url_problem(url)):
+        raise typer.BadParameter(problem, param_hint=flag)
     return url
 
 
 def _client(server: str | None, user: str | None):
     from playlist.subsonic.client import SubsonicClient
-    from playlist.subsonic.credentials import resolve
+    from playlist.subsonic.credentials import ENV_URL, resolve
 
-    return SubsonicClient(resolve(_url("--server", server), user)).connect()
+    # --server, else the environment's URL: a bad one is a usage error before any request
+    server = _url("--server", server) if server is not None else _url(ENV_URL, os.environ.get(ENV_URL) or None)
+    return SubsonicClient(resolve(server, user)).connect()
 
 
 def _library(db: Path | None):
@@ -153,7 +159,8 @@ def link_cmd(
                                 help="With --stream: seconds to wait between songs, to spare the server."),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c", help="With --stream: the checkpoint of the "
                                            "library's model (default: the bundled model)."),
-    device: str = typer.Option("cpu", "--device", help="With --stream: torch device for the encoder."),
+    device: str = typer.Option("cpu", "--device", callback=device_option,
+                               help="With --stream: torch device for the encoder."),
     server: str | None = ServerOption, user: str | None = UserOption, db: Path | None = DbOption,
 ) -> None:
     """Map the server's songs to indexed tracks (by path, else by tags and duration; with --stream,

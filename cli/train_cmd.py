@@ -18,7 +18,7 @@ from rich.table import Table
 
 from cli.app import app
 from cli.console import console, err_console, progress
-from cli.values import folder_to_create
+from cli.values import device_or_auto, folder_to_create
 
 
 class RichReporter:
@@ -50,12 +50,15 @@ class RichReporter:
             TextColumn("loss [bold]{task.fields[loss]}"),
             TextColumn("lr {task.fields[lr]}"),
             TextColumn("[cyan]{task.fields[pps]} pairs/s"),
+            compact=True,  # pairs/s is the rate
         )
         self.step_bar.start()
         self.step_task = self.step_bar.add_task("training", total=total, completed=step, loss="-", lr="-", pps="-")
 
     def step(self, m) -> None:
-        self.step_bar.update(self.step_task, completed=m.step, loss=f"{m.loss:.4f}", lr=f"{m.lr:.2e}", pps=f"{m.pairs_per_s:.1f}")
+        pps = m.pairs_per_s
+        self.step_bar.update(self.step_task, completed=m.step, loss=f"{m.loss:.4f}", lr=f"{m.lr:.1e}",
+                             pps=f"{pps:.1f}" if pps < 100 else f"{pps:.0f}")  # short: the line fits 80 columns
 
     def saved(self, path: Path, step: int) -> None:
         err_console.print(f"checkpoint at step {step}: {path}", highlight=False)
@@ -67,7 +70,8 @@ class RichReporter:
 
 
 def _train(config: Path | None, resume: bool, cache_workers: int, **settings: Any) -> None:
-    from myna_rpe.errors import SettingError
+    from myna_rpe.devices import device_problem
+    from myna_rpe.errors import MynaError, SettingError
     from myna_rpe.training.config import TrainConfig, load_config_file
     from myna_rpe.training.loop import resume_config, train
 
@@ -76,10 +80,13 @@ def _train(config: Path | None, resume: bool, cache_workers: int, **settings: An
         if key in flags:
             folder_to_create(f"--{key.replace('_', '-')}", Path(flags[key]))
     from_file = load_config_file(config) if config is not None else {}
+    main = int(os.environ.get("RANK", "0")) == 0
+    reporter = RichReporter() if main else None
     try:
         if resume:
             out = Path(flags.get("out") or from_file.get("out") or TrainConfig.__dataclass_fields__["out"].default)
-            cfg = resume_config(out, from_file, flags, source=config)
+            cfg = resume_config(out, from_file, flags, source=config,
+                                say=reporter.message if reporter else lambda text: None)
         else:
             cfg = TrainConfig.from_sources(from_file, flags, source=config)
     except SettingError as exc:
@@ -88,8 +95,8 @@ def _train(config: Path | None, resume: bool, cache_workers: int, **settings: An
             raise
         raise typer.BadParameter(f"{exc.message} — {exc.fix}",
                                  param_hint=" / ".join(f"'--{k.replace('_', '-')}'" for k in flagged)) from None
-    main = int(os.environ.get("RANK", "0")) == 0
-    reporter = RichReporter() if main else None
+    if "device" not in flags and (problem := device_problem(cfg.device, auto=True)):  # a flag was checked on parsing
+        raise MynaError(f"device {problem}", config if "device" in from_file else Path(cfg.out) / "train_config.json")
     try:
         result = train(cfg, resume=resume, reporter=reporter, cache_workers=cache_workers)
     finally:
@@ -128,7 +135,8 @@ def _flag_parameters() -> list[inspect.Parameter]:
         decls = [f"{name}/--no-{f.name.replace('_', '-')}"] if base is bool else [name]
         default = "" if f.default is MISSING or f.default in (None, "") else f" (default: {f.default})"
         option = typer.Option(
-            None, *decls, help=f.metadata["help"] + default, rich_help_panel=f.metadata["group"], show_default=False
+            None, *decls, help=f.metadata["help"] + default, rich_help_panel=f.metadata["group"], show_default=False,
+            callback=device_or_auto if f.name == "device" else None,  # present here, as for index and eval
         )
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[base]))
     return params

@@ -70,21 +70,19 @@ def folder_to_create(flag: str, path: Path | None) -> Path | None:
 
 def device(value: str | None) -> str | None:
     """A callback for `--device`: cpu, cuda, cuda:N or mps, present on this machine (and None)."""
-    if value is None or value in ("cpu", "auto"):
-        return value
-    import torch
+    return _device(value, auto=False)
 
-    try:
-        chosen = torch.device(value)
-    except RuntimeError:
-        raise typer.BadParameter(f"{visible(value)!r} is not a device: give cpu, cuda, cuda:N or mps") from None
-    if chosen.type == "cuda" and (not torch.cuda.is_available()
-                                  or (chosen.index or 0) >= torch.cuda.device_count()):
-        raise typer.BadParameter(f"{value}: no such CUDA device here: give cpu")
-    if chosen.type == "mps" and not torch.backends.mps.is_available():
-        raise typer.BadParameter(f"{value}: Apple's MPS is not available here: give cpu")
-    if chosen.type not in ("cpu", "cuda", "mps"):
-        raise typer.BadParameter(f"{value}: not a device myna runs on: give cpu, cuda, cuda:N or mps")
+
+def device_or_auto(value: str | None) -> str | None:
+    """`device`, and auto (`myna train`: the GPU if there is one)."""
+    return _device(value, auto=True)
+
+
+def _device(value: str | None, auto: bool) -> str | None:  # typer passes callbacks what their signature asks
+    from myna_rpe.devices import device_problem
+
+    if value is not None and (problem := device_problem(value, auto)):
+        raise typer.BadParameter(problem)
     return value
 
 

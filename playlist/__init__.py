@@ -5,4 +5,5 @@
   (check, extend, expand, fill, transition, plot).
 - `playlist.spotify`: importing and exporting Spotify playlists onto local files.
 - `playlist.m3u`: reading and writing m3u/m3u8 files; `playlist.synthetic`: made-up catalogues.
+- `playlist.network`: why an HTTP request failed, in a few words (the Spotify and Subsonic bridges).
 """

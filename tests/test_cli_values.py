@@ -10,6 +10,7 @@ red line naming the file (exit 1).
 from __future__ import annotations
 
 import pytest
+import torch
 
 from tests.cli_helpers import myna
 
@@ -36,7 +37,17 @@ from tests.cli_helpers import myna
     (["index", "{tmp}", "--db", "{wav}"], "'--db'", "is a file: give a folder"),
     (["similar", "x", "--db", "{wav}"], "'--db'", "is a file: give a folder"),
     (["index", "{tmp}", "--device", "cuda:99"], "'--device'", "no such CUDA device"),
+    (["index", "{tmp}", "--device", "auto"], "'--device'", "'auto' is not a device: give cpu, cuda, cuda:N or mps"),
     (["similar", "x", "--n", "0"], "'--n'", "greater than or equal to 1"),
+    (["subsonic", "link", "--server", "http://127.0.0.1:99999"], "--server",
+     "'http://127.0.0.1:99999': '99999' is not a port: give a number from 1 to 65535"),
+    (["subsonic", "link", "--server", "http://[::1"], "--server", "'http://[::1' is not a URL (Invalid IPv6 URL)"),
+    (["subsonic", "extend", "x", "--server", "http://h:0"], "--server", "'0' is not a port"),
+    (["subsonic", "link", "--server", "http://a b"], "--server", "'http://a b' is not a URL"),
+    (["subsonic", "link", "--server", "http://h/?f=json"], "--server", "has a ?query or #fragment"),
+    (["subsonic", "login", "--server", "http://:4533", "--user", "u"], "--server", "has no host"),
+    (["subsonic", "proxy", "--upstream", "ftp://h"], "--upstream", "'ftp://h' is not a URL"),
+    (["subsonic", "link", "--device", "cuda:99"], "'--device'", "no such CUDA device"),
 ])
 def test_option_values_checked_before_work_exit_2(args, option, expect, tmp_path, tone_file, capsys) -> None:
     wav = tone_file()
@@ -47,6 +58,27 @@ def test_option_values_checked_before_work_exit_2(args, option, expect, tmp_path
     (line,) = [x for x in output.splitlines() if "Invalid value" in x]
     assert option in line and expect in line, output
     assert sorted(tmp_path.iterdir()) == before  # nothing written
+
+
+def test_a_subsonic_url_from_the_environment_is_checked_like_the_option(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("MYNA_SUBSONIC_URL", "notaurl")
+    code, output = myna(capsys, "subsonic", "link")
+    assert code == 2 and "Traceback" not in output, output
+    (line,) = [x for x in output.splitlines() if "Invalid value" in x]
+    assert "MYNA_SUBSONIC_URL" in line and "'notaurl' is not a URL" in line, output
+
+
+def test_a_bad_stored_subsonic_url_names_the_file(capsys) -> None:
+    from playlist.subsonic.credentials import login_path
+
+    login_path().parent.mkdir(parents=True, exist_ok=True)
+    login_path().write_text('{"url": "http://127.0.0.1:99999", "user": "u", "password": "p"}')
+    code, output = myna(capsys, "subsonic", "link")
+    assert code == 1 and "Traceback" not in output, output
+    (line,) = [x for x in output.splitlines() if x.startswith("error:")]
+    assert line == (f"error: {login_path()}: the stored Subsonic sign-in has a bad server URL: "
+                    "'http://127.0.0.1:99999': '99999' is not a port: give a number from 1 to 65535 — "
+                    "run `myna subsonic login --server URL` again"), output
 
 
 def test_embed_offset_past_the_end_is_one_red_line(tone_file, capsys) -> None:
@@ -71,7 +103,10 @@ def test_embed_offset_past_the_end_is_one_red_line(tone_file, capsys) -> None:
     (["--chunk-seconds", "1e9"], "--chunk-seconds", "must be at most 600"),
     (["--dim", "0"], "--dim", "dim is 0; it must be at least 1"),
     (["--seed", "-1"], "--seed", "seed is -1"),
-    (["--device", "bogus"], "--device", "unknown device 'bogus'"),
+    (["--device", "bogus"], "'--device'", "'bogus' is not a device: give cpu, cuda, cuda:N or mps"),
+    (["--device", "cuda:99"], "'--device'", "cuda:99: no such CUDA device here: give cpu"),
+    pytest.param(["--device", "mps"], "'--device'", "mps: Apple's MPS is not available here: give cpu",
+                 marks=pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS")),
     (["--steps", "0"], "--steps", "steps is 0"),
     (["--out", "{file}"], "'--out'", "is a file: give a folder"),
     (["--cache-workers", "-1"], "--cache-workers", "greater than or equal to 0"),
@@ -89,12 +124,16 @@ def test_train_flags_out_of_range_are_usage_errors(flags, option, expect, tmp_pa
     assert not out.exists()
 
 
-def test_a_bad_value_in_a_config_file_names_the_file(tmp_path, capsys) -> None:
+@pytest.mark.parametrize(("text", "expect"), [
+    ("[model]\ndim = 0\n", "dim is 0"),
+    ('[run]\ndevice = "cuda:99"\n', "device cuda:99: no such CUDA device here: give cpu"),
+])
+def test_a_bad_value_in_a_config_file_names_the_file(text, expect, tmp_path, capsys) -> None:
     config = tmp_path / "run.toml"
-    config.write_text("[model]\ndim = 0\n")
+    config.write_text(text)
     out = tmp_path / "run"
     code, output = myna(capsys, "train", "--data", str(tmp_path), "--out", str(out), "--config", str(config))
     assert code == 1 and "Traceback" not in output, output
     (line,) = [x for x in output.splitlines() if x.startswith("error:")]
-    assert str(config) in line and "dim is 0" in line, output
+    assert str(config) in line and expect in line, output
     assert not out.exists()

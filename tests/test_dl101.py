@@ -202,5 +202,5 @@ def test_train_from_hdf5(genre_set, tmp_path):
     result = train(cfg)
     assert all(np.isfinite(m.loss) for m in result.history)
     assert (tmp_path / "run" / "checkpoint" / "model.safetensors").is_file()
-    with pytest.raises(DatasetError, match="audio file not found"):
+    with pytest.raises(DatasetError, match="audio file not found — pass the dataset's .hdf5 file as --data hdf5:FILE"):
         train(TrainConfig(**{**cfg.__dict__, "data": f"hdf5:{tmp_path / 'none.hdf5'}", "out": str(tmp_path / "r2")}))

@@ -593,3 +593,44 @@ def test_cli_login_without_browser_and_logout(tmp_path, cli_env, monkeypatch, ca
     assert json.loads(token.read_text())["access_token"] not in stdout + stderr
     code, stdout, _ = _run_cli(monkeypatch, capsys, "spotify", "logout")
     assert code == 0 and "signed out" in stdout and not token.exists()
+
+
+PASTE_FIX = ("paste the whole address from the browser's address bar; it starts with "
+             "http://127.0.0.1:8888/callback?code=")
+
+
+@pytest.mark.parametrize(("pasted", "expected"), [
+    ("garbage", f"error: 'garbage' is not the address the browser was sent to after signing in (it has no code=) "
+                f"— {PASTE_FIX}"),
+    ("", f"error: nothing was pasted — {PASTE_FIX}"),
+])
+def test_cli_login_a_bad_paste_says_what_to_paste(tmp_path, cli_env, monkeypatch, capsys, pasted, expected):
+    token = tmp_path / "config" / "myna" / "spotify-token.json"
+    token.unlink()
+    monkeypatch.setattr("builtins.input", lambda prompt: pasted)
+    code, _, stderr = _run_cli(monkeypatch, capsys, "spotify", "login", "--no-browser")
+    assert code == 1 and [line for line in stderr.splitlines() if line.strip()] == [expected], stderr
+    assert not cli_env.calls("POST", "/api/token") and not token.exists()  # no code, so nothing was sent
+
+
+def test_cli_login_says_when_the_token_endpoint_cannot_be_reached(tmp_path, cli_env, monkeypatch, capsys):
+    (tmp_path / "config" / "myna" / "spotify-token.json").unlink()
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MYNA_SPOTIFY_ACCOUNTS_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr("builtins.input", lambda prompt: "http://127.0.0.1:8888/callback?code=abc")
+    code, _, stderr = _run_cli(monkeypatch, capsys, "spotify", "login", "--no-browser")
+    assert code == 1 and [line for line in stderr.splitlines() if line.strip()] == [
+        f"error: cannot reach Spotify's token endpoint http://127.0.0.1:{port}/api/token (Connection refused) "
+        "— check your network connection and try again"], stderr
+
+
+def test_cli_login_refuses_a_localhost_redirect_uri(tmp_path, cli_env, monkeypatch, capsys):
+    monkeypatch.setenv("SPOTIPY_REDIRECT_URI", "http://localhost:9090/callback")
+    monkeypatch.setattr("builtins.input", lambda prompt: pytest.fail("asked for a paste"))
+    code, _, stderr = _run_cli(monkeypatch, capsys, "spotify", "login", "--no-browser")
+    assert code == 1 and [line for line in stderr.splitlines() if line.strip()] == [
+        "error: redirect URI http://localhost:9090/callback: Spotify does not accept localhost — register "
+        "http://127.0.0.1:9090/callback for the app and set SPOTIPY_REDIRECT_URI=http://127.0.0.1:9090/callback"
+    ], stderr

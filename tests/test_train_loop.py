@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -189,6 +191,110 @@ def test_existing_run_needs_resume_and_resume_needs_a_run(library, tmp_path):
         train(cfg)
     with pytest.raises(MynaError, match="nothing to resume"):
         train(_cfg(library, tmp_path, "never"), resume=True)
+
+
+@pytest.mark.parametrize(("device", "expect"), [
+    ("cuda:99", "device cuda:99: no such CUDA device here: give cpu"),
+    pytest.param("mps", "device mps: Apple's MPS is not available here: give cpu",
+                 marks=pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS")),
+])
+def test_a_device_this_machine_lacks_is_one_line_before_any_work(library, tmp_path, device, expect):
+    cfg = _cfg(library, tmp_path, "dev", device=device, cache_dir=str(tmp_path / "mels"))
+    with pytest.raises(MynaError) as err:
+        train(cfg)
+    assert str(err.value) == expect
+    assert not (tmp_path / "mels").exists() and not (tmp_path / "dev").exists()  # no mel cache built, no run
+
+
+def test_train_errors_name_what_train_takes(tmp_path, capsys):
+    from tests.cli_helpers import myna
+
+    missing = tmp_path / "none.hdf5"
+    code, out = myna(capsys, "train", "--data", f"hdf5:{missing}", "--out", str(tmp_path / "h"),
+                     "--cache-dir", str(tmp_path / "mels"))
+    assert (code, out.strip()) == (1, f"error: {missing}: audio file not found — pass the dataset's .hdf5 file as "
+                                      "--data hdf5:FILE")
+    code, out = myna(capsys, "train", "--out", str(tmp_path / "nonexist_run"), "--resume")
+    assert (code, out.strip()) == (1, f"error: {tmp_path / 'nonexist_run'}: no run to resume here (no "
+                                      "train_config.json) — check --out, or drop --resume to start a new run")
+
+
+def _train_in(folder: Path, capsys, *args: str) -> str:
+    """`myna train ARGS` run from `folder` (a tiny model, 1-s chunks); its output. It must succeed."""
+    from tests.cli_helpers import myna
+
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        code, out = myna(capsys, "train", "--size", "tiny", "--batch-size", "4", "--chunk-seconds", "1",
+                         "--warmup-steps", "1", *args)
+    finally:
+        os.chdir(here)
+    assert code == 0 and "Traceback" not in out, out
+    return out
+
+
+def _saved_paths(run: Path) -> list[str]:
+    saved = json.loads((run / "train_config.json").read_text())
+    return [saved[k] for k in ("data", "out", "cache_dir")]
+
+
+@pytest.fixture
+def two_folders(library, tmp_path) -> tuple[Path, Path]:
+    """`start/data`, the library; `elsewhere/data`, other audio under the same name."""
+    start, elsewhere = tmp_path / "start", tmp_path / "elsewhere"
+    shutil.copytree(library, start / "data")
+    (elsewhere / "data").mkdir(parents=True)
+    for wav in sorted(library.iterdir())[:6]:
+        shutil.copy(wav, elsewhere / "data")
+    return start, elsewhere
+
+
+def test_a_run_saves_absolute_paths_so_it_resumes_from_any_folder(two_folders, capsys):
+    start, elsewhere = two_folders
+    _train_in(start, capsys, "--data", "data", "--out", "runs/z", "--cache-dir", "mels", "--steps", "2")
+    run = start / "runs" / "z"
+    assert _saved_paths(run) == [str(start / "data"), str(run), str(start / "mels")]
+    out = _train_in(elsewhere, capsys, "--out", "../start/runs/z", "--resume", "--steps", "3")
+    assert "training data changed" not in out and "relative" not in out, out  # the run's own 10 tracks
+    assert _saved_paths(run) == [str(start / "data"), str(run), str(start / "mels")]
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["data"]  # no cache made here
+
+
+def test_an_older_run_with_relative_paths_reads_them_from_where_it_began(two_folders, capsys):
+    start, elsewhere = two_folders
+    _train_in(start, capsys, "--data", "data", "--out", "runs/z", "--cache-dir", "mels", "--steps", "2")
+    run = start / "runs" / "z"
+    config = run / "train_config.json"
+    as_typed = {**json.loads(config.read_text()), "data": "data", "out": "runs/z", "cache_dir": "mels"}
+    config.write_text(json.dumps(as_typed))  # what myna saved before paths were absolute
+    out = _train_in(elsewhere, capsys, "--out", str(run), "--resume", "--steps", "3")
+    assert (f"holds relative paths (an older myna): reading data 'data' as {start / 'data'}, cache_dir 'mels' as "
+            f"{start / 'mels'} (the folder the run was started in)") in out
+    assert "training data changed" not in out, out
+    assert _saved_paths(run) == [str(start / "data"), str(run), str(start / "mels")]  # saved absolute from now on
+    # Where the run folder no longer ends in the `out` it saved, the current folder is all there is: said so.
+    config.write_text(json.dumps({**as_typed, "out": "moved/z", "steps": 3}))
+    out = _train_in(start, capsys, "--out", "runs/z", "--resume", "--steps", "4")
+    assert f"reading data 'data' as {start / 'data'}" in out and "(the current folder" in out, out
+
+
+def test_the_step_bar_fits_80_columns(monkeypatch):
+    from cli.console import err_console
+    from cli.train_cmd import RichReporter
+
+    monkeypatch.setattr(err_console, "width", 80)
+    reporter = RichReporter()
+    reporter.start(0, 10000)
+    reporter.step(loop.StepMetrics(step=10000, epoch=3, loss=12.3456, nce=0, kmeans=0, hull=0, distill=0, lr=4e-6,
+                                   grad_norm=1, pairs_per_s=1234.5, chunk_frames=96))
+    with err_console.capture() as captured:
+        err_console.print(reporter.step_bar.get_renderable())
+    reporter.close()
+    line = captured.get().rstrip("\n")
+    assert len(line) <= 80 and "…" not in line, line  # nothing cut to an ellipsis
+    for part in ("training", "10000/10000", "loss 12.3456", "lr 4.0e-06", "1234 pairs/s", "eta 0:00:00"):
+        assert part in line, line
 
 
 def test_schedule_warms_up_then_decays_to_the_floor():

@@ -70,14 +70,15 @@ def read_pyjama(path: str | Path) -> list[Entry]:
     return out
 
 
-def open_hdf5(path: Path):
-    """An h5py File for reading, or a DatasetError naming the path."""
+def open_hdf5(path: Path, given_as: str = "--audio"):
+    """An h5py File for reading, or a DatasetError naming the path (and `given_as`, how the
+    command takes the file, in the fix)."""
     import h5py
 
     try:
         return h5py.File(path, "r")
     except FileNotFoundError:
-        raise DatasetError("audio file not found", path, "pass the dataset's .hdf5 file as --audio") from None
+        raise DatasetError("audio file not found", path, f"pass the dataset's .hdf5 file as {given_as}") from None
     except OSError as exc:
         raise DatasetError(f"not an HDF5 file ({str(exc)[:80]})", path, "pass the .hdf5 audio file of the dataset") from None
 
@@ -85,10 +86,10 @@ def open_hdf5(path: Path):
 class Hdf5Audio:
     """Waveforms of a DL-101 .hdf5 file by key, mono float32 at `sample_rate`."""
 
-    def __init__(self, path: str | Path, sample_rate: int) -> None:
+    def __init__(self, path: str | Path, sample_rate: int, given_as: str = "--audio") -> None:
         self.path = expand_user(path)
         self.sample_rate = sample_rate
-        self.file = open_hdf5(self.path)
+        self.file = open_hdf5(self.path, given_as)
 
     def keys(self) -> list[str]:
         out: list[str] = []

@@ -106,7 +106,7 @@ class TrainConfig:
     grad_clip: float = _f(1.0, "clip the global gradient norm to this (0 = off)", "optim")
     # -- run -------------------------------------------------------------------------
     seed: int = _f(0, "seed of data order, chunks, masks and initial weights", "run")
-    device: str = _f("auto", "auto, cpu, cuda or cuda:N", "run")
+    device: str = _f("auto", "auto, cpu, cuda, cuda:N or mps", "run")
     amp: bool = _f(True, "bf16 autocast on CUDA (never on CPU)", "run")
     checkpoint_every: int = _f(500, "save a checkpoint every N steps", "run")
     keep_checkpoints: int = _f(2, "step folders kept beside the current one", "run")
@@ -155,6 +155,12 @@ class TrainConfig:
     def encoder_config(self) -> EncoderConfig:
         return EncoderConfig(frontend=self.frontend_config(), model=self.model_config())
 
+    def with_absolute_paths(self, base: Path | None = None) -> "TrainConfig":
+        """data, out and cache_dir made absolute (relative ones from `base`, default the current
+        folder), so that the run's saved config means the same files from any folder."""
+        base = base or Path.cwd()
+        return replace(self, **{k: absolute_path(getattr(self, k), base) for k in PATH_KEYS if getattr(self, k)})
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -180,6 +186,33 @@ IDENTITY_KEYS = (
     "alibi_time_weight", "alibi_freq_weight", "alibi_learnable_slopes", "rope_base", "max_time_patches",
     "sample_rate", "n_mels", "n_fft", "hop_length", "f_min", "f_max", "top_db", "db_mean", "db_std",
 )
+
+
+# Settings that name files; a run saves them absolute.
+PATH_KEYS = ("data", "out", "cache_dir")
+_DATA_KINDS = ("jamendo:", "hdf5:")  # --data prefixes (training/sources.py, training/hdf5_data.py)
+
+
+def split_path(value: str) -> tuple[str, Path]:
+    """A path setting as (its `jamendo:`/`hdf5:` prefix or "", the path with `~` expanded)."""
+    kind = next((k for k in _DATA_KINDS if value.startswith(k)), "")
+    return kind, Path(value.removeprefix(kind)).expanduser()
+
+
+def absolute_path(value: str, base: Path) -> str:
+    """A path setting made absolute, a relative one taken from `base`; the prefix kept."""
+    kind, path = split_path(value)
+    return kind + os.path.abspath(base / path)
+
+
+def started_in(saved_out: str, run_dir: Path) -> Path | None:
+    """The folder a run was started from, when its config saved a relative `out` (myna before
+    absolute paths): `run_dir` less that relative path; None when they do not fit."""
+    rel = Path(os.path.normpath(saved_out)).parts  # "." has no parts: the run folder itself
+    if not rel or rel[0] == "/" or rel[0].startswith("~") or ".." in rel:
+        return None if rel else Path(os.path.abspath(run_dir))
+    here = Path(os.path.abspath(run_dir)).parts
+    return Path(*here[:-len(rel)]) if here[-len(rel):] == rel else None
 
 
 def _coerce(values: dict[str, Any], source: str | Path | None) -> dict[str, Any]:
@@ -263,5 +296,6 @@ def load_run_config(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError, RecursionError) as exc:
-        raise MynaError(f"unreadable run config ({exc})", path, "start a new run with another --out") from None
+        reason = exc.strerror if isinstance(exc, OSError) else exc  # no "[Errno 13] ...: 'path'" repeating the path
+        raise MynaError(f"unreadable run config ({reason})", path, "start a new run with another --out") from None
     return _coerce(doc, path)

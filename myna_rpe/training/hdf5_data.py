@@ -29,7 +29,7 @@ def build_from_hdf5(cache: MelCache, path: str | Path, min_frames: int = 1,
     cfg = cache.frontend
     cache.dir.mkdir(parents=True, exist_ok=True)
     tracks, failed, too_short, computed = [], [], [], 0
-    with Hdf5Audio(path, cfg.sample_rate) as h5:
+    with Hdf5Audio(path, cfg.sample_rate, given_as=f"--data {PREFIX}FILE") as h5:
         keys = sorted(h5.keys())
         if not keys:
             raise DatasetError("the .hdf5 file holds no audio", h5.path, "pass a DL-101 audio file (one dataset per track)")

@@ -29,7 +29,7 @@ import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import torch
 from safetensors import SafetensorError
@@ -37,11 +37,13 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from myna_rpe.checkpoint import build_model, load_checkpoint, save_checkpoint
+from myna_rpe.devices import device_problem
 from myna_rpe.fileio import atomic_write_bytes
 from myna_rpe.errors import CheckpointError, DatasetError, MynaError
 from myna_rpe.frontend import silence_value
 from myna_rpe.training.config import (
-    IDENTITY_KEYS, TrainConfig, default_cache_dir, load_run_config, save_run_config,
+    IDENTITY_KEYS, TrainConfig, absolute_path, default_cache_dir, load_run_config, save_run_config, split_path,
+    started_in,
 )  # fmt: skip
 from myna_rpe.teacher.targets import TeacherCache
 from myna_rpe.training.distill import DistillTargets, TeacherSet
@@ -116,10 +118,12 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
 
 
 def resolve_device(name: str) -> torch.device:
+    """The torch device of `name`; a device from a config file or a resumed run that this
+    machine lacks is one line here, before any work (a --device flag was checked on parsing)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise MynaError(f"device {name} requested but CUDA is not available", fix="use --device cpu")
+    if problem := device_problem(name, auto=True):
+        raise MynaError(f"device {problem}")
     return torch.device(name)
 
 
@@ -158,13 +162,13 @@ class Trainer:
         self, cfg: TrainConfig, reporter: Reporter | None = None, dist_info: DistInfo | None = None,
         cache_workers: int = 0,
     ) -> None:
-        self.cfg = cfg
+        self.cfg = cfg = cfg.with_absolute_paths()  # saved so, a resume from any folder finds the same files
         self.report = reporter or SilentReporter()
         self.dist = dist_info or DistInfo()
         self.device = resolve_device(cfg.device)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
-        self.run_dir = Path(cfg.out).expanduser()
+        self.run_dir = Path(cfg.out)
         self.cache_workers = cache_workers
         self.enc_cfg = cfg.encoder_config()
         self.pad_value = silence_value(self.enc_cfg.frontend)
@@ -602,9 +606,16 @@ def _saved_step(link: Path) -> int | str:
         return "?"
 
 
-def resume_config(run_dir: Path, *overrides: dict[str, Any], source: str | Path | None = None) -> TrainConfig:
-    """The saved settings of a run, updated by a config file and flags; shape-defining keys must not change."""
-    saved = load_run_config(run_dir / "train_config.json")
+def resume_config(run_dir: Path, *overrides: dict[str, Any], source: str | Path | None = None,
+                  say: Callable[[str], None] = lambda text: None) -> TrainConfig:
+    """The saved settings of a run, updated by a config file and flags; shape-defining keys must not change.
+    The run stays in `run_dir`, wherever it was first written."""
+    path = run_dir / "train_config.json"
+    if not path.is_file():
+        raise MynaError("no run to resume here (no train_config.json)", run_dir,
+                        "check --out, or drop --resume to start a new run")
+    saved = load_run_config(path)
+    saved = {**saved, **_old_relative_paths(saved, run_dir, overrides, say), "out": str(run_dir)}
     cfg = TrainConfig.from_sources(saved, *overrides, source=source)
     changed = [k for k in IDENTITY_KEYS if saved.get(k) != getattr(cfg, k)]
     if changed:
@@ -621,6 +632,24 @@ def resume_config(run_dir: Path, *overrides: dict[str, Any], source: str | Path 
                         run_dir, f"resume with --distill {names(began)} (weights may change), or start a new run "
                                  "with another --out")
     return cfg
+
+
+def _old_relative_paths(saved: dict[str, Any], run_dir: Path, overrides: tuple[dict[str, Any], ...],
+                        say: Callable[[str], None]) -> dict[str, str]:
+    """A run saved before paths were stored absolute: its relative data and cache_dir, taken from
+    the folder it was started in (its run folder less the relative `out` it saved), else from the
+    current folder, saying which."""
+    given = {k for layer in overrides for k, v in layer.items() if v is not None}
+    old = [k for k in ("data", "cache_dir")
+           if k not in given and saved.get(k) and not split_path(saved[k])[1].is_absolute()]
+    if not old:
+        return {}
+    base = started_in(str(saved.get("out") or ""), run_dir)
+    where = "the folder the run was started in" if base else "the current folder; the run does not say where it began"
+    found = {k: absolute_path(saved[k], base or Path.cwd()) for k in old}
+    say(f"{run_dir / 'train_config.json'} holds relative paths (an older myna): reading "
+        + ", ".join(f"{k} {saved[k]!r} as {found[k]}" for k in old) + f" ({where})")
+    return found
 
 
 def train(

@@ -16,13 +16,16 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import requests
 from platformdirs import user_config_dir
 from spotipy.cache_handler import CacheFileHandler
 from spotipy.oauth2 import SpotifyPKCE
 
 from myna_rpe.errors import SpotifyError
 from myna_rpe.fileio import atomic_write_text
+from playlist.network import failure_reason
 
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8888/callback"
 # Read for import, write for export: one sign-in serves both commands.
@@ -80,11 +83,23 @@ class MynaPKCE(SpotifyPKCE):
     def __init__(self, *args, interactive: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.interactive = interactive
+        self.pasted: str | None = None
 
     def get_authorization_code(self, response=None):
         if response is None and not self.interactive:
             raise SpotifyError("not signed in to Spotify", fix="run `myna spotify login` first")
-        return super().get_authorization_code(response)
+        code = super().get_authorization_code(response)
+        if not code:  # spotipy would send the token endpoint no code at all
+            pasted = (self.pasted or "").strip()
+            raise SpotifyError(f"{pasted[:80]!r} is not the address the browser was sent to after signing in "
+                               "(it has no code=)" if pasted else "nothing was pasted",
+                               fix=f"paste the whole address from the browser's address bar; it starts with "
+                                   f"{self.redirect_uri}?code=")
+        return code
+
+    def _get_user_input(self, prompt):  # spotipy's prompt for that address: kept for the error above
+        self.pasted = super()._get_user_input(prompt)
+        return self.pasted
 
 
 @dataclass(frozen=True)
@@ -154,13 +169,25 @@ def sign_in(manager: MynaPKCE) -> None:
     """Run the browser (or copy-paste) PKCE sign-in and cache the new token."""
     from spotipy.oauth2 import SpotifyOauthError
 
+    redirect = urlsplit(manager.redirect_uri)
+    if redirect.scheme == "http" and redirect.hostname == "localhost":  # Spotify refuses it (docs/spotify.md)
+        loopback = redirect._replace(netloc=redirect.netloc.replace("localhost", "127.0.0.1", 1)).geturl()
+        raise SpotifyError(f"redirect URI {manager.redirect_uri}: Spotify does not accept localhost",
+                           fix=f"register {loopback} for the app and set SPOTIPY_REDIRECT_URI={loopback}")
     try:
         manager.get_access_token(check_cache=False)
     except SpotifyOauthError as exc:
         raise SpotifyError(f"Spotify sign-in failed ({getattr(exc, 'error', None) or exc})",
                            fix="check the app's redirect URI and that your account is allowed to use it") from None
+    except requests.exceptions.Timeout:  # requests' errors are OSErrors too: before the port's
+        raise SpotifyError(f"Spotify's token endpoint {manager.OAUTH_TOKEN_URL} did not answer within "
+                           f"{manager.requests_timeout:g} s",
+                           fix="check your network connection and try again") from None
+    except requests.exceptions.RequestException as exc:
+        raise SpotifyError(f"cannot reach Spotify's token endpoint {manager.OAUTH_TOKEN_URL} ({failure_reason(exc)})",
+                           fix="check your network connection and try again") from None
     except OSError as exc:  # the loopback server could not listen on the redirect port
-        raise SpotifyError(f"cannot listen for the sign-in redirect on {manager.redirect_uri} ({exc.strerror})",
+        raise SpotifyError(f"cannot listen for the sign-in redirect on {manager.redirect_uri} ({exc.strerror or exc})",
                            fix="free that port or set SPOTIPY_REDIRECT_URI to another loopback port "
                                "registered for the app") from None
     except (EOFError, KeyboardInterrupt):

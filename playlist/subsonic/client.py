@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import requests
 
 from myna_rpe.errors import MynaError
+from playlist.network import failure_reason
 
 CLIENT_NAME = "myna"
 # getAlbumList2, getStarred2, search3 and updatePlaylist arrived in 1.8.0; the salted token in 1.13.0.
@@ -166,7 +167,7 @@ class SubsonicClient:
             raise SubsonicError(f"{where} did not answer {method} within {self.timeout:g} s",
                                 fix="check that it is running and not overloaded") from None
         except requests.exceptions.RequestException as exc:
-            raise SubsonicError(f"cannot reach {where} ({_reason(exc)})",
+            raise SubsonicError(f"cannot reach {where} ({failure_reason(exc)})",
                                 fix="start the server, or check --server (or MYNA_SUBSONIC_URL)") from None
         if response.status_code != 200:
             raise SubsonicError(f"{where} answered HTTP {response.status_code} {response.reason} to {method}",
@@ -268,7 +269,7 @@ class SubsonicClient:
                 for chunk in got.iter_content(256 * 1024):
                     out.write(chunk)
         except requests.exceptions.RequestException as exc:
-            raise SubsonicError(f"streaming song {song.id} from {self.base} failed ({_reason(exc)})") from None
+            raise SubsonicError(f"streaming song {song.id} from {self.base} failed ({failure_reason(exc)})") from None
 
     def frequent_albums(self, size: int) -> list[dict]:
         return self.call("getAlbumList2", {"type": "frequent", "size": size}).get("albumList2", {}).get("album", [])
@@ -291,13 +292,3 @@ def refusal(base: str, method: str, answer: dict, user: str | None) -> SubsonicE
         return SubsonicError(f"{where} does not allow {method} for user {user!r}: {message}",
                              fix="ask the server's admin for the permission", code=code)
     return SubsonicError(f"{where} refused {method} (error {code}): {message}", code=code)
-
-
-def _reason(exc: requests.exceptions.RequestException) -> str:
-    """'Connection refused' rather than urllib3's nested repr."""
-    text = str(exc)
-    for known in ("Connection refused", "Name or service not known", "No route to host",
-                  "Temporary failure in name resolution", "certificate verify failed"):
-        if known in text:
-            return known
-    return type(exc).__name__

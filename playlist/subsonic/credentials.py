@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import requests
 from platformdirs import user_config_dir
 
 from myna_rpe.errors import ConfigError
@@ -25,6 +27,31 @@ ENV_USER = "MYNA_SUBSONIC_USER"
 ENV_PASSWORD = "MYNA_SUBSONIC_PASSWORD"
 ENV_API_KEY = "MYNA_SUBSONIC_API_KEY"
 LOGIN_FILE = "subsonic.json"
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with `url` as a server's base URL, in one line with the fix; None when it is
+    http(s) with a host, a port from 1 to 65535 (or none) and nothing a request cannot carry."""
+    example = "give the server's address, e.g. http://127.0.0.1:4533"
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed [IPv6 bracket
+        return f"{url!r} is not a URL ({exc}): {example}"
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"{url!r} is not a URL: {example}"
+    host_port = parts.netloc.rpartition("@")[2]
+    port = (host_port.partition("]")[2] if host_port.startswith("[") else host_port).partition(":")[2]
+    if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        return f"{url!r}: {port!r} is not a port: give a number from 1 to 65535"
+    if not parts.hostname:
+        return f"{url!r} has no host: {example}"
+    if parts.query or parts.fragment:
+        return f"{url!r} has a ?query or #fragment: give the base URL, the part before /rest/"
+    try:  # what requests refuses later (a space or control character in the host...)
+        requests.Request("GET", url).prepare()
+    except requests.exceptions.RequestException as exc:
+        return f"{url!r} is not a URL ({exc}): {example}"
+    return None
 
 
 def login_path() -> Path:
@@ -77,6 +104,9 @@ def resolve(url: str | None = None, user: str | None = None, env: dict[str, str]
     if not url:
         raise SubsonicError("no Subsonic server given",
                             fix=f"pass --server URL, set {ENV_URL}, or run `myna subsonic login --server URL`")
+    if url == stored.get("url") and (problem := url_problem(url)):  # flags and environment: checked by the CLI
+        raise ConfigError(f"the stored Subsonic sign-in has a bad server URL: {problem}", login_path(),
+                          "run `myna subsonic login --server URL` again")
     same_server = stored.get("url") == url
     user = user or env.get(ENV_USER) or (stored.get("user") if same_server else None)
     same_user = same_server and stored.get("user") == user
