@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from cli.app import app
-from cli.console import console, err_console, progress
+from cli.console import console, counted, err_console, progress
 from cli.playlist_cmd import (
     AlbumCap,
     ArtistCap,
@@ -49,7 +49,7 @@ def _url(flag: str, url: str | None) -> str | None:
     from playlist.subsonic.credentials import url_problem
 
     if url is not None and (problem := url_problem(url)):
-        raise typer.BadParameter(problem, param_hint=flag)
+        raise typer.BadParameter(problem, param_hint=f"'{flag}'" if flag.startswith("-") else flag)
     return url
 
 
@@ -99,12 +99,12 @@ def _finish(session, written, title: str, what: str, dry_run: bool, replace: boo
                           f"(first: {(written.left_out[0].label)})", style="yellow", highlight=False)
     _print_picks(written.outcome, title)
     if dry_run:
-        console.print(f"dry run: would write {len(written.song_ids)} songs to the playlist "
+        console.print(f"dry run: would write {counted(len(written.song_ids), 'song')} to the playlist "
                       f"{(repr(written.name))}", style="dim", highlight=False)
         return
     session.write(written, what, replace=replace)
     verb = "replaced the songs of" if written.replaced else "created"
-    console.print(f"{verb} the playlist {(repr(written.name))} ({len(written.song_ids)} songs, id "
+    console.print(f"{verb} the playlist {(repr(written.name))} ({counted(len(written.song_ids), 'song')}, id "
                   f"{(written.playlist_id)}) on {(session.client.base)}", highlight=False)
 
 
@@ -122,7 +122,7 @@ def login_cmd(
 
     _url("--server", server)
     if not api_key and not user:
-        raise typer.BadParameter("give the user name to sign in as (or --api-key)", param_hint="--user")
+        raise typer.BadParameter("give the user name to sign in as (or --api-key)", param_hint="'--user'")
     what = "API key" if api_key else "password"
     if stdin:
         secret = sys.stdin.readline().rstrip("\r\n")
@@ -174,7 +174,7 @@ def link_cmd(
         local = value.partition("=")[2] if "=" in value else value
         if not Path(local).expanduser().is_dir():
             raise typer.BadParameter(f"{value}: {local} is no folder here: give LOCAL or SERVER_PATH=LOCAL with "
-                                     "LOCAL an existing folder", param_hint="--prefix")
+                                     "LOCAL an existing folder", param_hint="'--prefix'")
     existing_folder("--db", db)
     client = _client(server, user)
     with _library(db) as lib:
@@ -240,7 +240,7 @@ def extend_cmd(
     with _session(server, user, db) as session:
         written = session.extend(playlist, n, strategy=strategy, rules=_rules(max_per_artist, max_per_album),
                                  tolerance=_tolerance(near, off_span), seed=seed, name=name)
-        _finish(session, written, f"{len(written.outcome.picks)} songs added ({strategy})",
+        _finish(session, written, f"{counted(len(written.outcome.picks), 'song')} added ({strategy})",
                 f"myna subsonic extend of {playlist!r}", dry_run, replace)
 
 
@@ -255,7 +255,7 @@ def mix_cmd(
     """Write 'Myna mix: SONG', an instant mix: the song and the N songs that sound nearest it."""
     with _session(server, user, db) as session:
         written = session.mix(song, n, rules=_rules(max_per_artist, max_per_album), seed=seed, name=name)
-        _finish(session, written, f"{len(written.outcome.picks)} songs after {(written.source)}",
+        _finish(session, written, f"{counted(len(written.outcome.picks), 'song')} after {(written.source)}",
                 f"myna subsonic mix of {song!r}", dry_run, replace)
 
 
@@ -293,7 +293,7 @@ def fill_cmd(
     with _session(server, user, db) as session:
         written = session.fill(playlist, n, max_distance=max_distance, rules=_rules(max_per_artist, max_per_album),
                                seed=seed, name=name)
-        _finish(session, written, f"{len(written.outcome.picks)} songs covering {(playlist)}",
+        _finish(session, written, f"{counted(len(written.outcome.picks), 'song')} covering {(playlist)}",
                 f"myna subsonic fill of {playlist!r}", dry_run, replace)
 
 
@@ -311,7 +311,7 @@ def fingerprint_cmd(
     with _session(server, user, db) as session:
         written = session.fingerprint(n, albums=albums, max_distance=max_distance,
                                       rules=_rules(max_per_artist, max_per_album), seed=seed, name=name)
-        _finish(session, written, f"{len(written.outcome.picks)} songs covering what you play and star",
+        _finish(session, written, f"{counted(len(written.outcome.picks), 'song')} covering what you play and star",
                 "myna subsonic fingerprint", dry_run, replace)
 
 

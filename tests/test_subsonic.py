@@ -267,7 +267,7 @@ def test_errors_are_one_line(served, env, linked, capsys, monkeypatch) -> None:
     assert code == 1 and "0 linked songs" in out, out
     code, out = myna(capsys, "subsonic", "extend", "Calm", "--server", server.url, "--user", USER, "--db",
                      str(root / ".myna" / "nope"))
-    assert code == 2 and "Invalid value for --db" in out, out
+    assert code == 2 and "Invalid value for '--db'" in out, out
     saved = links_path(root / ".myna", client.base)
     saved.rename(saved.with_suffix(".away"))
     try:
@@ -277,9 +277,9 @@ def test_errors_are_one_line(served, env, linked, capsys, monkeypatch) -> None:
     assert code == 1 and f"the library is not linked to the Subsonic server at {server.url} yet" in out, out
     assert f"run `myna subsonic link --server {server.url}` first" in out
     code, out = myna(capsys, "subsonic", "link", *env, "--prefix", "/srv/music=/no/such/folder")
-    assert code == 2 and "Invalid value for --prefix" in out and "/no/such/folder is no folder here" in out, out
+    assert code == 2 and "Invalid value for '--prefix'" in out and "/no/such/folder is no folder here" in out, out
     code, out = myna(capsys, "subsonic", "extend", "Calm", "--server", "127.0.0.1:4533", "--user", USER)
-    assert code == 2 and "Invalid value for --server" in out and "is not a URL" in out, out
+    assert code == 2 and "Invalid value for '--server'" in out and "is not a URL" in out, out
 
 
 def test_login_stores_the_sign_in_privately(served, capsys, monkeypatch) -> None:

@@ -340,3 +340,13 @@ def test_collate_pads_short_tracks_with_silence():
     short = int(np.flatnonzero(b.tracks == 1)[0])
     assert lengths[short] == 10
     assert (va[short, :, 10:] == -7.0).all() and (va[short, :, :10] == 2.0).all()
+
+
+def test_data_that_is_missing_or_a_file_says_which(tmp_path):
+    from myna_rpe.training.sources import folder_tracks
+
+    with pytest.raises(DatasetError, match="training data folder not found"):
+        folder_tracks(tmp_path / "nope")
+    (tmp_path / "songs.zip").write_bytes(b"PK")
+    with pytest.raises(DatasetError, match=r"songs.zip: a file, not a folder of audio — pass --data DIR"):
+        folder_tracks(tmp_path / "songs.zip")

@@ -47,7 +47,8 @@ def discover(spec: str, split: str = "train", split_index: int = 0) -> Sources:
 
 def folder_tracks(root: Path) -> list[Track]:
     if not root.is_dir():
-        raise DatasetError("training data folder not found", root, "pass --data DIR (a folder of audio) or jamendo:DIR")
+        what = "a file, not a folder of audio" if root.exists() else "training data folder not found"
+        raise DatasetError(what, root, "pass --data DIR (a folder of audio) or jamendo:DIR")
     found = []
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root)
