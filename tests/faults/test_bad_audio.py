@@ -133,22 +133,16 @@ def test_embed_names_the_path_the_kind_and_the_fix(kind: str, zoo, checkpoint: P
 def test_embed_keeps_the_good_files_when_one_is_bad(zoo, checkpoint: Path, capsys, tmp_path: Path) -> None:
     import numpy as np
 
-    from cli.app import main
+    from tests.cli_helpers import myna as myna_in_process
 
     root, paths = zoo
     good, bad = root / "good.flac", paths["garbage"]
     out = tmp_path / "e.npy"
-    argv = sys.argv
-    sys.argv = ["myna", "embed", str(good), str(bad), str(good), "-c", str(checkpoint), "--out", str(out)]
-    try:
-        with pytest.raises(SystemExit) as exit_:
-            main()
-    finally:
-        sys.argv = argv
-    err = capsys.readouterr().err
-    assert exit_.value.code == 1 and "Traceback" not in err, err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and str(bad) in errors[0] and ZOO["garbage"] in errors[0], err
+    code, output = myna_in_process(capsys, "embed", str(good), str(bad), str(good), "-c", str(checkpoint),
+                                   "--out", str(out))
+    assert code == 1 and "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(bad) in errors[0] and ZOO["garbage"] in errors[0], output
     rows = np.load(out)
     assert rows.shape[0] == 3 and np.isnan(rows[1]).all() and np.isfinite(rows[[0, 2]]).all()
     np.testing.assert_array_equal(rows[0], rows[2])

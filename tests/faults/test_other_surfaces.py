@@ -71,9 +71,9 @@ def test_an_output_where_no_file_can_be_made_is_one_line(target: str, tmp_path: 
 
         atomic_write_bytes(target, b"x")
     wav = write_track(tmp_path / "a.wav", 0, 1.0)
-    code, out = myna_here(capsys, "embed", str(wav), "--out", target)
-    line = [x for x in out.splitlines() if x.startswith("error:")]
-    assert code == 1 and "Traceback" not in out and len(line) == 1 and target in line[0], out
+    code, out = myna_here(capsys, "embed", str(wav), "--out", target)  # refused before the model is loaded
+    line = [x for x in out.splitlines() if "Invalid value for '--out'" in x]
+    assert code == 2 and "Traceback" not in out and len(line) == 1 and f"{target} cannot be written" in line[0], out
 
 
 def _deep(n: int = 100_000) -> str:
