@@ -126,7 +126,11 @@ def _probe_write(flag: str, out: Path) -> None:
 
 
 def same_file(a: Path, b: Path) -> bool:
+    """Whether `a` and `b` name one file, now (links, hard links) or once `a`'s missing folders
+    are made (`new/../x.m3u8` is `x.m3u8`): resolve() walks `..` past a folder that does not exist."""
     try:
-        return a.exists() and b.exists() and a.samefile(b)
+        if a.exists() and b.exists():
+            return a.samefile(b)
     except OSError:
-        return a.absolute() == b.absolute()
+        pass
+    return a.resolve() == b.resolve()

@@ -138,7 +138,8 @@ def test_out_naming_an_input_is_refused_and_the_input_kept(library, verb, tmp_pa
     playlist.write_text("#EXTM3U\n" + "".join(f"../{g}\n" for g in GOOD[:3]), encoding="utf-8")
     before = playlist.read_bytes()
     args = verb_args(verb, playlist, root, tmp_path)
-    targets = [playlist] + ([root / "lists" / "good.m3u8"] if verb == "transition" else [])
+    targets = [playlist, root / "lists" / "not-yet" / ".." / "keep.m3u8"]  # the folder would be made, then `..`
+    targets += [root / "lists" / "good.m3u8"] if verb == "transition" else []
     for target in targets:
         if verb == "plot":  # plot's --added playlist is an input too
             args = [*args[:-2], "--added", str(target), "--out", str(target)]
@@ -160,8 +161,7 @@ def test_out_naming_a_nested_playlist_is_refused_and_it_is_kept(library, verb, t
     outer.write_text(f"inner.m3u8\n../{GOOD[2]}\n", encoding="utf-8")
     before = inner.read_bytes()
     args = verb_args(verb, outer, library, tmp_path)
-    args[-1] = str(lists / "sub" / ".." / "inner.m3u8")  # the same file by another name
-    (lists / "sub").mkdir(exist_ok=True)
+    args[-1] = str(lists / "sub" / ".." / "inner.m3u8")  # the same file, through a folder not there yet
     code, output = myna(capsys, "playlist", *args)
     assert code == 2 and "Traceback" not in output, output
     line = _usage_error(output)
