@@ -31,24 +31,53 @@ def _myna_command() -> str:
     return "myna"
 
 
-_MARK = ".myna-demo"  # in the demo's folder: what it generated there, so a rerun knows the folder is its own
+_MARK = ".myna-demo"  # in the demo's folder: the songs it generated there, so a rerun knows what is its own
 
 
-def _made_by_demo(folder: Path) -> dict | None:
-    """The settings the demo generated `folder` with ({} if it stopped before finishing), None
-    for a folder that does not exist or is empty. A folder with other files is the user's:
-    the demo would replace them, so it refuses it."""
+def _demo_mark(folder: Path) -> dict | None:
+    """What the demo generated in `folder` ({"tracks", "seed", "files"}), or None for a folder
+    that does not exist or is empty. A folder with other files and no mark is the user's:
+    the demo would replace files in it, so it refuses it."""
     from myna_rpe.errors import MynaError
 
     try:
         mark = json.loads((folder / _MARK).read_text(encoding="utf-8"))
-        return {k: mark[k] for k in ("tracks", "seed")} if mark.get("complete") else {}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {"tracks": mark["tracks"], "seed": mark["seed"], "files": list(mark["files"])}
+    except (OSError, ValueError, KeyError, TypeError):
         pass
     if folder.is_dir() and any(folder.iterdir()):
         raise MynaError("this folder holds files that `myna demo` did not make, and it would replace them", folder,
                         "pass --dir with a new or empty folder")
     return None
+
+
+def _generate(folder: Path, library: Path, tracks: int, seed: int, previous: dict | None) -> None:
+    """Make the demo's songs in `library`, removing only the songs it made before (a file the
+    user put there stays) and its store. They are written to a hidden folder of the demo's
+    first, so a run stopped half-way leaves nothing that looks like the user's."""
+    from myna_rpe.synth import make_library
+
+    for rel in previous["files"] if previous else ():
+        (library / rel).unlink(missing_ok=True)
+        for parent in (library / rel).parents:  # the folders that held only its songs
+            if parent == library or not parent.is_dir() or any(parent.iterdir()):
+                break
+            parent.rmdir()
+    shutil.rmtree(library / ".myna", ignore_errors=True)  # the demo's store, made again by `myna index`
+    atomic_write_text(folder / _MARK, json.dumps({"tracks": None, "seed": None, "files": []}))
+    staging = folder / ".generating"
+    shutil.rmtree(staging, ignore_errors=True)
+    console.rule(styled(("generating a library of synthetic songs", "bold")))
+    with console.status(f"writing {tracks} songs to {library}"):
+        made = make_library(staging, tracks, seed=seed, duration=(20.0, 45.0))
+    files = []
+    for path, _ in made:
+        rel = path.relative_to(staging)
+        (library / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, library / rel)
+        files.append(rel.as_posix())
+    shutil.rmtree(staging, ignore_errors=True)
+    atomic_write_text(folder / _MARK, json.dumps({"tracks": tracks, "seed": seed, "files": files}))
 
 
 def _run(args: list[str]) -> None:
@@ -65,20 +94,12 @@ def demo(
 ) -> None:
     """Generate a small library, index it, extend a playlist and plot it (what `./bootstrap.py demo` runs)."""
     from myna_rpe.audio import AUDIO_EXTENSIONS
-    from myna_rpe.synth import make_library
     from playlist.m3u import PlaylistEntry, write_m3u8
 
     library = folder / "library"
-    wanted = {"tracks": tracks, "seed": seed}
-    made = _made_by_demo(folder)
-    if made != wanted:
-        if made is not None:  # our own songs, for other settings: made again
-            shutil.rmtree(library, ignore_errors=True)
-        console.rule(styled(("generating a library of synthetic songs", "bold")))
-        atomic_write_text(folder / _MARK, json.dumps({**wanted, "complete": False}))
-        with console.status(f"writing {tracks} songs to {library}"):
-            make_library(library, tracks, seed=seed, duration=(20.0, 45.0))
-        atomic_write_text(folder / _MARK, json.dumps({**wanted, "complete": True}))
+    mark = _demo_mark(folder)
+    if mark is None or (mark["tracks"], mark["seed"]) != (tracks, seed):
+        _generate(folder, library, tracks, seed, mark)
     ckpt = ["--checkpoint", str(checkpoint)] if checkpoint else []
     _run(["index", str(library), *ckpt])
 

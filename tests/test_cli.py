@@ -71,11 +71,14 @@ def test_demo_runs_end_to_end(tmp_path, checkpoint):
     # Run again: nothing is regenerated or re-embedded.
     again = myna("demo", "--dir", str(tmp_path / "demo"), "--tracks", "10", "--checkpoint", str(checkpoint))
     assert again.returncode == 0 and "generating" not in again.stdout
-    # Other settings: its own songs are made again, as asked.
+    # Other settings: its own songs are made again, as asked; a song the user put there stays.
+    mine = tmp_path / "demo" / "library" / "mine" / "my song.flac"
+    mine.parent.mkdir()
+    mine.write_bytes(b"the user's")
     other = myna("demo", "--dir", str(tmp_path / "demo"), "--tracks", "12", "--checkpoint", str(checkpoint))
     assert other.returncode == 0 and "generating" in other.stdout, other.stderr
     songs = [p for p in (tmp_path / "demo" / "library").rglob("*") if p.suffix in (".mp3", ".flac", ".ogg", ".m4a")]
-    assert len(songs) == 12
+    assert len(songs) == 13 and mine.read_bytes() == b"the user's"
 
 
 def test_demo_refuses_a_folder_of_the_users(tmp_path):
