@@ -409,3 +409,29 @@ def test_embedded_cover_by_track_id(tmp_path) -> None:
         assert get(server, f"/api/cover/{lib.tracks[1].id}")[0] == 404
     finally:
         stop_serve(server)
+
+
+def test_a_library_changed_while_serving_asks_the_page_to_reload(tmp_path) -> None:
+    """`myna index` removed a track while the server ran: the old page's next verb is told to
+    reload (409, not a 500 from a track the index still held), and the new list lacks it."""
+    from playlist.library.store import LibraryStore
+
+    root = tmp_path / "music"
+    lib = audible_synthetic_store(root, SPEC, seconds=1.0)
+    server = start_serve(root)
+    try:
+        ids = [int(i) for i in lib.ids[:4]]
+        assert post(server, "/api/op", {"op": "extend", "ids": ids[1:], "n": 3})[0] == 200
+        with LibraryStore.open(root / ".myna") as store:  # as `myna index` does for a deleted file
+            assert store.delete_tracks([ids[0]]) == 1
+        status, _, body = post(server, "/api/op", {"op": "extend", "ids": ids[1:], "n": 3})
+        assert status == 409 and "reload the page" in json.loads(body)["error"], body
+        tracks = json.loads(get(server, "/api/library")[2])["tracks"]
+        assert ids[0] not in {t["id"] for t in tracks} and len(tracks) == len(lib.ids) - 1
+        status, _, body = post(server, "/api/op", {"op": "extend", "ids": ids[1:], "n": 3})
+        assert status == 200 and ids[0] not in [p["id"] for p in json.loads(body)["picks"]], body
+        status, _, body = post(server, "/api/op", {"op": "extend", "ids": ids[:2], "n": 3})
+        assert status == 400 and f"unknown track id {ids[0]}" in json.loads(body)["error"]
+    finally:
+        out = stop_serve(server)
+    assert "Traceback" not in out, out

@@ -71,14 +71,20 @@ def _int(body: dict, key: str, default: int | None, low: int, high: int) -> int 
 
 def create_app(service: LibraryService, host: str, port: int, playlist: list[int] | None = None,
                playlist_name: str = "") -> Starlette:
-    """The app for `service`'s library bound at host:port; `playlist` is shown at start."""
-    known = set(service.tracks)
+    """The app for `service`'s library bound at host:port; `playlist` is shown at start.
+    A page loaded before `myna index` changed the library is told to reload (409) when it
+    asks for work on its old track list; the library's list and map are always the current."""
+
+    async def current(request: Request) -> None:
+        if await service.call(service.refresh) and request.url.path not in ("/api/library", "/api/map"):
+            raise HTTPException(409, "the library changed since this page was loaded (`myna index` ran): "
+                                     "reload the page")
 
     def track_ids(body: dict, key: str, required: bool = True) -> list[int]:
         value = body.get(key, [])
         if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
             raise HTTPException(400, f"{key} must be a list of track ids")
-        unknown = [i for i in value if i not in known]
+        unknown = [i for i in value if i not in service.tracks]
         if unknown:
             raise HTTPException(400, f"{key}: unknown track id {unknown[0]}")
         if required and not value:
@@ -89,6 +95,7 @@ def create_app(service: LibraryService, host: str, port: int, playlist: list[int
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     async def library(request: Request) -> Response:
+        await current(request)
         tracks = [{"id": t.id, "label": t.label, "title": t.title, "artist": t.artist, "album": t.album,
                    "duration": t.duration}
                   for t in (service.tracks[int(i)] for i in service.ids)]
@@ -96,6 +103,7 @@ def create_app(service: LibraryService, host: str, port: int, playlist: list[int
                              "playlist": playlist or [], "playlist_name": playlist_name})
 
     async def map_(request: Request) -> Response:
+        await current(request)
         method = request.query_params.get("method", "pca")
         try:
             found = await service.map_of(method)
@@ -108,6 +116,7 @@ def create_app(service: LibraryService, host: str, port: int, playlist: list[int
         return JSONResponse({"progress": service.progress()})
 
     async def resolve(request: Request) -> Response:
+        await current(request)
         body = await _json(request)
         name, data = body.get("name", "upload.m3u8"), body.get("data")
         try:
@@ -120,6 +129,7 @@ def create_app(service: LibraryService, host: str, port: int, playlist: list[int
         return JSONResponse({"ids": ids, "skipped": [list(s) for s in skipped]})
 
     async def operation(request: Request) -> Response:
+        await current(request)
         body = await _json(request)
         op = body.get("op")
         if op not in OPERATIONS:
@@ -144,6 +154,7 @@ def create_app(service: LibraryService, host: str, port: int, playlist: list[int
         })
 
     async def save(request: Request) -> Response:
+        await current(request)
         body = await _json(request)
         ids = track_ids(body, "ids")
         name = body.get("name") or "playlist"

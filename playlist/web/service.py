@@ -84,7 +84,18 @@ class LibraryService:
         self.stamps: dict[int, tuple[int, int]] = {i: (t.size, t.mtime_ns) for i, t in tracks.items()}
         self.root = store.root
         self.model_id = store.model_id
+        self.generation = store.generation
         self.maps = ProjectionCache(store.db_dir / "maps", store.model_id, store.generation, self.ids)
+
+    def refresh(self) -> bool:
+        """On the worker: take a new snapshot if `myna index` changed the store since the last
+        one (its FAISS index and tracks would no longer agree with the store). True if it did."""
+        store = self._library.store
+        if store.generation == self.generation and store.current_model == self.model_id:
+            return False
+        self._library.close()
+        self._open()
+        return True
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
