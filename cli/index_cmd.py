@@ -62,10 +62,12 @@ def _db_dir(library: Path | None, db: Path | None, tracks: tuple[Path, ...] = ()
 
 @app.command("index")
 def index_cmd(
+    ctx: typer.Context,
     library: Path | None = typer.Argument(None, help="Music folder to index (recursively).", show_default=False),
     db: Path | None = typer.Option(None, "--db", help="Store folder; default LIBRARY/.myna."),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c",
-                                           help="Encoder checkpoint folder; default: the bundled model."),
+                                           help="Encoder checkpoint folder, or 'bundled'; default: the bundled model "
+                                                "(a library whose current model is another one asks for it)."),
     status: bool = typer.Option(False, "--status", help="Show counts, model, size and last run; index nothing."),
     errors: bool = typer.Option(False, "--errors", help="List the files that could not be indexed."),
     rebuild_index: bool = typer.Option(False, "--rebuild-index", help="Rebuild the FAISS index from the store only."),
@@ -126,6 +128,9 @@ def index_cmd(
     from playlist.library.track_vectors import TrackEmbedder, track_model_id
 
     chosen = token_budget(budget, draws, spread)
+    # by name: typer carries its own copy of click, whose ParameterSource is not click's
+    if checkpoint is None and all(ctx.get_parameter_source(k).name == "DEFAULT" for k in ("budget", "draws", "spread")):
+        chosen = _library_budget(library, db_dir, chosen)
 
     def load():  # torch and the model only when a file needs embedding, or the model changed
         from myna_rpe.embed import Embedder
@@ -163,6 +168,39 @@ def index_cmd(
         err_console.print(f"{problems} file(s) could not be indexed; see `myna index {library} --errors`",
                           style="yellow", highlight=False)
     _remember_default(library.resolve() if db is None else db_dir.resolve())
+
+
+def _library_budget(library: Path, db_dir: Path, default):
+    """The token budget a run without --checkpoint or budget options uses: the default one,
+    unless the library's current model is the bundled model under another budget (that one
+    is kept). A current model of another checkpoint stops the run: the bundled model would
+    embed every track again and become current, which nobody asked for."""
+    from myna_rpe.budget import TokenBudget
+    from myna_rpe.checkpoint_config import checkpoint_model_id
+    from myna_rpe.errors import LibraryError
+    from playlist.library.store import LibraryStore
+    from playlist.library.store_db import DB_FILENAME
+    from playlist.library.track_vectors import track_model_id
+
+    if not (db_dir / DB_FILENAME).is_file():
+        return default
+    with LibraryStore.open(db_dir, readonly=True) as store:
+        current = next((m for m in store.models() if m.current), None)
+    if current is None or current.model_id == track_model_id(checkpoint_model_id(None, default)):
+        return default
+    try:
+        kept = TokenBudget(**(current.config or {})["budget"])
+    except (KeyError, TypeError, ValueError):
+        kept = None
+    if kept is not None and current.model_id == track_model_id(checkpoint_model_id(None, kept)):
+        console.print(f"the library's budget is kept: {kept.describe()} (options --budget, --draws and "
+                      "--spread choose another)", style="dim", highlight=False)
+        return kept
+    raise LibraryError(
+        f"the library's current model {current.model_id} ({counted(current.count, 'track')}) is not the bundled "
+        "model; without --checkpoint this run would embed every track again with the bundled one", path=library,
+        fix="pass the --checkpoint it was made with to update it, or `--checkpoint bundled` to add the bundled "
+            "model's embeddings beside it")
 
 
 def _remember_default(folder: Path) -> None:

@@ -27,6 +27,17 @@ CONFIG = "config.json"
 DEFAULT_CHECKPOINT = Path(__file__).parent / "pretrained"
 
 
+BUNDLED = "bundled"  # `--checkpoint bundled`: the model shipped with the package, said explicitly
+
+
+def checkpoint_path(checkpoint: str | Path | None) -> Path:
+    """The folder a `--checkpoint` value names: None or "bundled" (unless a folder of that
+    name exists here) is the bundled model."""
+    if checkpoint is None or (str(checkpoint) == BUNDLED and not Path(checkpoint).exists()):
+        return default_checkpoint()
+    return Path(checkpoint)
+
+
 def default_checkpoint() -> Path:
     if not (DEFAULT_CHECKPOINT / CONFIG).is_file():
         raise CheckpointError(
@@ -91,10 +102,10 @@ def model_id(weights: str, budget: TokenBudget) -> str:
 def checkpoint_model_id(checkpoint: str | Path | None, budget: TokenBudget) -> str | None:
     """The model id `Embedder.load(checkpoint, budget=budget)` will have, from config.json
     alone; None for a checkpoint without a recorded weights digest (only loading tells)."""
-    path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
+    path = checkpoint_path(checkpoint)
     cfg, _, digest = read_config(path)
     return model_id(weights_id(digest, cfg), budget) if digest else None
 
 
-__all__ = ["CONFIG", "DEFAULT_CHECKPOINT", "FORMAT", "WEIGHTS", "checkpoint_model_id", "default_checkpoint",
-           "model_id", "read_config", "weights_id"]
+__all__ = ["BUNDLED", "CONFIG", "DEFAULT_CHECKPOINT", "FORMAT", "WEIGHTS", "checkpoint_model_id", "checkpoint_path",
+           "default_checkpoint", "model_id", "read_config", "weights_id"]

@@ -22,7 +22,7 @@ import torch
 
 from myna_rpe.budget import TokenBudget, choose_patches, content_seed
 from myna_rpe.checkpoint import build_model, load_checkpoint
-from myna_rpe.checkpoint_config import DEFAULT_CHECKPOINT, default_checkpoint, read_config, weights_id
+from myna_rpe.checkpoint_config import DEFAULT_CHECKPOINT, checkpoint_path, default_checkpoint, read_config, weights_id
 from myna_rpe.checkpoint_config import model_id as store_model_id
 from myna_rpe.config import EncoderConfig, FrontendConfig
 from myna_rpe.errors import AudioError, CheckpointError
@@ -58,7 +58,7 @@ class Embedder:
     @classmethod
     def load(cls, checkpoint: str | Path | None = None, device: str = "cpu",
              budget: TokenBudget = TokenBudget()) -> "Embedder":
-        path = Path(checkpoint) if checkpoint is not None else default_checkpoint()
+        path = checkpoint_path(checkpoint)
         model, cfg, _ = load_checkpoint(path, device)
         _, _, digest = read_config(path)
         weights = weights_id(digest, cfg) if digest else _state_hash(model, cfg)

@@ -275,3 +275,27 @@ def test_an_emptied_library_is_not_forgotten_without_prune(indexed: tuple[Path, 
     assert pruned.returncode == 0, pruned.stderr
     assert f"│ removed                   │ {len(GOOD_FILES)} " in pruned.stdout
     assert f"no audio files under {root} (looked for .aac " in pruned.stderr
+
+
+def test_a_run_without_checkpoint_keeps_the_librarys_model(indexed: tuple[Path, Path], tmp_path: Path) -> None:
+    """A library made with another checkpoint is not embedded again with the bundled model by a
+    plain run; one made by the bundled model under another budget keeps that budget."""
+    from myna_rpe.embed import DEFAULT_CHECKPOINT
+
+    _, ckpt = indexed
+    root = tmp_path / "lib"
+    make_test_library(root)
+    assert myna("index", root, "-c", ckpt, "--workers", "0").returncode == 0
+    refused = myna("index", root, "--workers", "0")
+    one_line_error(refused, f"{root}: the library's current model ", "is not the bundled model",
+                   "pass the --checkpoint it was made with", "`--checkpoint bundled`")
+    again = myna("index", root, "-c", ckpt, "--workers", "0")
+    assert again.returncode == 0 and "│ embedded                  │ 0 " in again.stdout
+    if not (DEFAULT_CHECKPOINT / "config.json").is_file():
+        return
+    bundled = myna("index", root, "--checkpoint", "bundled", "--budget", "512", "--workers", "0")
+    assert bundled.returncode == 0 and f"│ embedded                  │ {len(GOOD_FILES)} " in bundled.stdout
+    plain = myna("index", root, "--workers", "0")
+    assert plain.returncode == 0, plain.stderr
+    assert "the library's budget is kept: 512 tokens × 1 draw, stratified" in plain.stdout
+    assert "│ embedded                  │ 0 " in plain.stdout
