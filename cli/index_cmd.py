@@ -20,6 +20,7 @@ from myna_rpe.fileio import expand_user
 
 
 class IndexType(str, Enum):
+    auto = "auto"
     flat = "flat"
     hnsw = "hnsw"
     ivf = "ivf"
@@ -72,7 +73,8 @@ def index_cmd(
     errors: bool = typer.Option(False, "--errors", help="List the files that could not be indexed."),
     rebuild_index: bool = typer.Option(False, "--rebuild-index", help="Rebuild the FAISS index from the store only."),
     index_type: IndexType | None = typer.Option(None, "--index-type",
-                                                help="flat (exact, default), hnsw or ivf (approximate, large libraries)."),
+                                                help="auto (the default: exact below 100,000 tracks, approximate above), flat "
+                                                     "(exact), hnsw or ivf (approximate); a library keeps its choice."),
     workers: int | None = typer.Option(None, "--workers", min=0, help="Decoding processes (0 = decode inline); default: three quarters of the cores, at least 1."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, max=MAX_BATCH, help="Tracks per forward pass and per commit."),
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Try again files that failed before."),

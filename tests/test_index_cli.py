@@ -110,6 +110,9 @@ def test_rebuild_index_with_another_type(indexed: tuple[Path, Path], tmp_path: P
     result = myna("index", lib, "--rebuild-index", "--index-type", "hnsw")
     assert result.returncode == 0 and f"{len(GOOD_FILES)} tracks" in result.stdout
     assert "hnsw, up to date" in myna("index", lib, "--status").stdout
+    back = myna("index", lib, "--rebuild-index", "--index-type", "auto")  # the default, chosen again
+    assert back.returncode == 0, back.stderr
+    assert "flat, up to date (auto:" in myna("index", lib, "--status").stdout
 
 
 def test_without_checkpoint_uses_the_default_model_or_says_how_to_pass_one(indexed: tuple[Path, Path],
