@@ -23,6 +23,7 @@ from cli.playlist_cmd import (
     _print_picks,
     _rules,
     _tolerance,
+    bridge_shortfall,
 )
 from cli.values import MAX_TRACKS, existing_folder, number
 
@@ -162,4 +163,7 @@ def transition_cmd(
                                     fix="index MPD's music folder with `myna index`")
         result = session.bridge(ids, n, window=window, smoothness=smoothness,
                                 rules=_rules(max_per_artist, max_per_album), then_target=then_target)
+    shorter = bridge_shortfall(result.outcome, n, "the queue", repr(target), "nothing was queued")
     _report(result, f"bridge queue → {target} (distances to the interpolated hull at t)")
+    if shorter:
+        err_console.print(shorter, style="yellow", highlight=False)

@@ -140,6 +140,26 @@ def _print_picks(outcome, title: str) -> None:
         console.print("  ".join(f"{k} {v:.3g}" for k, v in outcome.info.items()), style="dim", highlight=False)
 
 
+def bridge_shortfall(outcome, n: int, a: str, b: str, nothing: str, path: Path | None = None) -> str | None:
+    """Why a bridge from `a` to `b` has fewer than n tracks (None: it has n). No bridge at all
+    raises PlaylistError; `nothing` says what was left undone ("nothing was written")."""
+    from myna_rpe.errors import PlaylistError
+
+    if not outcome.picks:
+        if outcome.info.get("free_tracks") == 0:
+            raise PlaylistError(f"no bridge: every library track is in {a} or {b}", path,
+                                f"index more music, or bridge shorter playlists; {nothing}")
+        refused = ", ".join(f"{k} × {why}" for why, k in sorted(outcome.refused.items()))
+        raise PlaylistError(f"no bridge: some step has no track the rules allow ({refused or 'none near'})", path,
+                            f"relax --max-per-artist / --max-per-album, or ask for a shorter --n; {nothing}")
+    if len(outcome.picks) >= n:
+        return None
+    free = int(outcome.info["free_tracks"])
+    why = (f"only {free} library tracks are outside {a} and {b}" if free < n else
+           "no longer one was found that repeats no track and keeps the rules")
+    return f"the bridge has {counted(len(outcome.picks), 'track')}, not {n}: {why}"
+
+
 def _entries_for(picks):
     from playlist.m3u import PlaylistEntry
 
@@ -308,20 +328,10 @@ def transition_cmd(
         outcome = transition(LibraryCatalog(lib), ids_a, ids_b, n, smoothness=smoothness,
                              rules=_rules(max_per_artist, max_per_album))
     _describe(a.name, outcome.hull, len(ids_a))
-    if not outcome.picks:
-        if outcome.info.get("free_tracks") == 0:
-            raise PlaylistError(f"no bridge: every library track is in {a.name} or {b.name}", out,
-                                "index more music, or bridge shorter playlists; nothing was written")
-        refused = ", ".join(f"{k} × {why}" for why, k in sorted(outcome.refused.items()))
-        raise PlaylistError(f"no bridge: some step has no track the rules allow ({refused or 'none near'})", out,
-                            "relax --max-per-artist / --max-per-album, or ask for a shorter --n; nothing was written")
+    shorter = bridge_shortfall(outcome, n, a.name, b.name, "nothing was written", out)
     _print_picks(outcome, f"bridge {a.stem} → {b.stem} (distances to the interpolated hull at t)")
-    if len(outcome.picks) < n:
-        free = int(outcome.info["free_tracks"])
-        why = (f"only {free} library tracks are outside {a.name} and {b.name}" if free < n else
-               "no longer one was found that repeats no track and keeps the rules")
-        err_console.print(f"the bridge has {counted(len(outcome.picks), 'track')}, not {n}: {why}", style="yellow",
-                          highlight=False)
+    if shorter:
+        err_console.print(shorter, style="yellow", highlight=False)
     bridge = _entries_for(outcome.picks)
     _write(out, [*entries_a, *bridge, *entries_b] if full else bridge, absolute, dry_run)
 

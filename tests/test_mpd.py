@@ -179,6 +179,17 @@ def test_transition_to_a_stored_playlist_and_to_an_m3u(served, mpd, capsys, tmp_
     assert queue(mpd) == start + paths_to_uris(root, [p.id for p in want.picks])
     code, out = myna(capsys, "mpd", "transition", "nothing-like-this", *flags(server, root))
     assert code == 1 and "has no stored playlist 'nothing-like-this'" in out, out
+    # Every other track already queued: no bridge exists, and nothing is queued (not the target either).
+    mpd.clear()
+    everything = [t.path.relative_to("/synthetic").as_posix() for t in lib.tracks]
+    for uri in everything:
+        if uri not in target:
+            mpd.add(uri)
+    before = queue(mpd)
+    code, out = myna(capsys, "mpd", "transition", "calm", "--n", "4", "--then-target", *flags(server, root))
+    assert code == 1 and "Traceback" not in out, out
+    assert "no bridge: every library track is in the queue or 'calm'" in out and "nothing was queued" in out, out
+    assert queue(mpd) == before
 
 
 def _wait(condition, what: str, seconds: float = 120):
