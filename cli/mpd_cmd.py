@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from cli.app import app
-from cli.console import console, counted, err_console
+from cli.console import console, counted, err_console, styled
 from cli.playlist_cmd import (
     AlbumCap,
     ArtistCap,
@@ -89,8 +89,12 @@ def _report(result, title: str) -> None:
     _print_picks(outcome, title)
     console.print(f"queued {counted(len(result.queued), 'song')}", highlight=False)
     if result.not_queued:
-        err_console.print("not queued: " + ", ".join(f"{n} × {why}" for why, n in sorted(result.not_queued.items())),
-                          style="yellow", highlight=False)
+        reasons = ", ".join(f"{n} × {why}" for why, n in sorted(result.not_queued.items()))
+        if not result.queued:  # picks, and none reached the queue: the command did nothing
+            err_console.print(styled(("error:", "red"), f" none of the picks could be queued: {reasons}"),
+                              highlight=False, soft_wrap=True)
+            raise typer.Exit(1)
+        err_console.print(f"not queued: {reasons}", style="yellow", highlight=False)
 
 
 @mpd_app.command("extend")

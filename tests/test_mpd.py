@@ -232,3 +232,44 @@ def test_radio_keeps_the_queue_ahead_until_interrupted(served, mpd) -> None:
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
     assert "interrupted" in out and "Traceback" not in out, out
+
+
+def test_a_library_linked_into_mpds_music_folder_is_queued_through_the_link(served, tmp_path, capsys) -> None:
+    """MPD follows symbolic links inside its music folder; picks are queued by the linked URI."""
+    root, lib, _ = served
+    music = tmp_path / "music"
+    music.mkdir()
+    (music / "collection").symlink_to(root, target_is_directory=True)
+    server = start_mpd(tmp_path / "server", music)
+    try:
+        client = server.client()
+        start = ["collection/" + u for u in uris(lib, 0, 3)]
+        for uri in start:
+            client.add(uri)
+        code, out = myna(capsys, "mpd", "extend", "--n", "3", *flags(server, music), "--db", str(root / ".myna"))
+        assert code == 0, out
+        added = [song["file"] for song in client.playlistinfo()][3:]
+        assert len(added) == 3 and all(uri.startswith("collection/") for uri in added), added
+        client.disconnect()
+    finally:
+        stop_mpd(server)
+
+
+def test_picks_that_none_can_be_queued_are_an_error(served, tmp_path, capsys) -> None:
+    """MPD's music folder is one artist's folder of the library: the picks of other artists
+    are outside it, and a verb that queued nothing says so and fails."""
+    root, lib, _ = served
+    start = uris(lib, 0, SPEC.tracks_per_artist)  # all of that artist: the picks are other artists'
+    artist_folder = root / start[0].split("/")[0]
+    server = start_mpd(tmp_path / "server", artist_folder)
+    try:
+        client = server.client()
+        for uri in start:
+            client.add(uri.split("/", 1)[1])
+        code, out = myna(capsys, "mpd", "extend", "--n", "3", *flags(server, artist_folder), "--db", str(root / ".myna"))
+        assert code == 1 and "Traceback" not in out, out
+        assert "error: none of the picks could be queued: 3 × outside MPD's music folder" in out, out
+        assert len(client.playlistinfo()) == len(start)
+        client.disconnect()
+    finally:
+        stop_mpd(server)

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from mpd import CommandError, ConnectionError as MpdConnectionError, MPDClient, ProtocolError
@@ -211,12 +211,45 @@ def match_queue(queue: Queue, store, embedded: set[int], music_dir: Path) -> Que
     return queue
 
 
-def uri_of(path: Path, music_dir: Path) -> str | None:
-    """The URI MPD knows a file by, or None when the file is outside its music folder."""
+def uri_of(path: Path, music_dir: Path, links: Sequence[tuple[str, Path]] = ()) -> str | None:
+    """The URI MPD knows a file by, or None when the file is outside its music folder. `links`
+    (`linked_folders`): folders of the music folder that are symbolic links, by which MPD
+    reaches files kept elsewhere (it follows links inside its music folder)."""
+    real = path.resolve()
     try:
-        return path.resolve().relative_to(music_dir.resolve()).as_posix()
+        return real.relative_to(music_dir.resolve()).as_posix()
     except ValueError:
-        return None
+        pass
+    for uri_prefix, target in links:
+        if real.is_relative_to(target):
+            return (PurePosixPath(uri_prefix) / real.relative_to(target).as_posix()).as_posix()
+    return None
+
+
+def linked_folders(music_dir: Path, depth: int = 2) -> list[tuple[str, Path]]:
+    """(URI prefix, resolved target) of each folder link in the top `depth` levels of the music
+    folder (where people link their collections in), deepest target first."""
+    found: list[tuple[str, Path]] = []
+    level = [music_dir]
+    for _ in range(depth):
+        below = []
+        for folder in level:
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    if not entry.is_dir():
+                        continue
+                    if entry.is_symlink():
+                        found.append((Path(entry.path).relative_to(music_dir).as_posix(), Path(entry.path).resolve()))
+                    else:
+                        below.append(Path(entry.path))
+                except OSError:
+                    continue
+        level = below
+    return sorted(found, key=lambda link: len(link[1].parts), reverse=True)
 
 
 class HidingCatalog:
@@ -276,6 +309,7 @@ class QueueSession:
         self.library = library
         self.catalog = LibraryCatalog(library)
         self.music_dir = music_dir
+        self._links = linked_folders(music_dir)
         self._embedded = library.store.embedded_ids()
         self._groups: dict[str, dict[int, str]] = {}  # "artist"/"album" -> track id -> folded name
 
@@ -297,7 +331,7 @@ class QueueSession:
     def _add(self, tracks: Sequence[TrackMeta], result: QueueResult) -> None:
         with mpd_errors(self.address):
             for track in tracks:
-                uri = uri_of(track.path, self.music_dir)
+                uri = uri_of(track.path, self.music_dir, self._links)
                 if uri is None:
                     result.not_queued[OUTSIDE_MUSIC_DIR] += 1
                     result.failed_ids.add(track.id)
