@@ -6,8 +6,8 @@
 The graph holds the frontend (STFT, mel filterbank, dB, normalisation), so the caller only
 decodes: mono float32 at the graph's sample rate (its metadata says which), as PyAV's
 resampler gives it here — the same settings `myna_rpe.audio` uses. Clips shorter than
-the graph's `min_samples` are zero-padded to it. The vector is the dense pass over the
-whole track: `Embedder.load(..., budget=DENSE).embed_file(path)`.
+the graph's `min_samples` are zero-padded to it (their vectors then differ from torch's).
+The vector is the dense pass over the whole track: `Embedder.load(..., budget=DENSE).embed_file(path)`.
 """
 
 from __future__ import annotations
@@ -53,10 +53,13 @@ def main() -> None:
             rows.append(np.full(dim, np.nan, np.float32))
             failed += 1
             continue
+        seconds = len(wave) / sample_rate
         if len(wave) < min_samples:
+            print(f"{path}: {seconds:.2f} s is shorter than the graph's {min_samples / sample_rate:.1f} s: zero-padded, "
+                  "so its vector is not the one `myna embed` gives (docs/onnx.md)", file=sys.stderr)
             wave = np.pad(wave, (0, min_samples - len(wave)))
         rows.append(session.run(["embedding"], {"wave": wave})[0])
-        print(f"{path}: {len(wave) / sample_rate:.1f} s -> {rows[-1].shape[0]} dims, first {rows[-1][:4].round(3)}")
+        print(f"{path}: {seconds:.1f} s -> {rows[-1].shape[0]} dims, first {rows[-1][:4].round(3)}")
     if args.out:
         np.save(args.out, np.stack(rows))
     if failed:
