@@ -111,7 +111,7 @@ def _rules(max_per_artist: int | None, max_per_album: int | None):
 
 
 def _describe(name: str, hull, n_ids: int) -> None:
-    source = {"playlist": "median neighbour distance", "fallback": "library's neighbour distance (one track)",
+    source = {"playlist": "median neighbour distance", "fallback": "library's neighbour distance: one distinct track",
               "given": "given"}[hull.scale_source]
     console.print(styled((name, "bold"), f": {counted(n_ids, 'track')}, span dimension {hull.rank} of {hull.dim}, "
                                 f"scale {hull.scale:.4f} ({source})"))

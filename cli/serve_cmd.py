@@ -60,7 +60,9 @@ def serve_cmd(
         if open_browser:
             import webbrowser
 
-            webbrowser.open(url)
+            if not webbrowser.open(url):
+                err_console.print(f"no browser could be opened here: open {url} yourself", style="yellow",
+                                  highlight=False)
         server = uvicorn.Server(uvicorn.Config(web, log_level="warning", access_log=False))
         server.run(sockets=[sock])
     finally:

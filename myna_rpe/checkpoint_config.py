@@ -69,7 +69,11 @@ def read_config(path: str | Path) -> tuple[EncoderConfig, dict[str, Any], str]:
             "pickle-based checkpoints are never loaded", path, "use a Myna checkpoint folder (model.safetensors + config.json)"
         )
     if not config.is_file():
-        raise CheckpointError("no config.json beside the weights", config.parent, "a Myna checkpoint folder holds model.safetensors and config.json")
+        if (config.parent / "checkpoint" / CONFIG).is_file():  # a `myna train --out` folder
+            raise CheckpointError("this is a training run's folder, not its checkpoint", config.parent,
+                                  f"pass {config.parent / 'checkpoint'}")
+        raise CheckpointError("no config.json beside the weights", config.parent,
+                              "a Myna checkpoint folder holds model.safetensors and config.json")
     try:
         doc = json.loads(config.read_text())
         if not isinstance(doc, dict):

@@ -225,3 +225,14 @@ def test_embed_mels_groups_by_token_budget_and_keeps_order():
     assert together.shape == (6, 64)
     assert np.allclose(together, alone, atol=1e-5)
     assert not np.allclose(together[0], together[1], atol=1e-3)  # order kept, not one repeated vector
+
+
+def test_a_training_runs_folder_points_to_its_checkpoint(tmp_path) -> None:
+    from myna_rpe.checkpoint_config import read_config
+
+    run = tmp_path / "run"
+    cfg = EncoderConfig(model=ModelConfig.from_preset("tiny", "alibi2d"))
+    save_checkpoint(run / "checkpoint", build_model(cfg), cfg)
+    with pytest.raises(CheckpointError, match=r"run: this is a training run's folder, not its checkpoint — "
+                                              r"pass .*run/checkpoint"):
+        read_config(run)

@@ -193,6 +193,7 @@ def test_two_models_side_by_side_status_model_choice_and_drop(indexed: tuple[Pat
     old = myna("similar", "Ärtist - Söng", "-n", "3", "--library", lib, "--model", first_id[:6])
     assert old.returncode == 0, old.stderr
     assert _rows(old) == _rows(before)  # the first model's set, untouched, searched on its own
+    one_line_error(myna("index", lib, "--drop-model", ""), "an empty model id", first_id, second_id)
     dropped = myna("index", lib, "--drop-model", second_id[:8])
     assert dropped.returncode == 0, dropped.stderr
     assert f"dropped model {second_id}: {len(GOOD_FILES)} embeddings; current model now {first_id}" in dropped.stdout

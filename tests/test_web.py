@@ -169,6 +169,8 @@ def test_save_returns_a_utf8_m3u8(served, tmp_path) -> None:
     assert status == 200
     assert headers["content-disposition"] == ("attachment; filename=\"Mix_.._ __.m3u8\"; "
                                               "filename*=UTF-8''Mix_.._%20%E6%9B%B2%C3%AF.m3u8")
+    named = post(server, "/api/save", {"ids": [1], "name": "evening.M3U8"})[1]["content-disposition"]
+    assert 'filename="evening.m3u8"' in named  # the extension is not doubled
     out = tmp_path / "saved.m3u8"
     out.write_bytes(body)
     assert body.startswith(b"#EXTM3U\n")

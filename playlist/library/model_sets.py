@@ -75,6 +75,9 @@ class ModelSets(StoreDatabase):
         ids = [m.model_id for m in self.models()]
         if text in ids:
             return text
+        if not text.strip():  # every id starts with "": it would match them all
+            raise LibraryError("an empty model id", path=self.db_dir,
+                               fix=f"give a model id or its first characters (models: {', '.join(ids) or 'none'})")
         hits = [i for i in ids if i.startswith(text)]
         if len(hits) == 1:
             return hits[0]

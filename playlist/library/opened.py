@@ -200,7 +200,8 @@ class Library:
         """The `n` tracks most similar to track `track_id` (itself excluded), best first."""
         _, X = self.vectors([track_id])
         if len(X) == 0:
-            raise LibraryError(f"track {track_id} has no embedding with model {self.store.model_id}",
+            model = f"with model {self.store.model_id}" if self.store.model_id else "(the library has no model's set)"
+            raise LibraryError(f"track {track_id} has no embedding {model}",
                                path=self.store.db_dir, fix="run `myna index` to finish indexing")
         return self.nearest(X[0], n, exclude={track_id})
 

@@ -158,7 +158,7 @@ def create_app(service: LibraryService, host: str, port: int, playlist: list[int
         body = await _json(request)
         ids = track_ids(body, "ids")
         name = body.get("name") or "playlist"
-        stem = re.sub(r"[^\w .-]+", "_", str(name)).strip(" .")[:100] or "playlist"
+        stem = re.sub(r"[^\w .-]+", "_", re.sub(r"(?i)\.m3u8?$", "", str(name))).strip(" .")[:100] or "playlist"
         data = await service.call(service.m3u8, ids)
         fallback = stem.encode("ascii", "replace").decode().replace("?", "_")
         return Response(data, media_type="audio/x-mpegurl; charset=utf-8", headers={
