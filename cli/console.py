@@ -25,6 +25,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 from rich.text import Text
 
 from myna_rpe.text import VisibleLogHandler, visible
@@ -71,8 +72,13 @@ def show_library_warnings() -> None:
 class DescriptionColumn(ProgressColumn):
     """A task's description in bold, shown with `visible` (it may name a user's file)."""
 
+    def __init__(self) -> None:
+        # shares the line's free width with the bar, cut with an ellipsis: a long file name
+        # wrapped the whole bar onto two lines at 80 columns
+        super().__init__(table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1))
+
     def render(self, task: Task) -> Text:
-        return Text(visible(task.description), style="bold")
+        return Text(visible(task.description), style="bold", no_wrap=True, overflow="ellipsis")
 
 
 class RateColumn(ProgressColumn):
@@ -98,7 +104,7 @@ def progress(unit: str = "items", *extra: ProgressColumn, compact: bool = False)
     takes what is left, so the line still fits 80 columns."""
     return Progress(
         DescriptionColumn(),
-        BarColumn(bar_width=10 if compact else 40),
+        BarColumn(bar_width=10) if compact else BarColumn(bar_width=None, table_column=Column(ratio=1)),
         MofNCompleteColumn(),
         *(() if compact else (RateColumn(unit),)),
         *extra,
@@ -106,4 +112,5 @@ def progress(unit: str = "items", *extra: ProgressColumn, compact: bool = False)
         TextColumn("eta"),
         TimeRemainingColumn(),
         console=err_console,
+        expand=True,  # the line is the terminal's width: the ratio columns take what the others leave
     )
