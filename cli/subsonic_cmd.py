@@ -99,12 +99,14 @@ def _finish(session, written, title: str, what: str, dry_run: bool, replace: boo
                           f"(first: {(written.left_out[0].label)})", style="yellow", highlight=False)
     _print_picks(written.outcome, title)
     if dry_run:
-        console.print(f"dry run: would write {counted(len(written.song_ids), 'song')} to the playlist "
-                      f"{(repr(written.name))}", style="dim", highlight=False)
+        target = session.target(written, replace)  # refused as the real run would be
+        verb = "replace the songs of" if target else "create"
+        console.print(f"dry run: would {verb} the playlist '{written.name}' "
+                      f"({counted(len(written.song_ids), 'song')})", style="dim", highlight=False)
         return
     session.write(written, what, replace=replace)
     verb = "replaced the songs of" if written.replaced else "created"
-    console.print(f"{verb} the playlist {(repr(written.name))} ({counted(len(written.song_ids), 'song')}, id "
+    console.print(f"{verb} the playlist '{written.name}' ({counted(len(written.song_ids), 'song')}, id "
                   f"{(written.playlist_id)}) on {(session.client.base)}", highlight=False)
 
 
@@ -241,7 +243,7 @@ def extend_cmd(
         written = session.extend(playlist, n, strategy=strategy, rules=_rules(max_per_artist, max_per_album),
                                  tolerance=_tolerance(near, off_span), seed=seed, name=name)
         _finish(session, written, f"{counted(len(written.outcome.picks), 'song')} added ({strategy})",
-                f"myna subsonic extend of {playlist!r}", dry_run, replace)
+                f"myna subsonic extend of '{playlist}'", dry_run, replace)
 
 
 @subsonic_app.command("mix")
@@ -256,7 +258,7 @@ def mix_cmd(
     with _session(server, user, db) as session:
         written = session.mix(song, n, rules=_rules(max_per_artist, max_per_album), seed=seed, name=name)
         _finish(session, written, f"{counted(len(written.outcome.picks), 'song')} after {(written.source)}",
-                f"myna subsonic mix of {song!r}", dry_run, replace)
+                f"myna subsonic mix of '{song}'", dry_run, replace)
 
 
 @subsonic_app.command("transition")
@@ -276,7 +278,7 @@ def transition_cmd(
         written = session.transition(a, b, n, smoothness=smoothness, rules=_rules(max_per_artist, max_per_album),
                                      full=full, name=name)
         _finish(session, written, f"bridge {(a)} → {(b)} (distances to the interpolated hull at t)",
-                f"myna subsonic transition {a!r} → {b!r}", dry_run, replace)
+                f"myna subsonic transition '{a}' → '{b}'", dry_run, replace)
 
 
 @subsonic_app.command("fill")
@@ -294,7 +296,7 @@ def fill_cmd(
         written = session.fill(playlist, n, max_distance=max_distance, rules=_rules(max_per_artist, max_per_album),
                                seed=seed, name=name)
         _finish(session, written, f"{counted(len(written.outcome.picks), 'song')} covering {(playlist)}",
-                f"myna subsonic fill of {playlist!r}", dry_run, replace)
+                f"myna subsonic fill of '{playlist}'", dry_run, replace)
 
 
 @subsonic_app.command("fingerprint")

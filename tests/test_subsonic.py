@@ -153,7 +153,10 @@ def test_extend_writes_a_new_playlist_and_never_overwrites_the_users(served, env
     assert code == 1 and "a playlist named 'Mine' that Myna did not make" in out and "--replace" in out, out
     assert read_playlist(client, "Mine")[1] == mine
     code, out = myna(capsys, "subsonic", "extend", "Calm", "--n", "2", "--name", "Mine", "--dry-run", *env)
-    assert code == 0 and "dry run: would write 5 songs to the playlist 'Mine'" in out, out
+    assert code == 1 and "a playlist named 'Mine' that Myna did not make" in out, out  # as the real run would
+    code, out = myna(capsys, "subsonic", "extend", "Calm", "--n", "2", "--name", "Mine", "--dry-run", "--replace",
+                     *env)
+    assert code == 0 and "dry run: would replace the songs of the playlist 'Mine' (5 songs)" in out, out
     assert read_playlist(client, "Mine")[1] == mine
     code, out = myna(capsys, "subsonic", "extend", "Calm", "--n", "2", "--name", "Mine", "--replace", *env)
     assert code == 0, out
@@ -184,10 +187,11 @@ def test_mix_transition_and_fill(served, env, linked, capsys) -> None:
     assert read_playlist(client, "Loud (filled by Myna)")[1] == song_ids(root, client, [p.id for p in want_fill.picks])
     # A song and a playlist by id; two playlists of one name are not guessed between.
     code, out = myna(capsys, "subsonic", "mix", seed_song, "--n", "4", "--dry-run", *env)
-    assert code == 0 and f"would write 5 songs to the playlist 'Myna mix: Artist 3 - {title(3, 0, 1)}'" in out, out
+    assert code == 0 and f"would replace the songs of the playlist 'Myna mix: Artist 3 - {title(3, 0, 1)}' (5 songs)" \
+        in out, out
     loud_id = next(p["id"] for p in client.playlists() if p["name"] == "Loud")
     code, out = myna(capsys, "subsonic", "fill", loud_id, "--n", "4", "--dry-run", *env)
-    assert code == 0 and "would write 4 songs to the playlist 'Loud (filled by Myna)'" in out, out
+    assert code == 0 and "would replace the songs of the playlist 'Loud (filled by Myna)' (4 songs)" in out, out
     user_playlist(client, "Twin", [title(0, 1, 0)])
     user_playlist(client, "Twin", [title(0, 1, 1)])
     code, out = myna(capsys, "subsonic", "fill", "Twin", *env)
@@ -195,7 +199,7 @@ def test_mix_transition_and_fill(served, env, linked, capsys) -> None:
     user_playlist(client, "Loud and a stray", ["Stray", *(title(2, 1, t) for t in range(3))])
     code, out = myna(capsys, "subsonic", "fill", "Loud and a stray", "--n", "4", "--dry-run", *env)
     assert code == 0 and "1 song is not linked to indexed tracks and left out (first: Nobody - Stray)" in out, out
-    assert "dry run: would write 4 songs" in out
+    assert "dry run: would create the playlist 'Loud and a stray (filled by Myna)' (4 songs)" in out
 
 
 def test_fingerprint_covers_what_the_user_plays_and_stars(served, env, linked, capsys) -> None:
@@ -346,3 +350,28 @@ def test_songs_not_here_are_embedded_by_streaming(served, env, linked, capsys, m
     code, out = myna(capsys, "subsonic", "link", *env, "--stream", "--pause", "0")
     assert code == 0 and "linked 24 of 25 songs (24 by path)" in out, out
     assert f"streamed, but the server refused to stream {stray}" in out, out
+
+
+def test_nothing_picked_and_a_stale_link_are_one_line_and_leave_the_server_alone(served, env, linked, capsys,
+                                                                                monkeypatch) -> None:
+    root, server, client = served
+    everything = [t for t in songs_by_title(client) if t != "Stray"]
+    user_playlist(client, "Everything", everything)
+    before = {p["name"] for p in client.playlists()}
+    code, out = myna(capsys, "subsonic", "fill", "Everything", "--n", "3", *env)
+    assert code == 1 and "no song was picked: no linked song outside 'Everything' fits" in out, out
+    assert "the server was not changed" in out and {p["name"] for p in client.playlists()} == before
+    # A link whose track `myna index` removed since: the song is named, and `link` is the way on.
+    stray = songs_by_title(client)["Stray"]
+    real_load = Links.load
+
+    def stale(*args, **kwargs):
+        links = real_load(*args, **kwargs)
+        links.tracks[stray] = 10**9  # linked to a track id the library does not have
+        return links
+
+    monkeypatch.setattr(Links, "load", stale)
+    code, out = myna(capsys, "subsonic", "mix", stray, "--n", "2", *env)
+    assert code == 1 and "Traceback" not in out, out
+    assert "the song 'Nobody - Stray' is linked to a track the library no longer has" in out, out
+    assert "run `myna subsonic link` again" in out

@@ -161,3 +161,12 @@ def test_wrong_credentials_and_bad_requests_are_refused(proxied) -> None:
     assert unknown["error"]["code"] == 70 and "not linked" in unknown["error"]["message"]
     bad = proxied.get("findSonicPath", startSongId=song, endSongId=song, count="x", f="json").json()
     assert bad["subsonic-response"]["error"]["code"] == 0
+
+
+def test_xml_answers_carry_tags_exactly() -> None:
+    from playlist.subsonic.proxy import to_xml
+
+    tags = {"artist": "Björk & Co <live> \"q\"", "flag": True, "genre": ["R&B", "<x>"]}
+    parsed = ET.fromstring(to_xml("song", tags))
+    assert parsed.get("artist") == tags["artist"] and parsed.get("flag") == "true"
+    assert [g.text for g in parsed.findall("genre")] == ["R&B", "<x>"]

@@ -57,14 +57,14 @@ def to_xml(name: str, value) -> str:
         if isinstance(item, dict):
             children.append(to_xml(key, item))
         elif isinstance(item, list):
-            children += [to_xml(key, v) if isinstance(v, dict) else f"<{key}>{_text(v)}</{key}>" for v in item]
+            children += [to_xml(key, v) if isinstance(v, dict) else f"<{key}>{escape(_text(v))}</{key}>" for v in item]
         else:
-            attrs.append(f" {key}={quoteattr(_text(item))}")
+            attrs.append(f" {key}={quoteattr(_text(item))}")  # quoteattr escapes: once, not twice
     return f"<{name}{''.join(attrs)}>{''.join(children)}</{name}>" if children else f"<{name}{''.join(attrs)}/>"
 
 
 def _text(value) -> str:
-    return escape("true" if value is True else "false" if value is False else str(value))
+    return "true" if value is True else "false" if value is False else str(value)
 
 
 class SonicProxy:

@@ -95,11 +95,11 @@ class ServerSession:
         by_id = [p for p in playlists if str(p.get("id")) == ref]
         named = by_id or [p for p in playlists if p.get("name") == ref]
         if not named:
-            raise SubsonicError(f"the Subsonic server at {self.client.base} has no playlist {ref!r}",
+            raise SubsonicError(f"the Subsonic server at {self.client.base} has no playlist '{ref}'",
                                 fix="give a playlist's name or id as the server lists them")
         if len(named) > 1:
             ids = ", ".join(str(p.get("id")) for p in named)
-            raise SubsonicError(f"{len(named)} playlists on {self.client.base} are named {ref!r} (ids {ids})",
+            raise SubsonicError(f"{len(named)} playlists on {self.client.base} are named '{ref}' (ids {ids})",
                                 fix="give the id of the one you mean")
         return named[0]
 
@@ -108,8 +108,11 @@ class ServerSession:
         found = self.find_playlist(ref)
         _, songs = self.client.playlist(str(found["id"]))
         ids, left_out = self._tracks(songs)
+        if not songs:
+            raise SubsonicError(f"the playlist '{found.get('name')}' on {self.client.base} has no songs",
+                                fix="add songs to it, or give another playlist")
         if not ids:
-            raise SubsonicError(f"none of the {len(songs)} songs of the playlist {found.get('name')!r} are linked "
+            raise SubsonicError(f"none of the {len(songs)} songs of the playlist '{found.get('name')}' are linked "
                                 "to indexed tracks", fix="run `myna subsonic link`, or index the folder they are in")
         return found, songs, ids, left_out
 
@@ -127,14 +130,19 @@ class ServerSession:
     def find_song(self, ref: str) -> Song:
         """A linked song by id, or by 'artist - title' / title through the server's search."""
         if ref in self.links.tracks:
-            return self.client.song(ref)
-        wanted = fold(ref)
-        hits = [s for s in self.client.search_songs(ref.split(" - ", 1)[-1], count=50)
-                if s.id in self.links.tracks and wanted in (fold(s.label), fold(s.title or ""))]
-        if len(hits) != 1:
-            raise SubsonicError(f"{len(hits)} linked songs on {self.client.base} are {ref!r}",
-                                fix="give the song's id, or its exact 'artist - title'")
-        return hits[0]
+            song = self.client.song(ref)
+        else:
+            wanted = fold(ref)
+            hits = [s for s in self.client.search_songs(ref.split(" - ", 1)[-1], count=50)
+                    if s.id in self.links.tracks and wanted in (fold(s.label), fold(s.title or ""))]
+            if len(hits) != 1:
+                raise SubsonicError(f"{len(hits)} linked songs on {self.client.base} are '{ref}'",
+                                    fix="give the song's id, or its exact 'artist - title'")
+            song = hits[0]
+        if self.links.track_of(song.id) not in self._linked:  # linked before `myna index` removed its track
+            raise SubsonicError(f"the song '{song.label}' is linked to a track the library no longer has",
+                                fix="run `myna subsonic link` again to bring the links up to date")
+        return song
 
     # The verbs -----------------------------------------------------------------------------
 
@@ -205,21 +213,32 @@ class ServerSession:
 
     # Writing -------------------------------------------------------------------------------
 
+    def target(self, written: Written, replace: bool = False) -> str | None:
+        """The id of the playlist `write` would replace (None: it would create one). Refuses
+        a playlist of that name that Myna did not make, unless `replace`; a verb that picked
+        nothing, so that the server is never given an empty or unchanged playlist."""
+        if not written.outcome.picks:
+            raise SubsonicError(f"no song was picked: no linked song outside '{written.source}' fits",
+                                fix="link or index more music (`myna subsonic link`, `myna index`), or relax "
+                                    "--max-per-artist / --max-per-album; the server was not changed")
+        same = [p for p in self.client.playlists() if p.get("name") == written.name
+                and p.get("owner") in (None, self.client.credentials.user)]
+        if not same:
+            return None
+        info, _ = self.client.playlist(str(same[0]["id"]))
+        if not str(info.get("comment") or "").startswith(MADE_BY) and not replace:
+            raise SubsonicError(f"the server already has a playlist named '{written.name}' that Myna did not "
+                                "make", fix="choose another --name, or pass --replace to overwrite it")
+        return str(same[0]["id"])
+
     def write(self, written: Written, what: str, replace: bool = False) -> Written:
         """Create the playlist, or replace the songs of the one of that name Myna made (or, with
         `replace`, of any of the user's playlists of that name)."""
-        same = [p for p in self.client.playlists() if p.get("name") == written.name
-                and p.get("owner") in (None, self.client.credentials.user)]
-        comment = f"{MADE_BY}: {what}"
-        if same:
-            target = same[0]
-            info, _ = self.client.playlist(str(target["id"]))
-            if not str(info.get("comment") or "").startswith(MADE_BY) and not replace:
-                raise SubsonicError(f"the server already has a playlist named {written.name!r} that Myna did not "
-                                    "make", fix="choose another --name, or pass --replace to overwrite it")
-            self.client.replace_playlist(str(target["id"]), written.song_ids)
-            written.playlist_id, written.replaced = str(target["id"]), True
+        target = self.target(written, replace)
+        if target is not None:
+            self.client.replace_playlist(target, written.song_ids)
+            written.playlist_id, written.replaced = target, True
         else:
             written.playlist_id = self.client.create_playlist(written.name, written.song_ids)
-        self.client.set_comment(written.playlist_id, comment)
+        self.client.set_comment(written.playlist_id, f"{MADE_BY}: {what}")
         return written
