@@ -107,3 +107,18 @@ def test_fingerprint_takes_played_albums_and_songs_and_the_starred() -> None:
     # An album without plays is skipped; within a played album, so is a song without plays;
     # where the server counts no plays (album b), all its songs count.
     assert [s.id for s in ServerSession.fingerprint_songs(session, 3)] == ["a1", "b1", "s1"]
+
+
+def test_song_lists_of_odd_shapes_are_read_or_refused_in_one_line(monkeypatch) -> None:
+    client = SubsonicClient(Credentials("http://127.0.0.1:9", "me", PASSWORD))
+    answers = {
+        "one": {"searchResult3": {"song": {"id": "s1", "title": "Only", "duration": "x"}}},  # XML-converted JSON
+        "none": {"searchResult3": {}},
+        "bad": {"searchResult3": {"song": ["s1", "s2"]}},
+    }
+    monkeypatch.setattr(client, "call", lambda method, params=None: answers[params["query"]])
+    (only,) = client.search_songs("one")
+    assert only.id == "s1" and only.title == "Only" and only.duration is None
+    assert client.search_songs("none") == []
+    with pytest.raises(SubsonicError, match=r"127.0.0.1:9 answered search3 with a malformed song list"):
+        client.search_songs("bad")

@@ -16,6 +16,7 @@ answers HTTP errors or no JSON, refuses the credentials, or speaks an API older 
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -77,9 +78,12 @@ class Song:
         isrc = child.get("isrc")
         if isinstance(isrc, list):  # OpenSubsonic: a list of codes
             isrc = isrc[0] if isrc else None
-        duration = child.get("duration")
+        try:
+            duration = float(child.get("duration"))
+        except (TypeError, ValueError):  # missing, or not a number: unknown
+            duration = None
         return cls(id=str(child["id"]), title=child.get("title"), artist=child.get("artist"),
-                   album=child.get("album"), duration=float(duration) if duration else None,
+                   album=child.get("album"), duration=duration if duration and math.isfinite(duration) else None,
                    path=child.get("path"), isrc=isrc, child=child)
 
     @property
@@ -207,7 +211,20 @@ class SubsonicClient:
     def _song_page(self, offset: int) -> list[Song]:
         found = self.call("search3", {"query": "", "songCount": PAGE, "songOffset": offset,
                                       "artistCount": 0, "albumCount": 0})
-        return [Song.of(c) for c in found.get("searchResult3", {}).get("song", [])]
+        return self._songs("search3", found.get("searchResult3", {}).get("song"))
+
+    def _songs(self, method: str, items) -> list[Song]:
+        """The songs of an answer. One song may come as an object rather than a list (servers
+        whose JSON is converted from XML do so); anything else is one line, not a traceback."""
+        if items is None:
+            return []
+        if isinstance(items, dict):
+            items = [items]
+        try:
+            return [Song.of(child) for child in items]
+        except (TypeError, KeyError, AttributeError):
+            raise SubsonicError(f"the Subsonic server at {self.base} answered {method} with a malformed song list",
+                                fix="check that it is a Subsonic server (its logs say more)") from None
 
     def album_songs(self) -> Iterator[Song]:
         """Every song, album by album."""
@@ -222,21 +239,25 @@ class SubsonicClient:
             offset += PAGE
 
     def album(self, album_id: str) -> list[Song]:
-        return [Song.of(c) for c in self.call("getAlbum", {"id": album_id}).get("album", {}).get("song", [])]
+        return self._songs("getAlbum", self.call("getAlbum", {"id": album_id}).get("album", {}).get("song"))
 
     def song(self, song_id: str) -> Song:
-        return Song.of(self.call("getSong", {"id": song_id})["song"])
+        songs = self._songs("getSong", self.call("getSong", {"id": song_id}).get("song"))
+        if not songs:
+            raise SubsonicError(f"the Subsonic server at {self.base} answered getSong without the song",
+                                fix="check that it is a Subsonic server (its logs say more)")
+        return songs[0]
 
     def search_songs(self, query: str, count: int = 20) -> list[Song]:
         found = self.call("search3", {"query": query, "songCount": count, "artistCount": 0, "albumCount": 0})
-        return [Song.of(c) for c in found.get("searchResult3", {}).get("song", [])]
+        return self._songs("search3", found.get("searchResult3", {}).get("song"))
 
     def playlists(self) -> list[dict]:
         return self.call("getPlaylists").get("playlists", {}).get("playlist", [])
 
     def playlist(self, playlist_id: str) -> tuple[dict, list[Song]]:
         found = self.call("getPlaylist", {"id": playlist_id})["playlist"]
-        return found, [Song.of(c) for c in found.get("entry", [])]
+        return found, self._songs("getPlaylist", found.get("entry"))
 
     def create_playlist(self, name: str, song_ids: list[str]) -> str:
         """A new playlist; its id (servers before 1.14 answer no playlist: then found by name)."""
@@ -275,7 +296,7 @@ class SubsonicClient:
         return self.call("getAlbumList2", {"type": "frequent", "size": size}).get("albumList2", {}).get("album", [])
 
     def starred_songs(self) -> list[Song]:
-        return [Song.of(c) for c in self.call("getStarred2").get("starred2", {}).get("song", [])]
+        return self._songs("getStarred2", self.call("getStarred2").get("starred2", {}).get("song"))
 
 
 def refusal(base: str, method: str, answer: dict, user: str | None) -> SubsonicError:
