@@ -3,14 +3,13 @@ Thin: find the store, open it, bind, hand the app to uvicorn."""
 
 from __future__ import annotations
 
-import errno
-import socket
 from pathlib import Path
 
 import typer
 
 from cli.app import app
 from cli.console import console, counted, err_console
+from playlist.network import listen
 
 
 @app.command("serve")
@@ -41,14 +40,7 @@ def serve_cmd(
             if skipped:
                 err_console.print(f"{playlist.name}: {counted(len(skipped), 'entry', 'entries')} skipped (first: line {skipped[0][0]}, "
                                   f"{skipped[0][2]})", style="yellow", highlight=False)
-        try:
-            sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
-        except OSError as exc:
-            # not this machine's address, or no address at all (name lookup errors are negative)
-            wrong_host = exc.errno == errno.EADDRNOTAVAIL or (exc.errno or 0) < 0
-            raise LibraryError(f"cannot listen on {host}:{port} ({exc.strerror})",
-                               fix="give --host an address of this machine (127.0.0.1, localhost, 0.0.0.0)" if wrong_host
-                               else "pass another --port (0 picks a free one)") from None
+        sock = listen(host, port)
         port = sock.getsockname()[1]
         web = create_app(service, host, port, ids, playlist.name if playlist else "")
         url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"

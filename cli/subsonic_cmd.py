@@ -326,11 +326,9 @@ def proxy_cmd(
     db: Path | None = DbOption,
 ) -> None:
     """Serve the upstream server with sonic similarity added (getSonicSimilarTracks, findSonicPath) until Ctrl-C."""
-    import socket
-
     import uvicorn
 
-    from myna_rpe.errors import LibraryError
+    from playlist.network import listen
     from playlist.subsonic.links import Links
     from playlist.subsonic.proxy import SonicProxy, create_proxy_app
     from playlist.subsonic.verbs import linked_catalog
@@ -339,11 +337,7 @@ def proxy_cmd(
     with _library(db) as lib:
         links = Links.load(lib.store.db_dir, upstream)
         catalog = linked_catalog(lib, links)
-    try:
-        sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
-    except OSError as exc:
-        raise LibraryError(f"cannot listen on {host}:{port} ({exc.strerror})",
-                           fix="pass another --port (0 picks a free one)") from None
+    sock = listen(host, port)
     port = sock.getsockname()[1]
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     if host not in ("127.0.0.1", "::1", "localhost"):

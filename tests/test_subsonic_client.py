@@ -122,3 +122,11 @@ def test_song_lists_of_odd_shapes_are_read_or_refused_in_one_line(monkeypatch) -
     assert client.search_songs("none") == []
     with pytest.raises(SubsonicError, match=r"127.0.0.1:9 answered search3 with a malformed song list"):
         client.search_songs("bad")
+
+
+def test_a_ping_without_an_api_version_is_not_called_old(monkeypatch) -> None:
+    client = SubsonicClient(Credentials("http://127.0.0.1:9", "me", PASSWORD))
+    monkeypatch.setattr(client, "_get", lambda method, params: {"status": "ok"})
+    with pytest.raises(SubsonicError, match=r"answered ping without an API version it could say \(None\) — "
+                                            r"check that --server names a Subsonic server"):
+        client.connect()

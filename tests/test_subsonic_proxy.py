@@ -170,3 +170,11 @@ def test_xml_answers_carry_tags_exactly() -> None:
     parsed = ET.fromstring(to_xml("song", tags))
     assert parsed.get("artist") == tags["artist"] and parsed.get("flag") == "true"
     assert [g.text for g in parsed.findall("genre")] == ["R&B", "<x>"]
+
+
+def test_listening_on_an_address_of_another_machine_names_the_host() -> None:
+    from myna_rpe.errors import MynaError
+    from playlist.network import listen
+
+    with pytest.raises(MynaError, match=r"cannot listen on 192.0.2.1:0 .* give --host an address of this machine"):
+        listen("192.0.2.1", 0)  # TEST-NET-1: never this machine's

@@ -124,6 +124,9 @@ class SubsonicClient:
         """Learn the server's API version, check it, and sign in (a `ping`)."""
         answer = self._get("ping", {"v": version_text(MIN_API), "c": CLIENT_NAME, "f": "json"})
         self.version = parse_version(answer.get("version", ""))
+        if not self.version:
+            raise SubsonicError(f"{self.base} answered ping without an API version it could say "
+                                f"({answer.get('version')!r})", fix="check that --server names a Subsonic server")
         if self.version < MIN_API:
             raise SubsonicError(f"the Subsonic server at {self.base} speaks API {version_text(self.version)}, "
                                 f"older than the {version_text(MIN_API)} myna needs",
