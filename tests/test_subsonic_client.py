@@ -130,3 +130,25 @@ def test_a_ping_without_an_api_version_is_not_called_old(monkeypatch) -> None:
     with pytest.raises(SubsonicError, match=r"answered ping without an API version it could say \(None\) — "
                                             r"check that --server names a Subsonic server"):
         client.connect()
+
+
+def test_a_new_playlist_that_cannot_be_marked_is_taken_back() -> None:
+    """createPlaylist worked, updatePlaylist (the comment marking it as Myna's) failed: left
+    there, the playlist would be refused as the user's on the next run."""
+    from playlist.geometry.region import Outcome
+    from playlist.subsonic.verbs import Written
+
+    made, deleted = [], []
+
+    def refuse(playlist_id, comment):
+        raise SubsonicError("the server answered HTTP 500 to updatePlaylist")
+
+    client = SimpleNamespace(credentials=SimpleNamespace(user="me"), playlists=lambda: [],
+                             create_playlist=lambda name, songs: made.append(name) or "p1",
+                             set_comment=refuse, delete_playlist=deleted.append)
+    session = ServerSession.__new__(ServerSession)
+    session.client = client
+    written = Written(Outcome(picks=[object()], hull=None), "Calm", 2, "Calm (extended by Myna)", ["s1", "s2"])
+    with pytest.raises(SubsonicError, match="HTTP 500 to updatePlaylist"):
+        session.write(written, "myna subsonic extend of 'Calm'")
+    assert made == ["Calm (extended by Myna)"] and deleted == ["p1"]

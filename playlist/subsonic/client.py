@@ -177,8 +177,11 @@ class SubsonicClient:
             raise SubsonicError(f"cannot reach {where} ({failure_reason(exc)})",
                                 fix="start the server, or check --server (or MYNA_SUBSONIC_URL)") from None
         if response.status_code != 200:
-            raise SubsonicError(f"{where} answered HTTP {response.status_code} {response.reason} to {method}",
-                                fix="give the server's base URL, the part before /rest/ (check --server)")
+            # 5xx: the server failed on this call (its URL is right); else the URL is likely not its base
+            fix = ("the server failed on this call: its log says why; run again once it is fixed"
+                   if response.status_code >= 500 else
+                   "give the server's base URL, the part before /rest/ (check --server)")
+            raise SubsonicError(f"{where} answered HTTP {response.status_code} {response.reason} to {method}", fix=fix)
         try:
             answer = response.json()["subsonic-response"]
         except (ValueError, KeyError, TypeError):
@@ -277,6 +280,9 @@ class SubsonicClient:
 
     def set_comment(self, playlist_id: str, comment: str) -> None:
         self.call("updatePlaylist", {"playlistId": playlist_id, "comment": comment})
+
+    def delete_playlist(self, playlist_id: str) -> None:
+        self.call("deletePlaylist", {"id": playlist_id})
 
     def stream_to(self, song: Song, out: BinaryIO) -> None:
         """The song's file as the server has it (`stream` with format=raw, no transcoding) into `out`."""

@@ -240,5 +240,15 @@ class ServerSession:
             written.playlist_id, written.replaced = target, True
         else:
             written.playlist_id = self.client.create_playlist(written.name, written.song_ids)
-        self.client.set_comment(written.playlist_id, f"{MADE_BY}: {what}")
+        try:
+            self.client.set_comment(written.playlist_id, f"{MADE_BY}: {what}")
+        except SubsonicError as exc:
+            if target is None:  # unmarked, a new playlist would be refused as the user's: take it back
+                try:
+                    self.client.delete_playlist(written.playlist_id)
+                except SubsonicError:
+                    raise SubsonicError(f"{exc}; the playlist '{written.name}' (id {written.playlist_id}) was made "
+                                        "but not marked as Myna's", fix="run again with --replace, or delete it "
+                                        "on the server") from None
+            raise
         return written
