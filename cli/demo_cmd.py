@@ -27,7 +27,8 @@ def _myna_command() -> str:
     exe = Path(sys.argv[0])
     on_path = shutil.which("myna")
     if exe.name == "myna" and (on_path is None or Path(on_path).resolve() != exe.resolve()):
-        return shlex.quote(os.path.relpath(exe))
+        relative = os.path.relpath(exe)
+        return shlex.quote(str(exe.absolute()) if relative.startswith("..") else relative)
     return "myna"
 
 

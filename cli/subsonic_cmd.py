@@ -39,7 +39,14 @@ ServerOption = typer.Option(None, "--server", help="The server's base URL, befor
 UserOption = typer.Option(None, "--user", help="User name (default: MYNA_SUBSONIC_USER, else the stored sign-in). "
                                                "The password: MYNA_SUBSONIC_PASSWORD or the stored sign-in; "
                                                "an API key: MYNA_SUBSONIC_API_KEY.")
-NameOption = typer.Option(None, "--name", help="Name of the playlist to write (default: a name saying what made it).")
+def _name(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise typer.BadParameter("a playlist needs a name that is not blank (leave --name out for the default)")
+    return value
+
+
+NameOption = typer.Option(None, "--name", callback=_name,
+                          help="Name of the playlist to write (default: a name saying what made it).")
 ReplaceOption = typer.Option(False, "--replace", help="Overwrite a playlist of that name even if Myna did not make it.")
 _STYLE = {"path": "green", "isrc": "green", "artist+title": "cyan"}
 
@@ -128,6 +135,8 @@ def login_cmd(
     what = "API key" if api_key else "password"
     if stdin:
         secret = sys.stdin.readline().rstrip("\r\n")
+        if not secret:
+            raise ConfigError(f"no {what} on standard input", fix=f"pipe the {what} in, one line")
     elif sys.stdin.isatty():
         secret = typer.prompt(f"{what} for {user or server}", hide_input=True)
     else:
@@ -174,7 +183,7 @@ def link_cmd(
 
     for value in prefix:
         local = value.partition("=")[2] if "=" in value else value
-        if not Path(local).expanduser().is_dir():
+        if not local.strip() or not Path(local).expanduser().is_dir():
             raise typer.BadParameter(f"{value}: {local} is no folder here: give LOCAL or SERVER_PATH=LOCAL with "
                                      "LOCAL an existing folder", param_hint="'--prefix'")
     existing_folder("--db", db)

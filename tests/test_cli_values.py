@@ -48,6 +48,8 @@ from tests.cli_helpers import myna
     (["subsonic", "login", "--server", "http://:4533", "--user", "u"], "'--server'", "has no host"),
     (["subsonic", "proxy", "--upstream", "ftp://h"], "'--upstream'", "'ftp://h' is not a URL"),
     (["subsonic", "link", "--device", "cuda:99"], "'--device'", "no such CUDA device"),
+    (["subsonic", "link", "--prefix", "/srv="], "'--prefix'", "/srv=:  is no folder here"),
+    (["subsonic", "extend", "x", "--name", "  "], "'--name'", "a playlist needs a name that is not blank"),
 ])
 def test_option_values_checked_before_work_exit_2(args, option, expect, tmp_path, tone_file, capsys) -> None:
     wav = tone_file()

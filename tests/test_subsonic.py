@@ -289,6 +289,9 @@ def test_errors_are_one_line(served, env, linked, capsys, monkeypatch) -> None:
 def test_login_stores_the_sign_in_privately(served, capsys, monkeypatch) -> None:
     root, server, client = served
     monkeypatch.delenv(ENV_PASSWORD, raising=False)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    code, out = myna(capsys, "subsonic", "login", "--server", server.url, "--user", USER, "--stdin")
+    assert code == 1 and "no password on standard input" in out, out  # nothing sent to the server
     monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
     code, out = myna(capsys, "subsonic", "login", "--server", server.url, "--user", USER, "--stdin")
     assert code == 0, out

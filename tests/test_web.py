@@ -432,8 +432,8 @@ def test_a_library_changed_while_serving_asks_the_page_to_reload(tmp_path) -> No
         assert ids[0] not in {t["id"] for t in tracks} and len(tracks) == len(lib.ids) - 1
         status, _, body = post(server, "/api/op", {"op": "extend", "ids": ids[1:], "n": 3})
         assert status == 200 and ids[0] not in [p["id"] for p in json.loads(body)["picks"]], body
-        status, _, body = post(server, "/api/op", {"op": "extend", "ids": ids[:2], "n": 3})
-        assert status == 400 and f"unknown track id {ids[0]}" in json.loads(body)["error"]
+        status, _, body = post(server, "/api/op", {"op": "extend", "ids": ids[:2], "n": 3})  # another old page
+        assert status == 409 and f"unknown track id {ids[0]}: the library changed" in json.loads(body)["error"]
     finally:
         out = stop_serve(server)
     assert "Traceback" not in out, out

@@ -75,6 +75,8 @@ def create_app(service: LibraryService, host: str, port: int, playlist: list[int
     A page loaded before `myna index` changed the library is told to reload (409) when it
     asks for work on its old track list; the library's list and map are always the current."""
 
+    started_generation = service.generation
+
     async def current(request: Request) -> None:
         if await service.call(service.refresh) and request.url.path not in ("/api/library", "/api/map"):
             raise HTTPException(409, "the library changed since this page was loaded (`myna index` ran): "
@@ -85,6 +87,9 @@ def create_app(service: LibraryService, host: str, port: int, playlist: list[int
         if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
             raise HTTPException(400, f"{key} must be a list of track ids")
         unknown = [i for i in value if i not in service.tracks]
+        if unknown and service.generation != started_generation:  # this page may predate the change
+            raise HTTPException(409, f"{key}: unknown track id {unknown[0]}: the library changed since the server "
+                                     "started (`myna index` ran): reload the page")
         if unknown:
             raise HTTPException(400, f"{key}: unknown track id {unknown[0]}")
         if required and not value:
