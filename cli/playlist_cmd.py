@@ -348,6 +348,7 @@ def fill_cmd(
     model: str | None = ModelOption,
 ) -> None:
     """A new playlist of N library tracks covering TARGET's hull; writes TARGET.filled.m3u8."""
+    from myna_rpe.errors import PlaylistError
     from playlist.geometry.catalog import LibraryCatalog
     from playlist.geometry.fill import fill
 
@@ -357,6 +358,10 @@ def fill_cmd(
         outcome = fill(LibraryCatalog(lib), ids, n, max_distance=max_distance,
                        rules=_rules(max_per_artist, max_per_album), seed=seed)
     _describe(target.name, outcome.hull, len(ids))
+    if not outcome.picks:  # an empty playlist is no answer
+        raise PlaylistError(f"nothing to fill with: no library track outside {target.name} is within "
+                            f"{max_distance:g} scales of its hull", out,
+                            "raise --max-distance, or index more music; nothing was written")
     _print_picks(outcome, f"{counted(len(outcome.picks), 'track')} covering {target.stem}")
     _write(out, _entries_for(outcome.picks), absolute, dry_run)
 

@@ -118,6 +118,12 @@ def test_expand_transition_fill_and_plot(library, tmp_path) -> None:
     assert (f"the bridge has {len(bridge)} tracks, not {free + 3}: only {free} library tracks are outside "
             "a.m3u8 and b.m3u8") in result.output
 
+    everything = write_playlist(root / "lists" / "all.m3u8",
+                                [root / t.path.relative_to("/synthetic") for t in lib.tracks])
+    result = runner.invoke(app, ["playlist", "fill", str(everything), "--n", "6",
+                                 "--out", str(tmp_path / "none.m3u8")])
+    assert result.exit_code == 1 and "nothing to fill with" in str(result.exception), result.output
+    assert not (tmp_path / "none.m3u8").exists()
     result = runner.invoke(app, ["playlist", "fill", str(a), "--n", "6", "--max-distance", "3"])
     assert result.exit_code == 0, result.output
     filled = read_m3u(root / "lists" / "a.filled.m3u8")
