@@ -46,7 +46,9 @@ def browser(tmp_path_factory):
         options.add_argument(arg)
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                               "download.prompt_for_download": False})
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    # TMPDIR: chromium's own temporary folders go where pytest cleans up, not into /tmp for good
+    service = Service(executable_path=driver_path, env={**os.environ, "TMPDIR": str(tmp_path_factory.mktemp("tmp"))})
+    driver = webdriver.Chrome(service=service, options=options)
     driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     driver.set_script_timeout(120)
     yield driver, downloads
