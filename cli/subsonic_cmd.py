@@ -95,7 +95,12 @@ def _session(server, user, db):
         links = Links.load(lib.store.db_dir, client.base)
         console.print(f"{(_signed_in(client))}; library {(str(lib.store.root))}, "
                       f"{len(links.tracks)} linked songs", style="dim", highlight=False)
-        yield ServerSession(client, lib, links)
+        session = ServerSession(client, lib, links)
+        stale = sum(1 for t in links.tracks.values() if t not in session.linked)
+        if stale:
+            err_console.print(f"{counted(stale, 'linked song')} of a track the library no longer has, left out "
+                              "(`myna subsonic link` brings the links up to date)", style="yellow", highlight=False)
+        yield session
 
 
 def _finish(session, written, title: str, what: str, dry_run: bool, replace: bool) -> None:

@@ -376,5 +376,6 @@ def test_nothing_picked_and_a_stale_link_are_one_line_and_leave_the_server_alone
     monkeypatch.setattr(Links, "load", stale)
     code, out = myna(capsys, "subsonic", "mix", stray, "--n", "2", *env)
     assert code == 1 and "Traceback" not in out, out
+    assert "1 linked song of a track the library no longer has, left out" in out, out
     assert "the song 'Nobody - Stray' is linked to a track the library no longer has" in out, out
     assert "run `myna subsonic link` again" in out

@@ -152,3 +152,10 @@ def test_a_new_playlist_that_cannot_be_marked_is_taken_back() -> None:
     with pytest.raises(SubsonicError, match="HTTP 500 to updatePlaylist"):
         session.write(written, "myna subsonic extend of 'Calm'")
     assert made == ["Calm (extended by Myna)"] and deleted == ["p1"]
+
+
+def test_an_api_key_on_a_server_that_is_not_opensubsonic_says_to_use_a_password(monkeypatch) -> None:
+    client = SubsonicClient(Credentials("http://127.0.0.1:9", api_key=KEY))
+    monkeypatch.setattr(client, "_get", lambda method, params: {"status": "ok", "version": "1.10.2"})
+    with pytest.raises(SubsonicError, match=r"takes no API keys \(it is not OpenSubsonic\) — sign in with --user"):
+        client.connect()

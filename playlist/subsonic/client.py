@@ -132,6 +132,9 @@ class SubsonicClient:
                                 f"older than the {version_text(MIN_API)} myna needs",
                                 fix="upgrade the server (Navidrome, Gonic, Airsonic and Ampache all qualify)")
         if self.credentials.api_key:
+            if answer.get("openSubsonic") is not True:  # API keys are OpenSubsonic's; others answer "missing parameter"
+                raise SubsonicError(f"the Subsonic server at {self.base} takes no API keys (it is not OpenSubsonic)",
+                                    fix="sign in with --user and a password instead")
             self.auth = "apiKey"
         else:
             self.auth = "token" if self.version >= TOKEN_API else "password"

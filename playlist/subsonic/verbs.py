@@ -84,7 +84,7 @@ class ServerSession:
         self.library = library
         self.links = links
         self.catalog = linked_catalog(library, links)
-        self._linked = set(int(i) for i in self.catalog.all_ids())
+        self.linked = set(int(i) for i in self.catalog.all_ids())  # the tracks the verbs can use
         self._song_of = links.songs_of()
 
     # Reading the server ------------------------------------------------------------------
@@ -121,7 +121,7 @@ class ServerSession:
         left_out: list[Song] = []
         for song in songs:
             track = self.links.track_of(song.id)
-            if track is None or track not in self._linked:
+            if track is None or track not in self.linked:
                 left_out.append(song)
             elif track not in ids:
                 ids.append(track)
@@ -139,7 +139,7 @@ class ServerSession:
                 raise SubsonicError(f"{len(hits)} linked songs on {self.client.base} are '{ref}'",
                                     fix="give the song's id, or its exact 'artist - title'")
             song = hits[0]
-        if self.links.track_of(song.id) not in self._linked:  # linked before `myna index` removed its track
+        if self.links.track_of(song.id) not in self.linked:  # linked before `myna index` removed its track
             raise SubsonicError(f"the song '{song.label}' is linked to a track the library no longer has",
                                 fix="run `myna subsonic link` again to bring the links up to date")
         return song
