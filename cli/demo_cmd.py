@@ -44,9 +44,9 @@ def _demo_mark(folder: Path) -> dict | None:
     try:
         mark = json.loads((folder / _MARK).read_text(encoding="utf-8"))
         return {"tracks": mark["tracks"], "seed": mark["seed"], "files": list(mark["files"])}
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    if folder.is_dir() and any(folder.iterdir()):
+    except (OSError, ValueError, KeyError, TypeError):  # no mark, or not one the demo wrote
+        unmarked = folder.is_dir() and any(folder.iterdir())
+    if unmarked:
         raise MynaError("this folder holds files that `myna demo` did not make, and it would replace them", folder,
                         "pass --dir with a new or empty folder")
     return None

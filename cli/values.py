@@ -118,8 +118,7 @@ def _probe_write(flag: str, out: Path) -> None:
     the missing ones are made later), which is what the atomic write will do there."""
     folder = next(p for p in out.absolute().parents if p.exists())
     try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".myna-probe-"):
-            pass
+        tempfile.NamedTemporaryFile(dir=folder, prefix=".myna-probe-").close()  # deleted on close
     except OSError as exc:
         raise typer.BadParameter(f"{visible(out)} cannot be written ({exc.strerror or exc}): choose a writable "
                                  "place, or free space there", param_hint=f"'{flag}'") from None
@@ -129,8 +128,7 @@ def same_file(a: Path, b: Path) -> bool:
     """Whether `a` and `b` name one file, now (links, hard links) or once `a`'s missing folders
     are made (`new/../x.m3u8` is `x.m3u8`): resolve() walks `..` past a folder that does not exist."""
     try:
-        if a.exists() and b.exists():
-            return a.samefile(b)
+        both_there = a.exists() and b.exists()
+        return a.samefile(b) if both_there else a.resolve() == b.resolve()
     except OSError:
-        pass
-    return a.resolve() == b.resolve()
+        return a.resolve() == b.resolve()

@@ -216,10 +216,8 @@ def uri_of(path: Path, music_dir: Path, links: Sequence[tuple[str, Path]] = ()) 
     (`linked_folders`): folders of the music folder that are symbolic links, by which MPD
     reaches files kept elsewhere (it follows links inside its music folder)."""
     real = path.resolve()
-    try:
+    if real.is_relative_to(music_dir.resolve()):
         return real.relative_to(music_dir.resolve()).as_posix()
-    except ValueError:
-        pass
     for uri_prefix, target in links:
         if real.is_relative_to(target):
             return (PurePosixPath(uri_prefix) / real.relative_to(target).as_posix()).as_posix()
